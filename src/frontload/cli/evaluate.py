@@ -1,0 +1,14 @@
+"""`fl evaluate`: not built yet (issue 8)."""
+
+from __future__ import annotations
+
+import typer
+
+from frontload.cli.common import not_built
+
+app = typer.Typer(help="evaluate (not built yet: issue 8).", no_args_is_help=False)
+
+
+@app.callback(invoke_without_command=True)
+def placeholder() -> None:
+    not_built("evaluate", "issue 8")

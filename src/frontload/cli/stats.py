@@ -1,0 +1,70 @@
+"""`fl stats`: SQL over the workspace catalog (DuckDB views over every stage's files)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from frontload.cli.common import WorkspaceOption, workspace_from
+
+app = typer.Typer(help="Query the workspace catalog with SQL.", no_args_is_help=True)
+
+
+def print_table(table, title: str | None = None, max_rows: int = 200) -> None:
+    """Render a pyarrow table with rich."""
+    from rich.console import Console
+    from rich.table import Table
+
+    view = Table(title=title, show_lines=False)
+    for name in table.column_names:
+        view.add_column(name, overflow="fold")
+    for row in table.slice(0, max_rows).to_pylist():
+        view.add_row(*("" if value is None else str(value) for value in row.values()))
+    Console().print(view)
+    if table.num_rows > max_rows:
+        typer.echo(f"... {table.num_rows - max_rows} more rows")
+
+
+@app.command("query")
+def query(
+    sql: Annotated[
+        str, typer.Argument(help='SQL, e.g. "SELECT domain, count(*) FROM pool GROUP BY 1"')
+    ],
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Run SQL over the catalog views (pool, corpora, plans, metrics, evaluations)."""
+    import duckdb
+
+    from frontload.errors import InputError
+    from frontload.workspace import Catalog
+
+    with Catalog(workspace_from(workspace)) as catalog:
+        catalog.refresh()
+        try:
+            table = catalog.query(sql)
+        except duckdb.Error as error:
+            raise InputError(f"SQL failed: {error}", "`fl stats views` lists the views") from error
+    print_table(table)
+
+
+@app.command("views")
+def views(workspace: WorkspaceOption = None) -> None:
+    """List the catalog's views and what each holds."""
+    from frontload.workspace import VIEWS, Catalog
+
+    descriptions = {spec.name: spec.description for spec in VIEWS}
+    with Catalog(workspace_from(workspace)) as catalog:
+        for name in catalog.refresh():
+            typer.echo(f"{name:20s} {descriptions.get(name, 'corpus records')}")
+
+
+@app.command("rebuild")
+def rebuild(workspace: WorkspaceOption = None) -> None:
+    """Recreate the catalog from the files in the workspace."""
+    from frontload.workspace import Catalog
+
+    ws = workspace_from(workspace)
+    ws.catalog_path.unlink(missing_ok=True)
+    with Catalog(ws) as catalog:
+        typer.echo(f"catalog rebuilt with views: {', '.join(catalog.refresh()) or '(none yet)'}")

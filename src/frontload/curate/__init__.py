@@ -1,0 +1,1 @@
+"""Curation: raw dumps -> clean, deduplicated, decontaminated, scored pool -> corpora."""

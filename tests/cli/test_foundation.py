@@ -1,0 +1,87 @@
+"""The CLI wiring, error mapping, config loader and catalog behave as the other stages rely on."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from frontload.cli import app, route_bare_sql
+from frontload.config import StrictModel, load_yaml
+from frontload.errors import ConfigError, InputError
+from frontload.workspace import Catalog, Workspace
+
+
+class Recipe(StrictModel):
+    name: str
+    threshold: float = 0.5
+
+
+def test_load_yaml_names_the_mistyped_key(tmp_path):
+    path = tmp_path / "recipe.yaml"
+    path.write_text("name: x\nthreshhold: 0.9\n")
+    with pytest.raises(ConfigError, match="threshhold: unknown key"):
+        load_yaml(path, Recipe)
+
+
+def test_load_yaml_reports_line_of_syntax_error(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: x\n  - broken: [\n")
+    with pytest.raises(InputError, match=r"bad.yaml:\d+"):
+        load_yaml(path, Recipe)
+
+
+def test_missing_file_is_input_error(tmp_path):
+    with pytest.raises(InputError, match="file not found"):
+        load_yaml(tmp_path / "nope.yaml", Recipe)
+
+
+def test_workspace_resolution_prefers_option_then_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("FL_WORKSPACE", str(tmp_path / "env"))
+    assert Workspace.resolve().root == (tmp_path / "env").resolve()
+    assert Workspace.resolve(tmp_path / "opt").root == (tmp_path / "opt").resolve()
+
+
+def test_catalog_views_follow_files(workspace):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with Catalog(workspace) as catalog:
+        assert "pool" not in catalog.refresh()
+    workspace.pool_dir.mkdir(parents=True)
+    pq.write_table(
+        pa.table({"id": ["a", "b"], "domain": ["math", "code"]}), workspace.pool_dir / "p.parquet"
+    )
+    with Catalog(workspace) as catalog:
+        assert "pool" in catalog.refresh()
+        assert catalog.query("SELECT count(*) AS n FROM pool").to_pylist() == [{"n": 2}]
+
+
+def test_bare_sql_routes_to_query():
+    assert route_bare_sql(["fl", "stats", "SELECT 1"]) == ["fl", "stats", "query", "SELECT 1"]
+    assert route_bare_sql(["fl", "stats", "summary"]) == ["fl", "stats", "summary"]
+
+
+def test_stats_query_runs_sql(workspace):
+    result = CliRunner().invoke(app, ["stats", "query", "SELECT 41 + 1 AS answer"])
+    assert result.exit_code == 0, result.output
+    assert "42" in result.output
+
+
+def test_bad_sql_is_one_line_error_not_traceback(workspace):
+    done = subprocess.run(
+        [sys.executable, "-m", "frontload.cli", "stats", "SELECT * FROM no_such_view"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert "error: SQL failed" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_help_does_not_import_torch():
+    code = "import sys; from frontload.cli import app; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr
