@@ -1,4 +1,5 @@
-"""The `fl` command: one sub-app per stage, mounted here; errors mapped to one-line advice."""
+"""The `fl` command: the one wiring file. Each stage's CLI module owns its commands; they are mounted
+here, and library errors are mapped to one-line advice in `main()`."""
 
 from __future__ import annotations
 
@@ -9,16 +10,17 @@ import typer
 
 from frontload.cli import (
     allocate,
+    corpora,
     curate,
     data,
     evaluate,
     model,
     pipeline,
+    posttrain,
+    pretrain,
     quickstart,
-    report,
     stats,
     tokenizer,
-    train,
 )
 from frontload.errors import FrontloadError
 
@@ -28,27 +30,53 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(quickstart.app, name="quickstart")
-app.add_typer(curate.app, name="curate")
-app.add_typer(data.app, name="data")
-app.add_typer(tokenizer.app, name="tokenizer")
-app.add_typer(allocate.app, name="allocate")
-app.add_typer(model.app, name="model")
-app.add_typer(train.app, name="train")
-app.add_typer(evaluate.app, name="evaluate")
-app.add_typer(stats.app, name="stats")
-app.add_typer(report.app, name="report")
-app.command("run")(pipeline.run)
 
+# Curation: `fl curate run`, plus quality scoring and corpus rules from the corpora module.
+curate.app.add_typer(corpora.quality_app, name="quality")
+curate.app.command("corpora")(corpora.corpora)
+
+# Training: model info, pretraining, post-training.
+train = typer.Typer(
+    help="Train models: info, pretrain (FSDP2), sft and rl (TRL).", no_args_is_help=True
+)
+train.command("info")(model.train_info)
+train.command("pretrain")(pretrain.pretrain)
+train.command("sft")(posttrain.sft)
+train.command("rl")(posttrain.rl)
+
+# Queries and reports over the workspace.
+stats.app.command("summary")(curate.stats_summary)
+stats.app.command("compare")(corpora.stats_compare)
+report = typer.Typer(help="Tables and PNG charts of corpora, plans, evaluations and the study.")
+report.command("corpora")(corpora.report_corpora)
+report.command("plan")(allocate.report_plan)
+report.command("eval")(evaluate.report_eval)
+report.command("study")(pipeline.report_study)
+
+app.add_typer(quickstart.app, name="quickstart", help="Sample data and the end-to-end demo.")
+app.add_typer(curate.app, name="curate", help="Raw dumps -> pool -> corpora.")
+app.add_typer(data.app, name="data", help="Token shards and blends.")
+app.add_typer(tokenizer.app, name="tokenizer", help="Train and inspect tokenizers.")
+app.add_typer(allocate.app, name="allocate", help="Fit the response model, solve the allocation.")
+app.add_typer(model.app, name="model", help="Hybrid model: export/import (NemotronH).")
+app.add_typer(train, name="train")
+app.add_typer(evaluate.app, name="evaluate", help="Benchmarks, grading, avg@k and pass@k.")
+app.add_typer(stats.app, name="stats", help="SQL over the workspace catalog.")
+app.add_typer(report, name="report")
+app.command("run", help="Run a whole pipeline (curate -> ... -> report), resumable.")(pipeline.run)
 
 STATS_COMMANDS = {"query", "summary", "compare", "views", "rebuild", "--help"}
 
 
 def route_bare_sql(argv: list[str]) -> list[str]:
     """`fl stats "SELECT ..."` is shorthand for `fl stats query "SELECT ..."`."""
-    if len(argv) > 2 and argv[1] == "stats" and argv[2] not in STATS_COMMANDS:
-        if not argv[2].startswith("-"):
-            return [*argv[:2], "query", *argv[2:]]
+    if (
+        len(argv) > 2
+        and argv[1] == "stats"
+        and argv[2] not in STATS_COMMANDS
+        and not argv[2].startswith("-")
+    ):
+        return [*argv[:2], "query", *argv[2:]]
     return argv
 
 

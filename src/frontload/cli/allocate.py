@@ -1,4 +1,4 @@
-"""`fl allocate`: not built yet (issue 5)."""
+"""CLI for allocate (placeholder until issue 5 lands)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,14 @@ import typer
 
 from frontload.cli.common import not_built
 
-app = typer.Typer(help="allocate (not built yet: issue 5).", no_args_is_help=False)
+app = typer.Typer(help="Not built yet (issue 5).")
 
 
 @app.callback(invoke_without_command=True)
-def placeholder() -> None:
+def _app_placeholder() -> None:
     not_built("allocate", "issue 5")
+
+
+def report_plan() -> None:
+    """Not built yet (issue 5)."""
+    not_built("report_plan", "issue 5")

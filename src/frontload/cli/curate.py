@@ -1,4 +1,4 @@
-"""`fl curate`: not built yet (issue 2/3)."""
+"""CLI for curate (placeholder until issue 2 lands)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,14 @@ import typer
 
 from frontload.cli.common import not_built
 
-app = typer.Typer(help="curate (not built yet: issue 2/3).", no_args_is_help=False)
+app = typer.Typer(help="Not built yet (issue 2).")
 
 
 @app.callback(invoke_without_command=True)
-def placeholder() -> None:
-    not_built("curate", "issue 2/3")
+def _app_placeholder() -> None:
+    not_built("curate", "issue 2")
+
+
+def stats_summary() -> None:
+    """Not built yet (issue 2)."""
+    not_built("stats_summary", "issue 2")

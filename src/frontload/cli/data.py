@@ -1,4 +1,4 @@
-"""`fl data`: not built yet (issue 4)."""
+"""CLI for data (placeholder until issue 4 lands)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import typer
 
 from frontload.cli.common import not_built
 
-app = typer.Typer(help="data (not built yet: issue 4).", no_args_is_help=False)
+app = typer.Typer(help="Not built yet (issue 4).")
 
 
 @app.callback(invoke_without_command=True)
-def placeholder() -> None:
+def _app_placeholder() -> None:
     not_built("data", "issue 4")

@@ -1,12 +1,15 @@
-"""`fl run PIPELINE.yaml`: not built yet (issue 9)."""
+"""CLI for pipeline (placeholder until issue 9 lands)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from frontload.cli.common import not_built
 
 
-def run(pipeline: Path) -> None:
-    """Run the whole pipeline (curate -> ... -> report) as one resumable job."""
+def run() -> None:
+    """Not built yet (issue 9)."""
     not_built("run", "issue 9")
+
+
+def report_study() -> None:
+    """Not built yet (issue 9)."""
+    not_built("report_study", "issue 9")

@@ -1,4 +1,4 @@
-"""`fl quickstart`: not built yet (issue 2)."""
+"""CLI for quickstart (placeholder until issue 2 lands)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import typer
 
 from frontload.cli.common import not_built
 
-app = typer.Typer(help="quickstart (not built yet: issue 2).", no_args_is_help=False)
+app = typer.Typer(help="Not built yet (issue 2).")
 
 
 @app.callback(invoke_without_command=True)
-def placeholder() -> None:
+def _app_placeholder() -> None:
     not_built("quickstart", "issue 2")
