@@ -198,5 +198,8 @@ class Catalog:
         return True
 
     def query(self, sql: str, params: list | None = None):
-        """Run SQL and return a pyarrow Table."""
-        return self.connection.execute(sql, params or []).to_arrow_table()
+        """Run SQL and return a pyarrow Table (an empty table for statements without rows)."""
+        import pyarrow as pa
+
+        relation = self.connection.sql(sql, params=params or None)
+        return relation.to_arrow_table() if relation is not None else pa.table({})

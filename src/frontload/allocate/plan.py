@@ -1,0 +1,188 @@
+"""The allocation plan: what each training phase reads, how much and how often.
+
+Written by `fl allocate solve` as `plans/<name>.yaml` plus a JSON twin (the catalog's `plans` view);
+read by `fl train pretrain` / `fl train sft`, which take blend weights and epochs from it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from frontload.config import StrictModel, dump_yaml, read_yaml, validate
+from frontload.errors import ConfigError, InputError
+
+PhaseName = Literal["pretrain", "midtrain", "sft"]
+WEIGHT_TOLERANCE = 1e-4
+
+
+class PlanEntry(StrictModel):
+    """One corpus in one phase."""
+
+    corpus: str = Field(description="Corpus name (a folder under corpora/ or tokens/).")
+    tokens: int = Field(
+        ge=0, description="Tokens of this corpus read in the phase (repeats counted)."
+    )
+    epochs: float = Field(ge=0, description="Passes over the corpus: tokens / corpus size.")
+    weight: float = Field(
+        ge=0, le=1, description="Share of the phase's tokens (pretrain: of budget_tokens)."
+    )
+    effective_tokens: float = Field(
+        default=0.0, ge=0, description="Tokens after diminishing returns to repetition."
+    )
+    marginal_value: float = Field(
+        default=0.0, description="Predicted score points per extra billion tokens of this corpus."
+    )
+
+
+class PhasePlan(StrictModel):
+    """A training phase: its budget and the corpora it reads."""
+
+    name: PhaseName = Field(description="pretrain, midtrain or sft.")
+    budget_tokens: int = Field(ge=0, description="Token budget of the phase (pretrain: exact).")
+    general_corpus: str | None = Field(
+        default="general", description="Corpus that fills the rest of the budget (pretrain)."
+    )
+    general_tokens: int = Field(default=0, ge=0, description="Tokens of the general corpus.")
+    entries: list[PlanEntry] = Field(default_factory=list, description="Reasoning corpora used.")
+
+    @model_validator(mode="after")
+    def _weights_add_up(self) -> PhasePlan:
+        if self.name == "sft" or self.budget_tokens == 0:
+            return self
+        total = sum(e.weight for e in self.entries) + self.general_tokens / self.budget_tokens
+        if abs(total - 1.0) > WEIGHT_TOLERANCE:
+            raise ValueError(
+                f"phase {self.name}: weights plus general_tokens/budget_tokens sum to "
+                f"{total:.6f}, not 1"
+            )
+        return self
+
+    def entry(self, corpus: str) -> PlanEntry | None:
+        return next((e for e in self.entries if e.corpus == corpus), None)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.general_tokens + sum(e.tokens for e in self.entries)
+
+    def blend_weights(self) -> dict[str, float]:
+        """Sampling probability per corpus (general included), summing to 1; zero entries dropped."""
+        tokens = {e.corpus: float(e.tokens) for e in self.entries if e.tokens > 0}
+        if self.general_corpus and self.general_tokens > 0:
+            tokens[self.general_corpus] = tokens.get(self.general_corpus, 0.0) + self.general_tokens
+        total = sum(tokens.values())
+        if total <= 0:
+            raise ConfigError(f"plan phase {self.name} reads no tokens", "re-solve the plan")
+        return {name: value / total for name, value in tokens.items()}
+
+    def epochs(self) -> dict[str, float]:
+        """Epochs per reasoning corpus (what `fl train sft` repeats)."""
+        return {e.corpus: e.epochs for e in self.entries if e.tokens > 0}
+
+
+class Prediction(StrictModel):
+    """A predicted score with its bootstrap interval."""
+
+    score: float = Field(description="Point prediction (percent).")
+    low: float = Field(description="Lower end of the interval.")
+    high: float = Field(description="Upper end of the interval.")
+
+
+class Baseline(StrictModel):
+    """A reference allocation evaluated with the same model, shown beside the plan."""
+
+    name: str = Field(description="Baseline name (no_pretrain_reasoning, all_sft, ...).")
+    description: str = Field(default="", description="What the baseline does.")
+    objective: float = Field(description="Model objective of the baseline.")
+    predicted: dict[str, Prediction] = Field(
+        default_factory=dict, description="Scores by category."
+    )
+    phases: list[PhasePlan] = Field(default_factory=list, description="The baseline's allocation.")
+
+
+class Plan(StrictModel):
+    """The solved allocation with its predictions and sensitivities."""
+
+    name: str = Field(description="Plan name; files are plans/<name>.yaml and .json.")
+    phases: list[PhasePlan] = Field(description="Phases in training order.")
+    predicted: dict[str, Prediction] = Field(
+        default_factory=dict, description="Predicted post-SFT scores by category (avg included)."
+    )
+    objective: float = Field(default=0.0, description="Model objective at the solution.")
+    baselines: list[Baseline] = Field(default_factory=list, description="Reference allocations.")
+    binding_constraints: list[str] = Field(
+        default_factory=list, description="Constraints active at the optimum."
+    )
+    shadow_prices: dict[str, float] = Field(
+        default_factory=dict,
+        description="Objective gain per extra unit of each constraint (budgets: per 1B tokens).",
+    )
+    solver: str = Field(default="", description="Solver mode that produced the plan.")
+    model: str = Field(default="", description="Response model file used (or 'default').")
+    notes: list[str] = Field(default_factory=list, description="Warnings and explanations.")
+    created: str = Field(default="", description="UTC time the plan was written.")
+
+    def phase(self, name: str) -> PhasePlan | None:
+        return next((p for p in self.phases if p.name == name), None)
+
+    def require_phase(self, name: str) -> PhasePlan:
+        """The phase, or a clear error naming the phases the plan has."""
+        found = self.phase(name)
+        if found is None:
+            have = ", ".join(p.name for p in self.phases) or "none"
+            raise ConfigError(
+                f"plan {self.name} has no {name} phase (it has: {have})",
+                "re-solve with that phase in the allocate config",
+            )
+        return found
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read plans/<name>.yaml (or its .json twin); errors name the file and the key."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: plan not found", "run `fl allocate solve CONFIG.yaml` first")
+    if path.suffix == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise InputError(f"{path}:{error.lineno}: invalid JSON: {error.msg}") from error
+    else:
+        data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: a plan must be a mapping with `name` and `phases`")
+    return validate(Plan, data, str(path))
+
+
+def save_plan(plan: Plan, path: str | Path) -> Path:
+    """Write the plan as YAML and its JSON twin beside it (same stem); returns the YAML path."""
+    path = Path(path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = path.with_suffix(".yaml")
+    dump_yaml(plan, path)
+    twin = path.with_suffix(".json")
+    tmp = twin.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(plan.model_dump(mode="json"), indent=1), encoding="utf-8")
+    tmp.replace(twin)
+    return path
+
+
+def megatron_data_path(phase: PhasePlan, prefix: str = "{corpus}") -> str:
+    """Megatron `--data-path` string: `w1 prefix1 w2 prefix2 ...` (prefix formats `{corpus}`)."""
+    parts = []
+    for corpus, weight in phase.blend_weights().items():
+        parts += [f"{weight:.8g}", prefix.format(corpus=corpus)]
+    return " ".join(parts)
+
+
+def hf_interleave_probabilities(phase: PhasePlan) -> tuple[list[str], list[float]]:
+    """Corpus order and `probabilities=` for `datasets.interleave_datasets` (sum exactly 1)."""
+    weights = phase.blend_weights()
+    names = list(weights)
+    probs = [weights[n] for n in names]
+    probs[-1] = max(0.0, 1.0 - math.fsum(probs[:-1]))
+    return names, probs

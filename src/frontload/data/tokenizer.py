@@ -1,0 +1,189 @@
+"""The workspace tokenizer: byte-level BPE trained on a streamed sample, saved for transformers/TRL.
+
+One token, `<|eos|>`, ends both a pretraining document and a chat turn, so generation stops on its
+own after an assistant answer and pretraining shards use the same separator. The chat template
+wraps each assistant answer (and its `<|eos|>`) in `{% generation %}` so TRL's `assistant_only_loss`
+trains exactly the assistant tokens, including the stop token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from frontload.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
+
+BOS = "<|bos|>"
+EOS = "<|eos|>"
+PAD = "<|pad|>"
+TURN_START = "<|im_start|>"
+SPECIAL_TOKENS: tuple[str, ...] = (BOS, EOS, PAD, TURN_START)
+BYTE_ALPHABET = 256
+MIN_MERGES = 1
+DEFAULT_MAX_TRAIN_BYTES = 256 * 2**20  # sample cap: keeps the BPE word counts bounded
+
+CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'assistant' -%}"
+    "{{ '<|im_start|>assistant\\n' }}"
+    "{% generation %}{{ message['content'] + '<|eos|>' }}{% endgeneration %}"
+    "{%- else -%}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|eos|>' }}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
+)
+
+# Names other tokenizers commonly give their specials, for a bare tokenizer.json made elsewhere.
+_KNOWN_EOS = (EOS, "<|endoftext|>", "</s>", "<|end_of_text|>", "<eos>", "<|im_end|>")
+_KNOWN_BOS = (BOS, "<s>", "<|begin_of_text|>", "<bos>")
+_KNOWN_PAD = (PAD, "<pad>", "<|padding|>")
+
+
+def min_vocab_size() -> int:
+    """Bytes, special tokens and at least one merge."""
+    return BYTE_ALPHABET + len(SPECIAL_TOKENS) + MIN_MERGES
+
+
+def _capped(texts: Iterable[str], max_bytes: int) -> Iterator[str]:
+    """Stream texts until `max_bytes` of UTF-8 have gone by; skips empty ones."""
+    seen = 0
+    for text in texts:
+        if not text:
+            continue
+        yield text
+        seen += len(text.encode("utf-8", errors="surrogatepass"))
+        if seen >= max_bytes:
+            return
+
+
+def train_tokenizer(
+    texts: Iterable[str],
+    vocab_size: int,
+    out_dir: Path,
+    max_bytes: int = DEFAULT_MAX_TRAIN_BYTES,
+) -> Path:
+    """Train byte-level BPE on streamed texts (at most `max_bytes`) and save a tokenizer folder."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    if vocab_size < min_vocab_size():
+        raise ConfigError(
+            f"vocab size {vocab_size} is too small: byte-level BPE needs {BYTE_ALPHABET} byte "
+            f"tokens + {len(SPECIAL_TOKENS)} special tokens + at least one merge",
+            hint=f"use --vocab-size {min_vocab_size()} or more (typical: 32000-131072)",
+        )
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        min_frequency=2,
+        show_progress=False,
+    )
+    counted = {"texts": 0}
+
+    def stream() -> Iterator[str]:
+        for text in _capped(texts, max_bytes):
+            counted["texts"] += 1
+            yield text
+
+    tokenizer.train_from_iterator(stream(), trainer=trainer)
+    if counted["texts"] == 0:
+        raise InputError(
+            "no text to train the tokenizer on (every record was empty)",
+            hint="check the corpus names and that the corpora have a non-empty text field",
+        )
+    return save_tokenizer(tokenizer, out_dir)
+
+
+def save_tokenizer(tokenizer, out_dir: Path) -> Path:
+    """Wrap a `tokenizers.Tokenizer` as a PreTrainedTokenizerFast folder with specials and template."""
+    from transformers import PreTrainedTokenizerFast
+
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=PAD,
+        additional_special_tokens=[TURN_START],
+        clean_up_tokenization_spaces=False,
+        model_max_length=1_000_000_000,
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fast.save_pretrained(str(out_dir))
+    return out_dir
+
+
+def load_tokenizer(path: Path | str) -> PreTrainedTokenizerFast:
+    """A tokenizer folder (ours or any PreTrainedTokenizerFast) or a bare tokenizer.json."""
+    from transformers import PreTrainedTokenizerFast
+
+    path = Path(path)
+    if path.is_dir():
+        if not (path / "tokenizer.json").is_file():
+            raise InputError(
+                f"{path} has no tokenizer.json",
+                hint="train one with `fl tokenizer train` or point at a folder with tokenizer.json",
+            )
+        try:
+            fast = PreTrainedTokenizerFast.from_pretrained(str(path))
+        except Exception as exc:  # noqa: BLE001 - any parse failure is a malformed input file
+            raise InputError(f"cannot load the tokenizer in {path}: {exc}") from exc
+    elif path.is_file():
+        try:
+            fast = PreTrainedTokenizerFast(tokenizer_file=str(path), clean_up_tokenization_spaces=False)
+        except Exception as exc:  # noqa: BLE001
+            raise InputError(f"cannot load tokenizer file {path}: {exc}") from exc
+        _fill_specials(fast)
+    else:
+        raise InputError(
+            f"tokenizer {path} not found",
+            hint="run `fl tokenizer train --corpus NAME --vocab-size N --out DIR` first",
+        )
+    if fast.eos_token is None:
+        _fill_specials(fast)
+    return fast
+
+
+def _fill_specials(fast: PreTrainedTokenizerFast) -> None:
+    """Pick bos/eos/pad of a bare tokenizer.json from its special tokens' usual names."""
+    vocab = fast.get_vocab()
+    for attr, names in (("eos_token", _KNOWN_EOS), ("bos_token", _KNOWN_BOS), ("pad_token", _KNOWN_PAD)):
+        if getattr(fast, attr) is None:
+            found = next((name for name in names if name in vocab), None)
+            if found is not None:
+                setattr(fast, attr, found)
+    if fast.pad_token is None and fast.eos_token is not None:
+        fast.pad_token = fast.eos_token
+
+
+def require_eos(fast: PreTrainedTokenizerFast, source: Path | str) -> int:
+    """The EOS id that separates documents; a tokenizer without one cannot pack documents."""
+    if fast.eos_token_id is None:
+        raise InputError(
+            f"tokenizer {source} has no end-of-sequence token",
+            hint="use a tokenizer whose special tokens include one of " + ", ".join(_KNOWN_EOS),
+        )
+    return int(fast.eos_token_id)
+
+
+def tokenizer_hash(tokenizer: PreTrainedTokenizerFast) -> str:
+    """Content hash of vocab, merges, normalisation, specials and chat template (not file layout)."""
+    state = json.loads(tokenizer.backend_tokenizer.to_str())
+    payload = {
+        "tokenizer": state,
+        "eos": tokenizer.eos_token,
+        "chat_template": tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else None,
+    }
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()[:16]

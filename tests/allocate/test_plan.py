@@ -1,0 +1,79 @@
+"""Plan files: round trip, validation of weights, exports for trainers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from frontload.allocate.plan import (
+    PhasePlan,
+    Plan,
+    PlanEntry,
+    hf_interleave_probabilities,
+    load_plan,
+    megatron_data_path,
+    save_plan,
+)
+from frontload.errors import ConfigError, InputError
+
+
+def _plan() -> Plan:
+    pretrain = PhasePlan(
+        name="pretrain",
+        budget_tokens=1000,
+        general_tokens=800,
+        entries=[
+            PlanEntry(corpus="dldq", tokens=150, epochs=1.5, weight=0.15),
+            PlanEntry(corpus="dshq", tokens=50, epochs=0.5, weight=0.05),
+        ],
+    )
+    sft = PhasePlan(
+        name="sft",
+        budget_tokens=300,
+        general_corpus=None,
+        entries=[PlanEntry(corpus="dshq", tokens=200, epochs=2.0, weight=1.0)],
+    )
+    return Plan(name="demo", phases=[pretrain, sft])
+
+
+def test_round_trip_writes_yaml_and_json(tmp_path):
+    path = save_plan(_plan(), tmp_path / "plans" / "demo.yaml")
+    assert path.is_file() and path.with_suffix(".json").is_file()
+    assert load_plan(path) == _plan()
+    assert load_plan(path.with_suffix(".json")) == _plan()
+    assert json.loads(path.with_suffix(".json").read_text())["name"] == "demo"
+    assert load_plan(path).phase("sft").entry("dshq").epochs == 2.0
+    assert load_plan(path).phase("midtrain") is None
+
+
+def test_pretrain_weights_must_sum_to_one():
+    with pytest.raises(ValueError, match="sum to"):
+        PhasePlan(
+            name="pretrain",
+            budget_tokens=1000,
+            general_tokens=700,
+            entries=[PlanEntry(corpus="dldq", tokens=150, epochs=1, weight=0.15)],
+        )
+
+
+def test_bad_files_are_clear(tmp_path):
+    with pytest.raises(InputError, match="plan not found"):
+        load_plan(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nphases:\n  - name: warmup\n    budget_tokens: 1\n")
+    with pytest.raises(ConfigError, match="phases.0.name"):
+        load_plan(bad)
+    with pytest.raises(ConfigError, match="no midtrain phase"):
+        _plan().require_phase("midtrain")
+
+
+def test_exports():
+    phase = _plan().phase("pretrain")
+    assert megatron_data_path(phase, "/t/{corpus}/text") == (
+        "0.15 /t/dldq/text 0.05 /t/dshq/text 0.8 /t/general/text"
+    )
+    names, probs = hf_interleave_probabilities(phase)
+    assert names == ["dldq", "dshq", "general"]
+    assert sum(probs) == pytest.approx(1.0, abs=1e-12)
+    assert _plan().phase("sft").blend_weights() == {"dshq": 1.0}
