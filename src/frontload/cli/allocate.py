@@ -1,19 +1,108 @@
-"""CLI for allocate (placeholder until issue 5 lands)."""
+"""`fl allocate fit|solve|explain` and `fl report plan`: parse options, call frontload.allocate."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-from frontload.cli.common import not_built
+from frontload.cli.common import WorkspaceOption, workspace_from
 
-app = typer.Typer(help="Not built yet (issue 5).")
-
-
-@app.callback(invoke_without_command=True)
-def _app_placeholder() -> None:
-    not_built("allocate", "issue 5")
+app = typer.Typer(help="Fit the response model, solve the allocation.", no_args_is_help=True)
 
 
-def report_plan() -> None:
-    """Not built yet (issue 5)."""
-    not_built("report_plan", "issue 5")
+@app.command()
+def fit(
+    experiments: Annotated[
+        Path, typer.Argument(help="Experiments CSV (or the study's results.csv).")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model YAML to write.")] = Path(
+        "model.yaml"
+    ),
+    corpora: Annotated[
+        Path | None,
+        typer.Option(
+            help="Allocate config whose `corpora` describe the table's corpora (default: the study's)."
+        ),
+    ] = None,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the spread.")] = 50,
+) -> None:
+    """Fit coefficients (sign-constrained least squares + prior); report held-out error."""
+    from frontload.allocate.config import AllocateConfig
+    from frontload.allocate.fit import fit_model, read_experiments
+    from frontload.allocate.study import study_corpora
+    from frontload.config import dump_yaml, load_yaml
+
+    rows = read_experiments(experiments)
+    specs = load_yaml(corpora, AllocateConfig).corpora if corpora else study_corpora()
+    model = fit_model(rows, specs, bootstrap=bootstrap)
+    dump_yaml(model, out)
+    report = model.fit
+    typer.echo(f"wrote {out}: {report.runs} runs per category, settings {model.settings}")
+    for cat in model.categories:
+        rmse = report.loro_rmse.get(cat, float("nan"))
+        rank = report.ranking_accuracy.get(cat, float("nan"))
+        typer.echo(f"  {cat:<12} held-out RMSE {rmse:5.2f}  pairwise ranking {rank:.2f}")
+    if report.unidentified:
+        typer.echo(f"  pinned to the prior (not identified): {', '.join(report.unidentified)}")
+    for warning in report.warnings:
+        typer.secho(f"  warning: {warning}", fg="yellow")
+
+
+@app.command()
+def solve(
+    config: Annotated[Path, typer.Argument(help="Allocate config YAML.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Plan YAML (default: plans/<name>.yaml).")
+    ] = None,
+    workspace: WorkspaceOption = None,
+    solver: Annotated[
+        str | None, typer.Option(help="conic, lp or milp (overrides the config).")
+    ] = None,
+) -> None:
+    """Solve the allocation; write the plan (YAML + JSON twin) and print it."""
+    from frontload.allocate.config import AllocateConfig
+    from frontload.allocate.plan import save_plan
+    from frontload.allocate.report import explain
+    from frontload.allocate.solve import solve_plan
+    from frontload.config import load_yaml
+
+    cfg = load_yaml(config, AllocateConfig)
+    if solver:
+        cfg = cfg.model_copy(update={"solver": solver})
+    ws = workspace_from(workspace)
+    if cfg.model not in ("", "default") and not Path(cfg.model).is_absolute():
+        cfg = cfg.model_copy(update={"model": str((config.parent / cfg.model).resolve())})
+    plan = solve_plan(cfg, ws if cfg.workspace_corpora else None)
+    path = save_plan(plan, out or ws.plans_dir / f"{cfg.name}.yaml")
+    typer.echo(explain(plan))
+    typer.echo(f"\nwrote {path} and {path.with_suffix('.json')}")
+
+
+@app.command("explain")
+def explain_cmd(plan: Annotated[Path, typer.Argument(help="Plan YAML or JSON.")]) -> None:
+    """Print a plan as a table with a short explanation of why."""
+    from frontload.allocate.plan import load_plan
+    from frontload.allocate.report import explain
+
+    typer.echo(explain(load_plan(plan)))
+
+
+def report_plan(
+    config: Annotated[Path, typer.Argument(help="Allocate config YAML to sweep.")],
+    workspace: WorkspaceOption = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Folder (default: reports/).")
+    ] = None,
+    points: Annotated[int, typer.Option(help="Points per sweep.")] = 9,
+) -> None:
+    """PNG sweeps of the predicted score vs SFT budget and vs pretraining reasoning share."""
+    from frontload.allocate.config import AllocateConfig
+    from frontload.allocate.report import sweeps
+    from frontload.config import load_yaml
+
+    cfg = load_yaml(config, AllocateConfig)
+    ws = workspace_from(workspace)
+    for path in sweeps(cfg, ws if cfg.workspace_corpora else None, out or ws.reports_dir, points):
+        typer.echo(f"wrote {path}")

@@ -1,19 +1,160 @@
-"""CLI for evaluate (placeholder until issue 8 lands)."""
+"""`fl evaluate run|score|tasks` and `fl report eval`: parse options, call frontload.evaluate."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-from frontload.cli.common import not_built
+from frontload.cli.common import WorkspaceOption, workspace_from
 
-app = typer.Typer(help="Not built yet (issue 8).")
+app = typer.Typer(help="Benchmarks, grading, avg@k and pass@k.", no_args_is_help=True)
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Folder with the benchmark files (default: $FL_BENCH_DIR or ../shared/data/bench).",
+        show_default=False,
+    ),
+]
 
 
-@app.callback(invoke_without_command=True)
-def _app_placeholder() -> None:
-    not_built("evaluate", "issue 8")
+def _print_scores(rows: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    view = Table(title="scores (avg@k, 95% bootstrap CI)")
+    for name in ("task", "category", "problems", "k", "score", "CI", "pass@k"):
+        view.add_column(name)
+    for row in rows:
+        k = row.get("samples_per_problem", 1)
+        pass_k = row.get(f"pass_at_{k}")
+        view.add_row(
+            row["task"],
+            row.get("category", ""),
+            str(row.get("problems", "")),
+            str(k),
+            f"{100 * row['avg_at_k']:.1f}",
+            f"{100 * row['ci_low']:.1f}-{100 * row['ci_high']:.1f}",
+            "" if pass_k is None else f"{100 * pass_k:.1f}",
+        )
+    Console().print(view)
 
 
-def report_eval() -> None:
-    """Not built yet (issue 8)."""
-    not_built("report_eval", "issue 8")
+@app.command("run")
+def run(
+    model: Annotated[
+        Path, typer.Option("--model", help="Local model folder (Hugging Face format).")
+    ],
+    tasks: Annotated[str, typer.Option("--tasks", help="Comma-separated, e.g. gsm8k,math500.")],
+    mode: Annotated[str, typer.Option("--mode", help="base (few-shot) or chat.")] = "base",
+    samples: Annotated[int, typer.Option("--samples", help="Completions per problem (k).")] = 1,
+    temperature: Annotated[float, typer.Option("--temperature", help="0 = greedy.")] = 0.0,
+    top_p: Annotated[float, typer.Option("--top-p")] = 1.0,
+    max_new_tokens: Annotated[
+        int | None, typer.Option("--max-new-tokens", help="Default: per task.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 8,
+    limit: Annotated[int | None, typer.Option("--limit", help="First N problems per task.")] = None,
+    shots: Annotated[int | None, typer.Option("--shots", help="Default: the study's.")] = None,
+    data_dir: DataDirOption = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Run folder (default: <workspace>/evals/<name>).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Run name (default: model-mode).")
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Grading processes.")] = 2,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Generate, grade and score; resumable (rerun the same command after an interruption)."""
+    from frontload.config import validate
+    from frontload.evaluate.runner import EvalSettings, default_data_dir, run_evaluation
+
+    ws = workspace_from(workspace)
+    folder = data_dir or default_data_dir()
+    settings = validate(
+        EvalSettings,
+        {
+            "model": str(model.resolve()),
+            "tasks": [t.strip() for t in tasks.split(",") if t.strip()],
+            "mode": mode,
+            "samples": samples,
+            "temperature": temperature,
+            "top_p": top_p,
+            "max_new_tokens": max_new_tokens,
+            "seed": seed,
+            "batch_size": batch_size,
+            "limit": limit,
+            "shots": shots,
+            "data_dir": str(folder) if folder else None,
+            "workers": workers,
+        },
+        "fl evaluate run",
+    )
+    run_dir = out or ws.ensure().evals_dir / (name or f"{model.name}-{mode}")
+    rows = run_evaluation(settings, run_dir)
+    _print_scores(rows)
+    typer.echo(f"samples and summary in {run_dir}")
+    _refresh_catalog(ws, run_dir)
+
+
+def _refresh_catalog(ws, run_dir: Path) -> None:
+    from frontload.workspace import Catalog
+
+    if ws.evals_dir.resolve() in run_dir.resolve().parents:
+        with Catalog(ws) as catalog:
+            catalog.refresh()
+
+
+@app.command("score")
+def score(
+    task: Annotated[str, typer.Option("--task", help="Task name, e.g. gsm8k.")],
+    predictions: Annotated[
+        Path, typer.Option("--predictions", help="JSONL/JSON/parquet rows: problem, completion.")
+    ],
+    mode: Annotated[
+        str, typer.Option("--mode", help="Prompt style the completions used.")
+    ] = "chat",
+    data_dir: DataDirOption = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write graded rows (parquet).")] = None,
+    workers: Annotated[int, typer.Option("--workers")] = 2,
+) -> None:
+    """Grade completions produced elsewhere with the same graders as `run`."""
+    from frontload.evaluate.runner import default_data_dir, score_predictions, write_rows
+
+    rows, scores = score_predictions(
+        task, predictions, data_dir or default_data_dir(), mode, workers
+    )
+    _print_scores([scores])
+    if out:
+        write_rows(rows, out)
+        typer.echo(f"graded rows in {out}")
+
+
+@app.command("tasks")
+def list_tasks() -> None:
+    """List the available tasks with their category and default file."""
+    from frontload.evaluate.tasks import REGISTRY, get_task
+
+    for name in REGISTRY:
+        task = get_task(name)
+        typer.echo(f"{name:14s} {task.category:8s} {task.filename}")
+
+
+def report_eval(
+    runs: Annotated[list[str], typer.Argument(help="Run names under evals/ or run folders.")],
+    name: Annotated[str, typer.Option("--name", help="Report file name (no suffix).")] = "eval",
+    workspace: WorkspaceOption = None,
+) -> None:
+    """The study's table (rows models; columns categories and benchmarks) as markdown + PNG."""
+    from frontload.evaluate.report import find_run, write_report
+
+    ws = workspace_from(workspace)
+    folders = [find_run(run, ws.evals_dir) for run in runs]
+    markdown, chart = write_report(folders, ws.ensure().reports_dir, name)
+    typer.echo(markdown.read_text())
+    typer.echo(f"wrote {markdown} and {chart}")

@@ -1,10 +1,64 @@
-"""CLI for pretrain (placeholder until issue 7 lands)."""
+"""`fl train pretrain RECIPE.yaml`: one process here, or torchrun with --nproc N."""
 
 from __future__ import annotations
 
-from frontload.cli.common import not_built
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from frontload.cli.common import WorkspaceOption, workspace_from
+from frontload.errors import TrainingError
 
 
-def pretrain() -> None:
-    """Not built yet (issue 7)."""
-    not_built("pretrain", "issue 7")
+def pretrain(
+    recipe: Annotated[Path, typer.Argument(help="Pretraining recipe (recipes/*/pretrain_*.yaml).")],
+    plan: Annotated[
+        Path | None,
+        typer.Option(help="Plan whose pretraining phase gives the blend (plans/<name>.yaml)."),
+    ] = None,
+    nproc: Annotated[
+        int, typer.Option(min=1, help="Processes on this machine (>1 launches torchrun + FSDP2).")
+    ] = 1,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from the run's latest checkpoint.")
+    ] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Pretrain the hybrid model from a recipe (FSDP2 with --nproc > 1), resumable."""
+    from frontload.train.recipe import load_recipe
+
+    parsed = load_recipe(recipe)  # errors before any process starts
+    ws = workspace_from(workspace)
+    if nproc > 1:
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc-per-node={nproc}",
+            "-m",
+            "frontload.train.pretrain",
+            str(recipe),
+            f"--workspace={ws.root}",
+        ]
+        command += [f"--plan={plan}"] if plan else []
+        command += ["--resume"] if resume else []
+        code = subprocess.run(command, check=False).returncode
+        if code:
+            raise TrainingError(
+                f"torchrun exited with status {code}", "see the first error printed above"
+            )
+        typer.echo(f"run folder: {ws.runs_dir / parsed.name}")
+        return
+    from frontload.train.pretrain import pretrain as run_pretrain
+
+    loaded_plan = None
+    if plan is not None:
+        from frontload.allocate.plan import load_plan
+
+        loaded_plan = load_plan(plan)
+    run_dir = run_pretrain(parsed, ws, loaded_plan, resume)
+    typer.echo(f"run folder: {run_dir}")

@@ -141,7 +141,9 @@ def load_tokenizer(path: Path | str) -> PreTrainedTokenizerFast:
             raise InputError(f"cannot load the tokenizer in {path}: {exc}") from exc
     elif path.is_file():
         try:
-            fast = PreTrainedTokenizerFast(tokenizer_file=str(path), clean_up_tokenization_spaces=False)
+            fast = PreTrainedTokenizerFast(
+                tokenizer_file=str(path), clean_up_tokenization_spaces=False
+            )
         except Exception as exc:  # noqa: BLE001
             raise InputError(f"cannot load tokenizer file {path}: {exc}") from exc
         _fill_specials(fast)
@@ -158,7 +160,11 @@ def load_tokenizer(path: Path | str) -> PreTrainedTokenizerFast:
 def _fill_specials(fast: PreTrainedTokenizerFast) -> None:
     """Pick bos/eos/pad of a bare tokenizer.json from its special tokens' usual names."""
     vocab = fast.get_vocab()
-    for attr, names in (("eos_token", _KNOWN_EOS), ("bos_token", _KNOWN_BOS), ("pad_token", _KNOWN_PAD)):
+    for attr, names in (
+        ("eos_token", _KNOWN_EOS),
+        ("bos_token", _KNOWN_BOS),
+        ("pad_token", _KNOWN_PAD),
+    ):
         if getattr(fast, attr) is None:
             found = next((name for name in names if name in vocab), None)
             if found is not None:
@@ -178,12 +184,13 @@ def require_eos(fast: PreTrainedTokenizerFast, source: Path | str) -> int:
 
 
 def tokenizer_hash(tokenizer: PreTrainedTokenizerFast) -> str:
-    """Content hash of vocab, merges, normalisation, specials and chat template (not file layout)."""
+    """Content hash of what decides token ids: vocab, merges, normalisation, specials, EOS.
+
+    A folder and its bare tokenizer.json hash the same; the chat template is recorded apart.
+    """
     state = json.loads(tokenizer.backend_tokenizer.to_str())
-    payload = {
-        "tokenizer": state,
-        "eos": tokenizer.eos_token,
-        "chat_template": tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else None,
-    }
+    for runtime_setting in ("truncation", "padding"):  # transformers toggles these per call
+        state.pop(runtime_setting, None)
+    payload = {"tokenizer": state, "eos": tokenizer.eos_token}
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()[:16]

@@ -105,7 +105,6 @@ class RLRecipe(StrictModel):
     )
     temperature: float = Field(1.0, gt=0, description="Sampling temperature (study: 1.0).")
     beta: float = Field(0.001, ge=0, description="KL coefficient (study: 0.001).")
-    max_prompt_length: int = Field(1024, gt=0, description="Prompt tokens kept (left-truncated).")
     max_completion_length: int = Field(8192, gt=0, description="Tokens per rollout (study: 8k).")
     epochs: float = Field(1.0, gt=0, description="Passes over the prompts (study: 1).")
     max_steps: int = Field(-1, description="Stop after this many steps (-1: epochs).")

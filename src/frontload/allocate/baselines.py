@@ -1,0 +1,94 @@
+"""Reference allocations shown beside the plan, evaluated with the same model.
+
+no_pretrain_reasoning: the plan's SFT, no reasoning data in pretraining. all_sft: reasoning data only
+in SFT, spread in proportion to size. proportional: the plan's phase totals split in proportion to
+corpus sizes. unimax (Chung et al. 2023): equal shares, capped at the epoch limit, leftover spread
+over the rest. study: the paper's recipe, the largest (most diverse) corpus at 20% of pretraining and
+the best long-CoT corpus in SFT.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from frontload.allocate.build import Built
+
+
+def _fill(built: Built, x: np.ndarray, phase: str, total: float, weights: dict[str, float]) -> None:
+    """Put `total` units into `phase` by weights, capped at each variable's upper bound."""
+    remaining = {c: w for c, w in weights.items() if w > 0}
+    left = total
+    while left > 1e-12 and remaining:
+        norm = sum(remaining.values())
+        spill = 0.0
+        for corpus, w in list(remaining.items()):
+            i = built.xindex[(corpus, phase)]
+            give = left * w / norm
+            room = built.problem.upper[i] - x[i]
+            if give >= room:
+                spill += give - room
+                x[i] += room
+                del remaining[corpus]
+            else:
+                x[i] += give
+        left = spill
+
+
+def _fit_sft_budget(built: Built, x: np.ndarray) -> None:
+    """Scale the SFT part down until the SFT budget row (tokens or samples) holds."""
+    row = next((r for r in built.problem.rows if r.name == "budget:sft"), None)
+    if row is None:
+        return
+    used = sum(c * x[i] for i, c in row.affine.items())
+    if used > row.rhs > 0:
+        for i in row.affine:
+            x[i] *= row.rhs / used
+
+
+def _unimax(built: Built, x: np.ndarray, phase: str, total: float) -> None:
+    _fill(built, x, phase, total, dict.fromkeys(built.pools.corpora, 1.0))
+
+
+def baseline_allocations(built: Built, x_plan: np.ndarray) -> dict[str, tuple[str, np.ndarray]]:
+    """name -> (description, decision vector)."""
+    pools = built.pools
+    totals = {p: sum(x_plan[built.xindex[(c, p)]] for c in pools.corpora) for p in built.phases}
+    sizes = {c: pools.corpus_tokens[c] for c in pools.corpora}
+    out = {}
+
+    x = np.zeros_like(x_plan)
+    for (_c, p), i in built.xindex.items():
+        if p == "sft":
+            x[i] = x_plan[i]
+    out["no_pretrain_reasoning"] = ("no reasoning data in pretraining; the plan's SFT", x)
+
+    if "sft" in built.phases:
+        x = np.zeros_like(x_plan)
+        sft_cap = built.budget_tokens["sft"] / built.scale
+        _fill(built, x, "sft", sft_cap, sizes)
+        _fit_sft_budget(built, x)
+        out["all_sft"] = ("all reasoning data in SFT, in proportion to size", x)
+
+    x = np.zeros_like(x_plan)
+    for p in built.phases:
+        _fill(built, x, p, totals[p], sizes)
+    _fit_sft_budget(built, x)
+    out["proportional"] = ("the plan's phase totals, split in proportion to corpus size", x)
+
+    x = np.zeros_like(x_plan)
+    for p in built.phases:
+        _unimax(built, x, p, totals[p])
+    _fit_sft_budget(built, x)
+    out["unimax"] = ("equal shares capped at the epoch limits (UniMax)", x)
+
+    x = np.zeros_like(x_plan)
+    widest = max(pools.corpora, key=lambda c: sizes[c])
+    _fill(built, x, "pretrain", 0.2, {widest: 1.0})
+    if "sft" in built.phases:
+        best = max(pools.corpora, key=lambda c: pools.corpus_index(c, "sft_index"))
+        _fill(built, x, "sft", built.budget_tokens["sft"] / built.scale, {best: 1.0})
+        _fit_sft_budget(built, x)
+        out["study"] = (f"the study's recipe: {widest} at 20% of pretraining, SFT on {best}", x)
+    else:
+        out["study"] = (f"the study's recipe: {widest} at 20% of pretraining", x)
+    return out

@@ -1,0 +1,259 @@
+"""Fit the response model to a table of runs: sign-constrained least squares pulled to a prior.
+
+Each row is one run and score category. `pretrain` and `sft` cells are allocations such as
+`ldq:2e11+shq:1e10`; alternatives joined by `|` mean the row reports the mean over those runs (the
+study's "mean of three" rows). The few nonlinear settings are chosen by leave-one-run-out error.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from frontload.allocate.model import (
+    TERMS,
+    CategoryFit,
+    FitReport,
+    ResponseModel,
+    Settings,
+    add_terms,
+)
+from frontload.allocate.pools import CorpusSpec, pools_from_specs
+from frontload.allocate.problem import Problem, affine_value, evaluate
+from frontload.allocate.study import convert_paper_rows
+from frontload.errors import InputError
+
+REQUIRED = ("run", "pretrain", "sft", "pretrain_budget", "category", "score")
+PAPER_COLUMNS = ("model", "pt_reasoning", "sft_data", "sft_scale", "stage", "category", "score")
+PRIOR_COEFS = {
+    "pt_diversity": 10.0,
+    "pt_quality": 2.0,
+    "sft_value": 10.0,
+    "synergy": 10.0,
+    "consolidation": 1.0,
+    "sft_low_quality": 1.0,
+    "over_repetition": 1.0,
+}
+PRIOR_STRENGTH = 0.05  # ridge weight pulling coefficients toward the prior
+GRID = {
+    "k_pt": (0.02, 0.05, 0.1, 0.2),
+    "k_sft": (0.005, 0.01, 0.02, 0.05),
+    "rstar_sft": (2.0, 5.0, 15.4),
+}
+
+
+def read_experiments(path: str | Path) -> list[dict]:
+    """Rows of an experiments CSV (or the study's results table, converted)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: experiments table not found")
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        columns = reader.fieldnames or []
+        rows = list(reader)
+    if all(c in columns for c in PAPER_COLUMNS):
+        return convert_paper_rows(rows)
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        raise InputError(
+            f"{path}: missing columns {', '.join(missing)}",
+            f"an experiments table needs: {', '.join(REQUIRED)} (optional: stage)",
+        )
+    for number, row in enumerate(rows, start=2):
+        try:
+            float(row["score"]), float(row["pretrain_budget"])
+            parse_allocation(row["pretrain"]), parse_allocation(row["sft"])
+        except ValueError as error:
+            raise InputError(f"{path}:{number}: {error}") from error
+    return [r for r in rows if r.get("stage", "sft") in ("sft", "")]
+
+
+def parse_allocation(cell: str) -> list[dict[str, float]]:
+    """`a:1e9+b:2e9|c:3e9` -> [{a: 1e9, b: 2e9}, {c: 3e9}]."""
+    out = []
+    for alternative in (cell or "").split("|"):
+        alloc: dict[str, float] = {}
+        for part in filter(None, (p.strip() for p in alternative.split("+"))):
+            name, _, tokens = part.partition(":")
+            if not tokens:
+                raise ValueError(f"'{part}' should be corpus:tokens")
+            alloc[name.strip().lower()] = alloc.get(name, 0.0) + float(tokens)
+        out.append(alloc)
+    return out
+
+
+def features(rows: list[dict], specs: dict[str, CorpusSpec], settings: Settings) -> np.ndarray:
+    """Term values of every row (mean over its alternatives), shape (rows, terms)."""
+    cache: dict[float, tuple] = {}
+    out = np.zeros((len(rows), len(TERMS)))
+    for r, row in enumerate(rows):
+        budget = float(row["pretrain_budget"])
+        if budget not in cache:
+            pools = pools_from_specs(specs)
+            pools.rescale(budget)
+            xindex = {
+                (c, p): 2 * k + j
+                for k, c in enumerate(pools.corpora)
+                for j, p in enumerate(("pretrain", "sft"))
+            }
+            problem = Problem([f"{c}:{p}" for c, p in xindex], [np.inf] * len(xindex))
+            cache[budget] = (problem, xindex, add_terms(problem, pools, xindex, settings))
+        problem, xindex, feats = cache[budget]
+        values = []
+        for pt, sft in itertools.product(
+            parse_allocation(row["pretrain"]), parse_allocation(row["sft"])
+        ):
+            x = np.zeros(problem.n_x)
+            for phase, alloc in (("pretrain", pt), ("sft", sft)):
+                for corpus, tokens in alloc.items():
+                    if (corpus, phase) not in xindex:
+                        raise InputError(
+                            f"run {row['run']}: unknown corpus '{corpus}'",
+                            f"known corpora: {', '.join(sorted({c for c, _ in xindex}))}",
+                        )
+                    x[xindex[(corpus, phase)]] += tokens / budget
+            _, v = evaluate(problem, x)
+            values.append([affine_value(feats[t], v) for t in TERMS])
+        out[r] = np.mean(values, axis=0)
+    return out
+
+
+def _lsq(x: np.ndarray, y: np.ndarray, prior: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """min |y - b - X beta|^2 + s |beta - prior|^2 with beta >= 0; pinned terms stay at the prior."""
+    from scipy.optimize import lsq_linear
+
+    y_adj = y - x[:, ~free] @ prior[~free]
+    xf = x[:, free]
+    n = xf.shape[1]
+    s = np.sqrt(PRIOR_STRENGTH)
+    a = np.vstack(
+        [np.hstack([np.ones((len(y), 1)), xf]), np.hstack([np.zeros((n, 1)), s * np.eye(n)])]
+    )
+    b = np.concatenate([y_adj, s * prior[free]])
+    lower = np.concatenate([[-np.inf], np.zeros(n)])
+    res = lsq_linear(a, b, bounds=(lower, np.full(n + 1, np.inf)))
+    beta = prior.copy()
+    beta[free] = res.x[1:]
+    return np.concatenate([[res.x[0]], beta])
+
+
+def _identifiable(x: np.ndarray) -> np.ndarray:
+    """A term is identifiable when its column is not (almost) a combination of the others."""
+    n, k = x.shape
+    free = np.ones(k, bool)
+    for j in range(k):
+        col = x[:, j]
+        if np.ptp(col) < 1e-6:
+            free[j] = False
+            continue
+        others = np.column_stack(
+            [np.ones(n)] + [x[:, i] for i in range(k) if i != j and (i > j or free[i])]
+        )
+        coef, *_ = np.linalg.lstsq(others, col, rcond=None)
+        if np.linalg.norm(col - others @ coef) < 1e-3 * np.linalg.norm(col - col.mean()):
+            free[j] = False
+    return free
+
+
+def _loro(x: np.ndarray, y: np.ndarray, prior: np.ndarray, free: np.ndarray) -> np.ndarray:
+    preds = np.zeros(len(y))
+    for i in range(len(y)):
+        keep = np.arange(len(y)) != i
+        coef = _lsq(x[keep], y[keep], prior, free)
+        preds[i] = coef[0] + x[i] @ coef[1:]
+    return preds
+
+
+def _ranking(pred: np.ndarray, y: np.ndarray) -> float:
+    pairs = [(i, j) for i in range(len(y)) for j in range(i + 1, len(y)) if y[i] != y[j]]
+    if not pairs:
+        return 1.0
+    return float(np.mean([np.sign(pred[i] - pred[j]) == np.sign(y[i] - y[j]) for i, j in pairs]))
+
+
+def fit_model(
+    rows: list[dict],
+    specs: dict[str, CorpusSpec],
+    bootstrap: int = 50,
+    seed: int = 0,
+    grid: dict[str, tuple] | None = None,
+) -> ResponseModel:
+    """Fit every category; settings by leave-one-run-out; too few rows falls back to the prior."""
+    grid = grid or GRID
+    categories = sorted({r["category"] for r in rows})
+    prior = np.array([PRIOR_COEFS[t] for t in TERMS])
+    report = FitReport()
+    by_cat = {c: [r for r in rows if r["category"] == c] for c in categories}
+    if not rows or min(len(v) for v in by_cat.values()) < 4:
+        message = f"only {len(rows)} rows: too few to fit, using the prior coefficients"
+        warnings.warn(message, stacklevel=2)
+        report.warnings.append(message)
+        report.unidentified = list(TERMS)
+        fits = {
+            c: CategoryFit(
+                intercept=float(np.mean([float(r["score"]) for r in v])) if v else 0.0,
+                coefs=dict(PRIOR_COEFS),
+            )
+            for c, v in (by_cat or {"avg": []}).items()
+        }
+        return ResponseModel(categories=fits, objective=_objective(fits), fit=report)
+    best = None
+    for values in itertools.product(*grid.values()):
+        settings = Settings(**dict(zip(grid, values, strict=True)))
+        x = features(rows, specs, settings)
+        free = _identifiable(x)
+        err = 0.0
+        for cat, cat_rows in by_cat.items():
+            idx = [i for i, r in enumerate(rows) if r["category"] == cat]
+            y = np.array([float(r["score"]) for r in cat_rows])
+            err += float(np.mean((_loro(x[idx], y, prior, free) - y) ** 2))
+        if best is None or err < best[0]:
+            best = (err, settings, x, free)
+    _, settings, x, free = best
+    report.runs = len(next(iter(by_cat.values())))
+    report.unidentified = [t for t, f in zip(TERMS, free, strict=True) if not f]
+    rng = np.random.default_rng(seed)
+    fits = {}
+    for cat, cat_rows in by_cat.items():
+        idx = [i for i, r in enumerate(rows) if r["category"] == cat]
+        xc, y = x[idx], np.array([float(r["score"]) for r in cat_rows])
+        coef = _lsq(xc, y, prior, free)
+        loro = _loro(xc, y, prior, free)
+        report.loro_rmse[cat] = float(np.sqrt(np.mean((loro - y) ** 2)))
+        report.ranking_accuracy[cat] = _ranking(loro, y)
+        draws = [coef]
+        for _ in range(bootstrap):
+            pick = rng.integers(0, len(y), len(y))
+            draws.append(_lsq(xc[pick], y[pick], prior, free))
+        draws = np.array(draws)
+        report.spread[cat] = {t: float(s) for t, s in zip(TERMS, draws[:, 1:].std(0), strict=True)}
+        fits[cat] = CategoryFit(
+            intercept=float(coef[0]),
+            coefs={t: float(v) for t, v in zip(TERMS, coef[1:], strict=True)},
+            bootstrap=[[float(v) for v in d] for d in draws[1:]],
+        )
+    return ResponseModel(
+        settings=settings,
+        categories=fits,
+        objective=_objective(fits),
+        fitted_range=_fitted_range(rows),
+        fit=report,
+    )
+
+
+def _fitted_range(rows: list[dict]) -> dict[str, float]:
+    """Largest pretraining reasoning share and SFT tokens (x pretraining budget) in the table."""
+    share = sft = 0.0
+    for row in rows:
+        budget = float(row["pretrain_budget"])
+        share = max([share] + [sum(a.values()) / budget for a in parse_allocation(row["pretrain"])])
+        sft = max([sft] + [sum(a.values()) / budget for a in parse_allocation(row["sft"])])
+    return {"pt_reasoning_share": share, "sft_tokens": sft}
+
+
+def _objective(fits: dict) -> dict[str, float]:
+    return {"avg": 1.0} if "avg" in fits else {c: 1.0 / len(fits) for c in fits}

@@ -1,0 +1,206 @@
+"""The response model: predicted post-SFT score as a sum of concave terms of the allocation.
+
+Token amounts are in units of the pretraining budget, so one model serves a 1T-token study and a
+20M-token demo alike. Terms (each feature is built in `add_terms`; coefficients are >= 0):
+
+- pt_diversity: sum over domains of 1-exp(-D_d/k_pt), D_d = diversity-weighted *effective* reasoning
+  tokens in pretraining. Encodes T1/T2: diverse reasoning data (LDQ) in pretraining lifts every
+  category, narrow long-CoT data (SHQ, repeated ~16x) much less; repetition is discounted with
+  Muennighoff et al.'s D' = U + U R* (1 - exp(-R/R*)), R* = 15.4.
+- pt_quality: 1-exp(-Q_pt/k_pt) of effective pretraining tokens weighted by quality above the
+  classifier midpoint (T4: the SHQ share of LMQ shows its value only after SFT, via synergy).
+- sft_value: 1-exp(-Q_sft/k_sft) of long-CoT-quality-weighted effective SFT tokens (R* fitted).
+  Encodes T5: SFT on SHQ beats SFT on LDQ/LMQ; quality dominates SFT.
+- synergy: sqrt(pt_quality x sft_value), the latent effect (T4: LMQ > LDQ only after SFT).
+- consolidation: min(1, long-CoT-weighted tokens in both phases / k_sft), a bounded bonus
+  (T4: SHQ+SFT_SHQ beats base+SFT_SHQ at 2x; T6: LDQ in both phases does not help).
+- sft_low_quality: -(low-quality SFT tokens)/k_sft, a penalty on tokens whose long-CoT index is
+  under 0.5 (T6: twice the LDQ SFT data lowers math while long ALF answers from LDQ help).
+- over_repetition: -(tokens read beyond rho_max epochs over all phases)/k_pt, a penalty.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from pydantic import Field
+
+from frontload.allocate.pools import Pools
+from frontload.allocate.problem import Affine, Problem
+from frontload.config import StrictModel, load_yaml
+
+TERMS: tuple[str, ...] = (
+    "pt_diversity",
+    "pt_quality",
+    "sft_value",
+    "synergy",
+    "consolidation",
+    "sft_low_quality",
+    "over_repetition",
+)
+PRETRAIN_PHASES = ("pretrain", "midtrain")
+
+
+class Settings(StrictModel):
+    """The nonlinear settings (chosen by leave-one-run-out, or fixed by the literature)."""
+
+    k_pt: float = Field(default=0.05, gt=0, description="Pretraining saturation scale (x budget).")
+    k_sft: float = Field(default=0.02, gt=0, description="SFT saturation scale (x pt budget).")
+    rstar_pt: float = Field(default=15.4, gt=0, description="Muennighoff R* for pretraining.")
+    rstar_sft: float = Field(default=5.0, gt=0, description="R* for repeated SFT data.")
+    rho_max: float = Field(default=16.0, gt=0, description="Epochs over all phases before penalty.")
+
+
+class CategoryFit(StrictModel):
+    """Coefficients of one score category."""
+
+    intercept: float = Field(description="Score with no reasoning data at all.")
+    coefs: dict[str, float] = Field(description="Coefficient per term (all >= 0).")
+    bootstrap: list[list[float]] = Field(
+        default_factory=list, description="Bootstrap samples of [intercept, *coefs]."
+    )
+
+
+class FitReport(StrictModel):
+    """How well the coefficients are supported by the experiments table."""
+
+    runs: int = Field(default=0, description="Rows used per category.")
+    loro_rmse: dict[str, float] = Field(default_factory=dict, description="Held-out RMSE.")
+    ranking_accuracy: dict[str, float] = Field(
+        default_factory=dict, description="Pairwise order accuracy of held-out predictions."
+    )
+    spread: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="Bootstrap std of each coefficient."
+    )
+    unidentified: list[str] = Field(
+        default_factory=list, description="Terms pinned to the prior (table cannot identify)."
+    )
+    warnings: list[str] = Field(default_factory=list, description="Fallbacks and caveats.")
+
+
+class ResponseModel(StrictModel):
+    """Fitted coefficients, the settings, and the range they were fitted on."""
+
+    settings: Settings = Field(default_factory=Settings, description="Nonlinear settings.")
+    categories: dict[str, CategoryFit] = Field(description="Per-category coefficients.")
+    objective: dict[str, float] = Field(
+        default_factory=lambda: {"avg": 1.0}, description="Category weights of the objective."
+    )
+    fitted_range: dict[str, float] = Field(
+        default_factory=lambda: {"pt_reasoning_share": 0.2, "sft_tokens": 0.06},
+        description="Largest pretraining reasoning share and SFT tokens (x pt budget) fitted.",
+    )
+    fit: FitReport = Field(default_factory=FitReport, description="Fit diagnostics.")
+
+    def weights(self) -> dict[str, float]:
+        """Objective weight per term: category weights times coefficients."""
+        out = dict.fromkeys(TERMS, 0.0)
+        for cat, w in self.objective.items():
+            for term, value in self.categories[cat].coefs.items():
+                out[term] += w * value
+        return out
+
+    def intercept(self) -> float:
+        return sum(w * self.categories[c].intercept for c, w in self.objective.items())
+
+
+def load_model(path: str | Path | None) -> ResponseModel:
+    """A model file, or the default fitted to the study's table when None or 'default'."""
+    if path in (None, "", "default"):
+        ref = resources.files("frontload.allocate") / "data" / "default_model.yaml"
+        with resources.as_file(ref) as file:
+            return load_yaml(file, ResponseModel)
+    return load_yaml(path, ResponseModel)
+
+
+def add_terms(
+    problem: Problem, pools: Pools, xindex: dict[tuple[str, str], int], settings: Settings
+) -> dict[str, Affine]:
+    """Add the hypograph variables of every term; returns each term's feature as an affine."""
+    s = settings
+    reads: dict[str, list[Affine]] = {"pt": [], "sft": []}
+    for a in range(len(pools.atoms)):
+        for key, phases in (("pt", PRETRAIN_PHASES), ("sft", ("sft",))):
+            read: Affine = {}
+            for (corpus, phase), i in xindex.items():
+                share = pools.composition[corpus].get(a, 0.0)
+                if phase in phases and share > 0:
+                    read[i] = read.get(i, 0.0) + share
+            reads[key].append(read)
+    eff_pt, eff_sft = [], []
+    for a, atom in enumerate(pools.atoms):
+        eff_pt.append(problem.hypo("eff", reads["pt"][a], u=atom.u, rstar=s.rstar_pt))
+        eff_sft.append(problem.hypo("eff", reads["sft"][a], u=atom.u, rstar=s.rstar_sft))
+    domains = sorted({d for atom in pools.atoms for d in atom.domains})
+    diversity: Affine = {}
+    for d in domains:
+        arg = {
+            eff_pt[a]: atom.diversity_index() * atom.domains.get(d, 0.0)
+            for a, atom in enumerate(pools.atoms)
+        }
+        diversity[problem.hypo("sat", arg, k=s.k_pt)] = 1.0 / len(domains)
+    q_pt = problem.hypo(
+        "sat",
+        {eff_pt[a]: atom.high_quality_share() for a, atom in enumerate(pools.atoms)},
+        k=s.k_pt,
+    )
+    q_sft = problem.hypo(
+        "sat", {eff_sft[a]: atom.sft_index() for a, atom in enumerate(pools.atoms)}, k=s.k_sft
+    )
+    synergy = problem.hypo("geo", {q_pt: 1.0}, {q_sft: 1.0})
+    shared = [
+        problem.hypo("min", reads["pt"][a], reads["sft"][a], {-1: atom.u})
+        for a, atom in enumerate(pools.atoms)
+    ]
+    consolidation = problem.hypo(
+        "min",
+        {v: atom.sft_index() / s.k_sft for v, atom in zip(shared, pools.atoms, strict=True)},
+        {-1: 1.0},
+    )
+    low: Affine = {}
+    excess: Affine = {}
+    for a, atom in enumerate(pools.atoms):
+        for i, share in reads["sft"][a].items():
+            low[i] = low.get(i, 0.0) - atom.low_quality_share() * share / s.k_sft
+        over = {i: -c for i, c in reads["pt"][a].items()}
+        for i, c in reads["sft"][a].items():
+            over[i] = over.get(i, 0.0) - c
+        over[-1] = s.rho_max * atom.u
+        excess[problem.hypo("min", over, {-1: 0.0})] = 1.0 / s.k_pt
+    return {
+        "pt_diversity": diversity,
+        "pt_quality": {q_pt: 1.0},
+        "sft_value": {q_sft: 1.0},
+        "synergy": {synergy: 1.0},
+        "consolidation": {consolidation: 1.0},
+        "sft_low_quality": low,
+        "over_repetition": excess,
+    }
+
+
+def set_objective(problem: Problem, features: dict[str, Affine], model: ResponseModel) -> None:
+    """Objective = intercept + sum of weight x feature over terms."""
+    objective: Affine = {-1: model.intercept()}
+    for term, weight in model.weights().items():
+        for i, c in features[term].items():
+            objective[i] = objective.get(i, 0.0) + weight * c
+    problem.objective = objective
+
+
+def predict(
+    feature_values: dict[str, float], model: ResponseModel, quantiles=(0.05, 0.95)
+) -> dict[str, tuple[float, float, float]]:
+    """Score and bootstrap interval per category from the term values of one allocation."""
+    vec = np.array([1.0] + [feature_values[t] for t in TERMS])
+    out = {}
+    for cat, fit in model.categories.items():
+        point = float(vec @ np.array([fit.intercept] + [fit.coefs.get(t, 0.0) for t in TERMS]))
+        if fit.bootstrap:
+            draws = np.array(fit.bootstrap) @ vec
+            low, high = np.quantile(draws, quantiles)
+            out[cat] = (point, float(min(low, point)), float(max(high, point)))
+        else:
+            out[cat] = (point, point, point)
+    return out

@@ -1,0 +1,203 @@
+"""`fl allocate solve`: config + corpora + model -> an optimal plan with baselines and sensitivities."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from frontload.allocate.baselines import baseline_allocations
+from frontload.allocate.build import Built, build_problem
+from frontload.allocate.config import AllocateConfig
+from frontload.allocate.diagnose import raise_infeasible
+from frontload.allocate.lp import Solution
+from frontload.allocate.model import TERMS, ResponseModel, load_model, predict
+from frontload.allocate.plan import Baseline, PhasePlan, Plan, PlanEntry, Prediction
+from frontload.allocate.pools import Pools, pools_from_specs, pools_from_workspace, read_manifest
+from frontload.allocate.problem import affine_value, evaluate, violations
+from frontload.errors import ConfigError
+from frontload.workspace import Workspace
+
+
+def resolve_pools(config: AllocateConfig, workspace: Workspace | None) -> Pools:
+    """Corpora from workspace records (exact overlaps) or given by hand (declared relations)."""
+    if config.workspace_corpora and config.corpora:
+        raise ConfigError(
+            "give corpora either from the workspace (workspace_corpora) or by hand (corpora)",
+            "mixing both is not supported: overlaps between them would be unknown",
+        )
+    if config.workspace_corpora:
+        workspace = workspace or Workspace.resolve()
+        dirs = {}
+        for name in config.workspace_corpora:
+            folder = workspace.corpus_dir(name)
+            if not folder.is_dir():
+                have = sorted(p.name for p in workspace.corpora_dir.glob("*") if p.is_dir())
+                raise ConfigError(
+                    f"workspace_corpora: unknown corpus '{name}' (no {folder})",
+                    f"corpora in the workspace: {', '.join(have) or 'none (run fl curate corpora)'}",
+                )
+            read_manifest(folder)
+            dirs[name] = folder
+        return pools_from_workspace(dirs)
+    if not config.corpora:
+        raise ConfigError("no corpora", "list workspace_corpora or give corpora by hand")
+    return pools_from_specs(config.corpora)
+
+
+def run_solver(built: Built, config: AllocateConfig) -> Solution:
+    """Dispatch to the chosen backend; infeasible problems get a diagnosis."""
+    from frontload.allocate.diagnose import conflicts
+
+    if conflicts(built.problem):
+        raise_infeasible(built.problem)
+    needs_milp = (
+        config.integer_sft_epochs
+        or config.max_corpora
+        or any(lim.at_least_if_used for lim in config.limits.values())
+    )
+    if config.solver == "milp" or needs_milp or config.tie_break != "none":
+        from frontload.allocate.milp import solve_milp
+
+        return solve_milp(built, config)
+    if config.solver == "lp":
+        from frontload.allocate.lp import solve_lp
+
+        return solve_lp(built.problem, config.lp_breakpoints)
+    from frontload.allocate.conic import solve_conic
+
+    return solve_conic(built.problem, config.extra_terms)
+
+
+def _predictions(built: Built, model: ResponseModel, x: np.ndarray) -> dict[str, Prediction]:
+    _, values = evaluate(built.problem, x)
+    feats = {t: affine_value(built.features[t], values) for t in TERMS}
+    return {
+        c: Prediction(score=p, low=lo, high=hi) for c, (p, lo, hi) in predict(feats, model).items()
+    }
+
+
+def _phases(built: Built, x: np.ndarray, general: str) -> list[PhasePlan]:
+    """Tokens, epochs, weights, effective tokens and marginal value per corpus and phase."""
+    base, values = evaluate(built.problem, x)
+    pools, scale = built.pools, built.scale
+    step = 1e-7
+    phases = []
+    for phase in built.phases:
+        entries = []
+        budget = int(round(built.budget_tokens[phase]))
+        total = sum(x[built.xindex[(c, phase)]] for c in pools.corpora)
+        for corpus in pools.corpora:
+            i = built.xindex[(corpus, phase)]
+            tokens = int(round(x[i] * scale))
+            bumped = x.copy()
+            bumped[i] += step
+            gain = (evaluate(built.problem, bumped)[0] - base) / step * 1e9 / scale
+            eff = _effective(built, values, corpus, phase, x)
+            weight = tokens / budget if phase != "sft" else (x[i] / total if total > 0 else 0.0)
+            entries.append(
+                PlanEntry(
+                    corpus=corpus,
+                    tokens=tokens,
+                    epochs=tokens / pools.corpus_tokens[corpus],
+                    weight=min(1.0, weight),
+                    effective_tokens=eff * scale,
+                    marginal_value=gain,
+                )
+            )
+        if phase == "sft":
+            phases.append(
+                PhasePlan(name=phase, budget_tokens=budget, general_corpus=None, entries=entries)
+            )
+        else:
+            used = sum(e.tokens for e in entries)
+            phases.append(
+                PhasePlan(
+                    name=phase,
+                    budget_tokens=budget,
+                    general_corpus=general,
+                    general_tokens=max(0, budget - used),
+                    entries=entries,
+                )
+            )
+    return phases
+
+
+def _effective(built: Built, values: np.ndarray, corpus: str, phase: str, x: np.ndarray) -> float:
+    """This corpus's share of each pool's effective tokens (by its share of the pool's reads)."""
+    key = "sft" if phase == "sft" else "pt"
+    hypos = [h for h in built.problem.hypos if h.kind == "eff"]
+    out = 0.0
+    for a, _atom in enumerate(built.pools.atoms):
+        h = hypos[2 * a + (1 if key == "sft" else 0)]
+        read = affine_value(h.args[0], values)
+        if read <= 0:
+            continue
+        mine = built.pools.composition[corpus].get(a, 0.0) * x[built.xindex[(corpus, phase)]]
+        out += values[h.var] * mine / read
+    return out
+
+
+def solve_plan(
+    config: AllocateConfig,
+    workspace: Workspace | None = None,
+    model: ResponseModel | None = None,
+    model_name: str | None = None,
+) -> Plan:
+    """Solve and assemble the plan: phases, predictions, baselines, binding rows, shadow prices."""
+    model = model or load_model(config.model)
+    pools = resolve_pools(config, workspace)
+    if config.general_corpus in pools.corpora:
+        raise ConfigError(
+            f"corpus '{config.general_corpus}' is the general corpus that fills pretraining",
+            "leave it out of the reasoning corpora",
+        )
+    built = build_problem(config, pools, model)
+    solution = run_solver(built, config)
+    x = solution.x
+    objective, _ = evaluate(built.problem, x)
+    binding = list(solution.binding)
+    for i, name in enumerate(built.problem.x_names):
+        if built.problem.upper[i] > 0 and x[i] >= built.problem.upper[i] * (1 - 1e-6):
+            binding.append(f"max_epochs:{name}")
+    rows = {r.name: r for r in built.problem.rows}
+    shadow = {name: value * rows[name].scale for name, value in solution.duals.items()}
+    baselines = []
+    for name, (description, xb) in baseline_allocations(built, x).items():
+        baselines.append(
+            Baseline(
+                name=name,
+                description=description,
+                objective=evaluate(built.problem, xb)[0],
+                predicted=_predictions(built, model, xb),
+                phases=_phases(built, xb, config.general_corpus),
+            )
+        )
+    notes = list(model.fit.warnings)
+    sft_budget = config.budgets.get("sft")
+    if sft_budget is not None and sft_budget.samples is not None:
+        notes.append("sft budget in samples: its shadow price is per 1M samples")
+    for b, (_, xb) in zip(baselines, baseline_allocations(built, x).values(), strict=True):
+        broken = violations(built.problem, xb)
+        if broken:
+            b.description += f" (breaks: {', '.join(broken[:3])})"
+        elif b.objective > objective + 1e-3 * max(1.0, abs(objective)):
+            notes.append(f"baseline {b.name} scores above the plan: the solver was inexact")
+    return Plan(
+        name=config.name,
+        phases=_phases(built, x, config.general_corpus),
+        predicted=_predictions(built, model, x),
+        objective=objective,
+        baselines=baselines,
+        binding_constraints=binding,
+        shadow_prices=shadow,
+        solver=solution.solver,
+        model=model_name or config.model,
+        notes=notes,
+        created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+
+
+def plan_path(workspace: Workspace, name: str) -> Path:
+    return workspace.plans_dir / f"{name}.yaml"

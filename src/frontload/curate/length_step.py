@@ -1,0 +1,39 @@
+"""The datatrove step that writes `answer_tokens` (response) and `total_tokens` (text)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from datatrove.data import DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+from datatrove.utils.batching import batched
+
+from frontload.curate.length import TokenCounter
+
+
+class TokenCountStep(PipelineStep):
+    """Counts tokens of whole batches in one call each; the tokenizer loads once per task."""
+
+    name = "answer length"
+    type = "🏷 - ANNOTATE"
+
+    def __init__(self, tokenizer_path: Path, batch_size: int = 1024) -> None:
+        super().__init__()
+        self.tokenizer_path = tokenizer_path
+        self.batch_size = batch_size
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data is None:
+            return
+        counter = TokenCounter(self.tokenizer_path)
+        for batch in batched(data, self.batch_size):
+            with self.track_time("batch"):
+                responses = [doc.metadata.get("response") or "" for doc in batch]
+                counts = counter.count([doc.text for doc in batch] + responses)
+            size = len(batch)
+            for doc, total, answer in zip(batch, counts[:size], counts[size:], strict=True):
+                doc.metadata["total_tokens"] = total
+                doc.metadata["answer_tokens"] = answer
+                self.stat_update("tokens", value=total)
+                self.stat_update("answer_tokens", value=answer)
+                yield doc

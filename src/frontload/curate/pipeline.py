@@ -1,0 +1,419 @@
+"""`fl curate run`: the curation recipe as a chain of datatrove stages on datatrove's executors.
+
+read+normalise -> clean -> exact dedup -> MinHash near-dedup -> decontaminate -> [quality] ->
+[token counts] -> pool. Each stage keeps datatrove's completion markers in
+`curate/runs/<run_id>/logs/<stage>/`, so a killed run resumes where it stopped; outputs are
+published into `pool/` and `removed/` only once every stage has finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from frontload.curate.readers import (
+    SourceFile,
+    check_mapping,
+    iter_raw,
+    map_record,
+    resolve_sources,
+)
+from frontload.curate.recipe import CurateRecipe, ExecutorConfig
+from frontload.workspace import Catalog, Workspace
+
+DROP_REASONS = {"exact_dedup": "exact_duplicate", "near_dedup": "near_duplicate"}
+
+
+@dataclass
+class Stage:
+    """One datatrove pipeline run: its steps, task count, and the step names to report."""
+
+    name: str
+    steps: list
+    tasks: int
+    labels: list[str | None]  # per step: the name in curate_steps, or None (not reported)
+
+
+@dataclass
+class CurateResult:
+    """What a run produced."""
+
+    run_id: str
+    pool_records: int
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    resumed: bool = False
+    submitted: bool = False  # Slurm/Ray: jobs submitted, rerun to publish once they finish
+    corpora: dict | None = None
+
+
+def run_id_for(recipe: CurateRecipe, files: list[SourceFile]) -> str:
+    """Same recipe and same input files -> same run (so a rerun resumes it)."""
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(recipe.model_dump_json().encode())
+    for file in files:
+        stat = file.path.stat()
+        digest.update(f"{file.path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def sample_texts(files: list[SourceFile], limit: int) -> Iterator[str]:
+    """Texts from the start of every file, round-robin, to train a missing tokenizer."""
+    per_file = max(1, limit // max(1, len(files)))
+    for file in files:
+        mapping = file.source.mapping()
+        taken = 0
+        for _, raw in iter_raw(file):
+            if taken >= per_file:
+                break
+            if isinstance(raw, dict):
+                with contextlib.suppress(ValueError):
+                    yield map_record(raw, mapping)["text"]
+                    taken += 1
+
+
+def make_executor(config: ExecutorConfig, stage: Stage, logging_dir: Path, depends=None):
+    """datatrove's own executor for the recipe's `executor.kind`."""
+    if config.kind == "slurm":
+        from datatrove.executor.slurm import SlurmPipelineExecutor
+
+        slurm = config.slurm
+        assert slurm is not None  # the recipe validator guarantees it
+        return SlurmPipelineExecutor(
+            pipeline=stage.steps,
+            tasks=stage.tasks,
+            time=slurm.time,
+            partition=slurm.partition,
+            cpus_per_task=slurm.cpus_per_task,
+            mem_per_cpu_gb=slurm.mem_per_cpu_gb,
+            job_name=f"{slurm.job_name}-{stage.name}",
+            venv_path=slurm.venv_path,
+            sbatch_args=slurm.sbatch_args or None,
+            logging_dir=str(logging_dir),
+            depends=depends,
+        )
+    if config.kind == "ray":
+        from datatrove.executor.ray import RayPipelineExecutor
+
+        ray = config.ray
+        return RayPipelineExecutor(
+            pipeline=stage.steps,
+            tasks=stage.tasks,
+            workers=config.workers,
+            logging_dir=str(logging_dir),
+            depends=depends,
+            cpus_per_task=ray.cpus_per_task if ray else 1,
+            mem_per_cpu_gb=ray.mem_per_cpu_gb if ray else 2,
+        )
+    from datatrove.executor.local import LocalPipelineExecutor
+
+    return LocalPipelineExecutor(
+        pipeline=stage.steps,
+        tasks=stage.tasks,
+        workers=min(config.workers, stage.tasks),
+        logging_dir=str(logging_dir),
+    )
+
+
+class RunFolders:
+    """The folders of one run under `curate/runs/<run_id>/`."""
+
+    def __init__(self, workspace: Workspace, run_id: str):
+        self.root = workspace.curate_state_dir / "runs" / run_id
+        self.logs = self.root / "logs"
+        self.out_pool = self.root / "out" / "pool"
+        self.out_removed = self.root / "out" / "removed"
+        self.index = self.root / "decontam_index.npz"
+        self.done = self.root / "DONE"
+
+    def work(self, name: str) -> Path:
+        return self.root / "work" / name
+
+
+def build_stages(
+    recipe: CurateRecipe,
+    workspace: Workspace,
+    files: list[SourceFile],
+    folders: RunFolders,
+    tokenizer: Path | None,
+) -> list[Stage]:
+    """The recipe as datatrove stages (each stage ends where datatrove needs a global barrier)."""
+    from frontload.curate import dedup
+    from frontload.curate.clean import CleanFilter
+    from frontload.curate.decontam import DecontamFilter
+    from frontload.curate.steps import Normalise, RecordWriter, SourceReader, StagedReader
+
+    tasks = recipe.executor.tasks
+
+    def removed(step: str) -> RecordWriter:
+        return RecordWriter(folders.out_removed / step, step, DROP_REASONS.get(step, ""))
+
+    head = [SourceReader(files, folders.out_removed / "malformed"), Normalise(recipe.normalise)]
+    labels: list[str | None] = ["read", "normalise"]
+    if recipe.clean.enabled:
+        head.append(CleanFilter(recipe.clean, removed("clean")))
+        labels.append("clean")
+    stages: list[Stage] = []
+    staged = folders.work("staged_ingest")
+    if recipe.exact_dedup.enabled:
+        sigs, dups = folders.work("exact_sigs"), folders.work("exact_dups")
+        head += [RecordWriter(staged), dedup.exact_signature(sigs)]
+        stages.append(Stage("ingest", head, tasks, [*labels, None, None]))
+        stages.append(Stage("exact_find", [dedup.exact_find(sigs, dups)], 1, [None]))
+        head = [StagedReader(staged), dedup.exact_filter(dups, removed("exact_dedup"))]
+        labels = [None, "exact_dedup"]
+    near = recipe.near_dedup
+    if near.enabled:
+        staged_near = folders.work("staged_near")
+        sigs, buckets = folders.work("minhash_sigs"), folders.work("minhash_buckets")
+        clusters = folders.work("minhash_clusters")
+        head += [RecordWriter(staged_near), dedup.near_signature(sigs, near)]
+        stages.append(Stage("near_signatures", head, tasks, [*labels, None, None]))
+        bucket_step = dedup.near_buckets(sigs, buckets, near)
+        stages.append(Stage("near_buckets", [bucket_step], near.num_buckets, [None]))
+        cluster_step = dedup.near_cluster(buckets, clusters, near)
+        stages.append(Stage("near_clusters", [cluster_step], 1, [None]))
+        head = [
+            StagedReader(staged_near),
+            dedup.near_filter(clusters, removed("near_dedup")),
+            dedup.ClusterLabel(),
+        ]
+        labels = [None, "near_dedup", None]
+    decontam = recipe.decontam
+    if decontam.enabled and decontam.benchmarks:
+        head.append(DecontamFilter(folders.index, decontam.action, removed("decontam")))
+        labels.append("decontam")
+    for step in optional_steps(recipe, workspace, tokenizer):
+        head.append(step)
+        labels.append(getattr(step, "name", None) or type(step).__name__)
+    head.append(RecordWriter(folders.out_pool))
+    labels.append("write")
+    stages.append(Stage("finalize", head, tasks, labels))
+    return stages
+
+
+def optional_steps(recipe: CurateRecipe, workspace: Workspace, tokenizer: Path | None) -> list:
+    """Quality scoring and token counts from `curate.quality` / `curate.length`, when built."""
+    steps: list = []
+    if recipe.quality is not None:
+        try:
+            from frontload.curate.quality import quality_steps
+        except ImportError as error:
+            logger.warning(f"quality scoring skipped: {error}")
+        else:
+            steps += quality_steps(recipe.quality, workspace)
+    if tokenizer is not None:
+        from frontload.curate.length import length_steps
+
+        steps += length_steps(recipe.length, workspace, tokenizer)
+    return steps
+
+
+def prepare_tokenizer(recipe: CurateRecipe, workspace: Workspace, files: list[SourceFile]):
+    """The tokenizer for token counts (trained on a sample when missing), or None if unavailable."""
+    try:
+        from frontload.curate.length import ensure_tokenizer
+    except ImportError as error:
+        logger.warning(f"token counts skipped: {error}")
+        return None
+    limit = getattr(recipe.length, "sample_records", 20_000)
+    return ensure_tokenizer(recipe.length, workspace, sample_texts(files, limit))
+
+
+def ensure_cluster_files(clusters: Path, tasks: int) -> None:
+    """datatrove's MinHash filter skips cluster ids for a rank with no `.remove` file: make one."""
+    clusters.mkdir(parents=True, exist_ok=True)
+    for rank in range(tasks):
+        for suffix in ("remove", "clusters"):
+            (clusters / f"{rank:06d}.{suffix}").touch(exist_ok=True)
+
+
+@contextlib.contextmanager
+def console_to(log_path: Path) -> Iterator[Any]:
+    """Send datatrove's console logging (ours and the workers') to a file; yield a rich console
+    that still writes to the terminal for our own progress."""
+    from rich.console import Console
+
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    terminal = os.fdopen(os.dup(saved), "w", buffering=1)
+    with open(log_path, "a") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield Console(file=terminal, stderr=False)
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            terminal.close()
+
+
+def run_curation(recipe: CurateRecipe, workspace: Workspace) -> CurateResult:
+    """Run (or resume) the recipe; returns the per-step statistics of the run."""
+    workspace.ensure()
+    files = resolve_sources(recipe.sources, workspace.root)
+    for file in files:
+        check_mapping(file)
+    index = None
+    if recipe.decontam.enabled and recipe.decontam.benchmarks:
+        from frontload.curate.decontam import build_index
+
+        index = build_index(recipe.decontam, workspace.root)
+    run_id = run_id_for(recipe, files)
+    folders = RunFolders(workspace, run_id)
+    if folders.done.exists():
+        return finish(recipe, workspace, run_id, folders, resumed=True)
+    resumed = start_or_resume(workspace, run_id, folders)
+    if index is not None and not folders.index.exists():
+        index.save(folders.index)
+    tokenizer = prepare_tokenizer(recipe, workspace, files)
+    stages = build_stages(recipe, workspace, files, folders, tokenizer)
+    executors, previous = [], None
+    for stage in stages:
+        executor = make_executor(recipe.executor, stage, folders.logs / stage.name, previous)
+        executors.append(executor)
+        previous = executor if recipe.executor.kind != "local" else None
+    if recipe.executor.kind != "local":
+        executors[-1].run()  # each executor submits its dependencies first
+        return CurateResult(run_id, 0, resumed=resumed, submitted=True)
+    run_local(stages, executors, folders, recipe)
+    collect_stats(stages, folders, run_id, workspace)
+    publish(folders, workspace)
+    folders.done.touch()
+    return finish(recipe, workspace, run_id, folders, resumed=resumed)
+
+
+def run_local(stages: list[Stage], executors: list, folders: RunFolders, recipe: CurateRecipe):
+    """Run the stages one after the other with a progress bar; datatrove logs go to a file."""
+    from rich.progress import Progress
+
+    from frontload.progress import make_progress
+
+    with console_to(folders.root / "datatrove.log") as terminal:
+        columns = make_progress().columns
+        with Progress(*columns, console=terminal) as progress:
+            task = progress.add_task("curate", total=len(stages), status="")
+            for stage, executor in zip(stages, executors, strict=True):
+                progress.update(task, status=f"{stage.name} ({stage.tasks} tasks)")
+                if stage.name == "finalize" and recipe.near_dedup.enabled:
+                    ensure_cluster_files(folders.work("minhash_clusters"), stage.tasks)
+                executor.run()
+                incomplete = executor.get_incomplete_ranks()
+                if incomplete:
+                    from frontload.errors import DataError
+
+                    raise DataError(
+                        f"curation stage {stage.name}: tasks {incomplete} failed",
+                        f"see {folders.logs / stage.name / 'logs'}; rerun to resume",
+                    )
+                progress.advance(task)
+
+
+def start_or_resume(workspace: Workspace, run_id: str, folders: RunFolders) -> bool:
+    """A new run replaces the previous pool; the same run resumes. Returns True when resuming."""
+    marker = workspace.curate_state_dir / "current_run"
+    current = marker.read_text().strip() if marker.exists() else None
+    if current == run_id and folders.root.exists():
+        return True
+    for folder in (workspace.pool_dir, workspace.removed_dir):
+        shutil.rmtree(folder, ignore_errors=True)
+    if current and current != run_id:
+        shutil.rmtree(workspace.curate_state_dir / "runs" / current, ignore_errors=True)
+    folders.root.mkdir(parents=True, exist_ok=True)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(run_id)
+    return False
+
+
+def collect_stats(stages: list[Stage], folders: RunFolders, run_id: str, workspace: Workspace):
+    """Sum datatrove's per-task stats into one row per reported step: curate/stats/<run>.jsonl."""
+    rows = []
+    finished = datetime.now(UTC).isoformat(timespec="seconds")
+    for stage in stages:
+        totals: list[dict[str, int]] = [{} for _ in stage.steps]
+        for path in sorted((folders.logs / stage.name / "stats").glob("*.json")):
+            for position, step in enumerate(json.loads(path.read_text())):
+                for key, value in step["stats"].items():
+                    count = value["total"] if isinstance(value, dict) else value
+                    totals[position][key] = totals[position].get(key, 0) + int(count)
+        for label, counts in zip(stage.labels, totals, strict=True):
+            if label is not None:
+                rows.append(step_row(run_id, stage.name, label, counts, finished))
+    path = workspace.curate_state_dir / "stats" / f"{run_id}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    tmp.replace(path)
+
+
+def step_row(run_id: str, stage: str, step: str, counts: dict[str, int], finished: str) -> dict:
+    """One curate_steps row: kept, removed, and removals by reason."""
+    removed = counts.get("dropped", 0)
+    reasons = {
+        key.removeprefix("dropped_"): value
+        for key, value in counts.items()
+        if key.startswith("dropped_")
+    }
+    if removed and not reasons:
+        reasons = {DROP_REASONS.get(step, step): removed}
+    kept = counts.get("forwarded", counts.get("total", counts.get("documents", 0)) - removed)
+    return {
+        "run_id": run_id,
+        "stage": stage,
+        "step": step,
+        "input": kept + removed,
+        "kept": kept,
+        "removed": removed,
+        "flagged": counts.get("contaminated", 0),
+        "reasons": [{"reason": key, "count": value} for key, value in sorted(reasons.items())],
+        "finished": finished,
+    }
+
+
+def publish(folders: RunFolders, workspace: Workspace) -> None:
+    """Move the run's outputs into pool/ and removed/ (file by file, so it can be resumed)."""
+    targets = [(folders.out_pool, workspace.pool_dir)]
+    if folders.out_removed.is_dir():
+        targets += [
+            (step, workspace.removed_dir / step.name) for step in folders.out_removed.iterdir()
+        ]
+    for source, target in targets:
+        if not source.is_dir():
+            continue
+        target.mkdir(parents=True, exist_ok=True)
+        for path in sorted(source.glob("*.parquet")):
+            path.replace(target / path.name)
+    workspace.pool_dir.mkdir(parents=True, exist_ok=True)
+
+
+def finish(
+    recipe: CurateRecipe, workspace: Workspace, run_id: str, folders: RunFolders, resumed: bool
+) -> CurateResult:
+    """Refresh the catalog, build the corpora when the recipe asks, and summarise."""
+    with Catalog(workspace) as catalog:
+        catalog.refresh()
+        count = 0
+        if any(workspace.pool_dir.glob("*.parquet")):
+            count = catalog.query("SELECT count(*) AS n FROM pool").to_pylist()[0]["n"]
+    stats_path = workspace.curate_state_dir / "stats" / f"{run_id}.jsonl"
+    steps = [json.loads(line) for line in stats_path.read_text().splitlines() if line]
+    result = CurateResult(run_id, count, steps, resumed=resumed)
+    if recipe.corpora is not None:
+        try:
+            from frontload.curate.corpora import build_corpora
+        except ImportError as error:
+            logger.warning(f"corpora skipped: {error}")
+        else:
+            result.corpora = build_corpora(recipe.corpora, workspace)
+    return result

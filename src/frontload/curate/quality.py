@@ -1,0 +1,382 @@
+"""fastText quality classifier (DCLM recipe): train it from example specs, score records in batches.
+
+A spec is a file path or glob (jsonl, jsonl.gz or parquet with a text field), a pool query
+(`sql:SELECT text FROM pool WHERE verified AND answer_tokens > 1000`) or a recipe source
+(`source:NAME`, read and mapped as the pipeline reads it).
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import json
+import random
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from frontload.config import StrictModel
+from frontload.errors import ConfigError, InputError, StageNotReady, TrainingError
+from frontload.workspace import Workspace
+
+LABEL_HQ = "__label__hq"
+LABEL_LQ = "__label__lq"
+SQL_PREFIX = "sql:"
+SOURCE_PREFIX = "source:"
+_SPACES = re.compile(r"\s+")
+
+
+class QualityTrainConfig(StrictModel):
+    """How to train the classifier: positive (high-quality) and negative (ordinary) examples."""
+
+    positive: list[str] = Field(
+        default_factory=list, description="specs of high-quality examples: paths, globs or sql:"
+    )
+    negative: list[str] = Field(
+        default_factory=list, description="specs of ordinary examples: paths, globs or sql:"
+    )
+    out: Path | None = Field(
+        None, description="where to write the model (default: <workspace>/models/quality.bin)"
+    )
+    text_field: str = Field("text", description="field holding the text in jsonl/parquet files")
+    max_per_class: int = Field(200_000, gt=0, description="cap on examples per class")
+    holdout: float = Field(0.1, gt=0, lt=1, description="fraction held out for the metrics")
+    bucket: int = Field(200_000, gt=0, description="hash buckets for word n-grams (x dim floats)")
+    dim: int = Field(64, gt=0, description="embedding size")
+    epochs: int = Field(5, gt=0, description="training epochs")
+    lr: float = Field(0.1, gt=0, description="learning rate")
+    word_ngrams: int = Field(2, ge=1, description="word n-grams (2 = bigrams, as in DCLM)")
+    min_count: int = Field(1, ge=1, description="minimum word count to enter the vocabulary")
+    threads: int = Field(2, ge=1, description="fastText training threads")
+    seed: int = Field(0, description="seed for balancing and the held-out split")
+
+
+class QualityConfig(StrictModel):
+    """Quality scoring in the curation pipeline (and answer verification against references)."""
+
+    model: Path | None = Field(
+        None,
+        description="fastText .bin to score with (default: <workspace>/models/quality.bin, "
+        "trained first from `train` or, without it, from the source tags)",
+    )
+    train: QualityTrainConfig | None = Field(
+        None, description="train the model first from these examples (skipped if already trained)"
+    )
+    positive_tags: list[str] = Field(
+        default_factory=lambda: ["curated"],
+        description="without a model or train spec: tags whose records are positive examples",
+    )
+    negative_tags: list[str] = Field(
+        default_factory=lambda: ["diverse", "general"],
+        description="without a model or train spec: tags whose records are negative examples",
+    )
+    bootstrap_records: int = Field(
+        20_000, gt=0, description="records buffered to train the tag-labelled model"
+    )
+    bootstrap: QualityTrainConfig = Field(
+        default_factory=lambda: QualityTrainConfig(bucket=100_000, dim=32),
+        description="training settings of the tag-labelled model (positive/negative ignored)",
+    )
+    batch_size: int = Field(1024, gt=0, description="records per fastText predict call")
+    text_field: str = Field("text", description="record field to score (text, response, prompt)")
+    verify: bool = Field(True, description="check responses against reference answers")
+    verify_workers: int = Field(1, ge=1, description="processes grading answers (Math-Verify)")
+    verify_timeout: float = Field(5.0, gt=0, description="seconds per answer check")
+
+
+def prepare(text: str) -> str:
+    """DCLM preprocessing: newlines flattened, whitespace collapsed (fastText reads one line)."""
+    return _SPACES.sub(" ", text or "").strip()
+
+
+def default_model_path(workspace: Workspace) -> Path:
+    return workspace.models_dir / "quality.bin"
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading example specs
+
+
+def _record_text(record: dict[str, Any], field: str, source: str) -> str | None:
+    value = record.get(field)
+    if value is None and field == "text" and ("prompt" in record or "response" in record):
+        value = "\n\n".join(str(record.get(k) or "") for k in ("prompt", "response"))
+    if value is None:
+        raise InputError(
+            f"{source}: no field {field!r} (fields: {', '.join(sorted(record))})",
+            "pass --text-field with the field holding the text",
+        )
+    return str(value)
+
+
+def _read_file(path: Path, field: str, limit: int) -> Iterator[str]:
+    name = path.name
+    if name.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        try:
+            file = pq.ParquetFile(path)
+        except Exception as error:
+            raise InputError(f"{path}: not a readable parquet file ({error})") from error
+        columns = file.schema_arrow.names
+        if field not in columns:
+            raise InputError(f"{path}: no column {field!r} (columns: {', '.join(columns)})")
+        count = 0
+        for batch in file.iter_batches(columns=[field], batch_size=4096):
+            for value in batch.column(0).to_pylist():
+                if count >= limit:
+                    return
+                count += 1
+                yield value or ""
+        return
+    if not (name.endswith(".jsonl") or name.endswith(".jsonl.gz") or name.endswith(".json")):
+        raise InputError(f"{path}: unsupported format", "use .jsonl, .jsonl.gz or .parquet")
+    opener = gzip.open if name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if number > limit:
+                return
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise InputError(f"{path}:{number}: invalid JSON ({error.msg})") from error
+            yield _record_text(record, field, f"{path}:{number}")
+
+
+def _read_pool_query(sql: str, workspace: Workspace, limit: int) -> Iterator[str]:
+    import duckdb
+
+    pool = sorted(workspace.pool_dir.glob("*.parquet"))
+    if not pool:
+        raise StageNotReady(
+            f"spec {SQL_PREFIX}{sql}: the workspace has no pool yet",
+            "run `fl curate run` first, or use file specs",
+        )
+    connection = duckdb.connect()
+    pattern = str(workspace.pool_dir / "*.parquet").replace("'", "''")
+    connection.execute(f"CREATE VIEW pool AS SELECT * FROM read_parquet('{pattern}')")
+    try:
+        table = connection.sql(sql).to_arrow_table()
+    except duckdb.Error as error:
+        raise ConfigError(f"spec {SQL_PREFIX}{sql}: query failed: {error}") from error
+    finally:
+        connection.close()
+    column = "text" if "text" in table.column_names else table.column_names[0]
+    yield from (value or "" for value in table.column(column).to_pylist()[:limit])
+
+
+def _read_source(name: str, sources: list | None, limit: int) -> Iterator[str]:
+    """Texts of a recipe source, read and mapped the way the curation pipeline reads it."""
+    from frontload.curate.readers import Malformed, iter_raw, map_record, resolve_sources
+
+    chosen = [s for s in sources or [] if s.name == name]
+    if not chosen:
+        known = ", ".join(s.name for s in sources or []) or "none (pass --recipe)"
+        raise ConfigError(f"spec {SOURCE_PREFIX}{name}: no such source", f"sources: {known}")
+    count = 0
+    for file in resolve_sources(chosen, None):
+        mapping = file.source.mapping()
+        for _, raw in iter_raw(file):
+            if isinstance(raw, Malformed):
+                continue
+            if count >= limit:
+                return
+            count += 1
+            yield map_record(raw, mapping)["text"]
+
+
+def read_spec(
+    spec: str,
+    workspace: Workspace,
+    field: str = "text",
+    limit: int = 10**9,
+    sources: list | None = None,
+) -> Iterator[str]:
+    """Texts of one spec (file, glob, `sql:` pool query, `source:` recipe source), at most `limit`."""
+    if spec.startswith(SQL_PREFIX):
+        yield from _read_pool_query(spec[len(SQL_PREFIX) :], workspace, limit)
+        return
+    if spec.startswith(SOURCE_PREFIX):
+        yield from _read_source(spec[len(SOURCE_PREFIX) :], sources, limit)
+        return
+    paths = sorted(Path(p) for p in glob.glob(spec, recursive=True)) or [Path(spec)]
+    for path in paths:
+        if not path.is_file():
+            raise InputError(f"{spec}: no such file", "check the path or glob")
+        yield from _read_file(path, field, limit)
+
+
+def read_specs(
+    specs: Iterable[str], workspace: Workspace, field: str, limit: int, sources: list | None = None
+) -> list[str]:
+    """All non-empty texts of several specs, up to `limit` in total."""
+    texts: list[str] = []
+    for spec in specs:
+        for text in read_spec(spec, workspace, field, limit - len(texts), sources):
+            if text.strip():
+                texts.append(text)
+            if len(texts) >= limit:
+                return texts
+    return texts
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+
+def roc_auc(labels: list[int], scores: list[float]) -> float:
+    """Area under the ROC curve via the rank-sum (Mann-Whitney) statistic, ties averaged."""
+    from scipy.stats import rankdata
+
+    positives = sum(labels)
+    negatives = len(labels) - positives
+    if not positives or not negatives:
+        return float("nan")
+    ranks = rankdata(scores)
+    rank_sum = sum(r for r, y in zip(ranks, labels, strict=True) if y)
+    return float((rank_sum - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def train_classifier(
+    positives: list[str], negatives: list[str], out: Path, settings: QualityTrainConfig
+) -> dict[str, float]:
+    """Balance the classes, hold out a split, train, save `out`; returns held-out metrics."""
+    import fasttext
+
+    if not positives or not negatives:
+        raise InputError(
+            f"quality training needs both classes: {len(positives)} positive and "
+            f"{len(negatives)} negative examples",
+            "check the --positive/--negative specs (or the source tags)",
+        )
+    rng = random.Random(settings.seed)
+    size = min(len(positives), len(negatives), settings.max_per_class)
+    examples = [(1, t) for t in rng.sample(positives, size)]
+    examples += [(0, t) for t in rng.sample(negatives, size)]
+    rng.shuffle(examples)
+    held = max(2, int(len(examples) * settings.holdout)) if len(examples) >= 10 else 0
+    test, train = examples[:held], examples[held:]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    train_file = out.with_suffix(".train.txt")
+    with open(train_file, "w", encoding="utf-8") as handle:
+        for label, text in train:
+            handle.write(f"{LABEL_HQ if label else LABEL_LQ} {prepare(text)}\n")
+    lr = settings.lr
+    for _ in range(4):  # fastText can diverge on small, very separable data: retry at half the lr
+        try:
+            model = fasttext.train_supervised(
+                input=str(train_file),
+                epoch=settings.epochs,
+                lr=lr,
+                wordNgrams=settings.word_ngrams,
+                bucket=settings.bucket,
+                dim=settings.dim,
+                minCount=settings.min_count,
+                thread=settings.threads,
+                seed=settings.seed,
+                verbose=0,
+            )
+            break
+        except RuntimeError as error:
+            if "NaN" not in str(error):
+                raise
+            lr /= 2
+    else:
+        raise TrainingError(
+            f"fastText training diverged (NaN) down to lr {lr * 2:g}", "lower --lr or --epochs"
+        )
+    train_file.unlink()
+    tmp = out.with_suffix(".tmp.bin")
+    model.save_model(str(tmp))
+    tmp.replace(out)
+    metrics: dict[str, float] = {"train": len(train), "heldout": len(test), "lr": lr}
+    if test:
+        scores = Scorer(model).score([t for _, t in test])
+        labels = [y for y, _ in test]
+        predicted = [s >= 0.5 for s in scores]
+        tp = sum(p and y for p, y in zip(predicted, labels, strict=True))
+        metrics["precision"] = tp / max(1, sum(predicted))
+        metrics["recall"] = tp / max(1, sum(labels))
+        metrics["roc_auc"] = roc_auc(labels, scores)
+    return metrics
+
+
+def train_from_config(
+    settings: QualityTrainConfig, workspace: Workspace, sources: list | None = None
+) -> dict[str, Any]:
+    """Train from the positive/negative specs of `settings`; writes `<model>.json` beside it."""
+    out = settings.out or default_model_path(workspace)
+    limit = settings.max_per_class
+    field = settings.text_field
+    positives = read_specs(settings.positive, workspace, field, limit, sources)
+    negatives = read_specs(settings.negative, workspace, field, limit, sources)
+    metrics = train_classifier(positives, negatives, out, settings)
+    record = {"model": str(out), "settings": settings.model_dump(mode="json"), "metrics": metrics}
+    out.with_suffix(".json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+    return record
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring
+
+
+class Scorer:
+    """P(high quality) for lists of texts with one fastText predict call per batch."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        labels = list(model.get_labels())
+        if LABEL_HQ not in labels:
+            raise InputError(
+                f"quality model has labels {labels}, expected {LABEL_HQ}",
+                "train it with `fl curate quality train`",
+            )
+        self.k = len(labels)
+
+    @classmethod
+    def load(cls, path: Path) -> Scorer:
+        import fasttext
+
+        if not Path(path).is_file():
+            raise InputError(f"quality model {path}: file not found", "check quality.model")
+        try:
+            fasttext.FastText.eprint = lambda *args, **kwargs: None
+            model = fasttext.load_model(str(path))
+        except (ValueError, RuntimeError, MemoryError) as error:
+            raise InputError(
+                f"quality model {path}: not a fastText model ({error})",
+                "train one with `fl curate quality train`",
+            ) from error
+        return cls(model)
+
+    def score(self, texts: list[str]) -> list[float]:
+        labels, probs = self.model.predict([prepare(t) for t in texts], k=self.k)
+        return [
+            float(dict(zip(names, values, strict=True)).get(LABEL_HQ, 0.0))
+            for names, values in zip(labels, probs, strict=True)
+        ]
+
+
+def quality_steps(
+    config: QualityConfig | None, workspace: Workspace, sources: list | None = None
+) -> list:
+    """The verification step then the scoring step (`sources`: the recipe's, for `source:` specs)."""
+    from frontload.curate.quality_step import QualityScoreStep
+    from frontload.curate.verify import VerifyStep
+
+    config = config or QualityConfig()
+    steps: list = []
+    if config.verify:
+        steps.append(VerifyStep(workers=config.verify_workers, timeout=config.verify_timeout))
+    model = config.model
+    if model is None and config.train is not None:
+        model = config.train.out or default_model_path(workspace)
+        if not Path(model).is_file():
+            train_from_config(config.train, workspace, sources)
+    steps.append(QualityScoreStep(config, workspace, model))
+    return steps

@@ -1,0 +1,112 @@
+"""The datatrove step that writes `quality` on every record, one fastText predict per batch.
+
+Without a model it trains one first from the records streaming through (labels from the source
+tags: `curated` positive, `diverse`/`general` negative), under a file lock so parallel tasks share
+one model; the buffered records are then scored like the rest (still a single pass).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+from itertools import chain, islice
+from pathlib import Path
+
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+from datatrove.utils.batching import batched
+from loguru import logger
+
+from frontload.curate.quality import (
+    QualityConfig,
+    Scorer,
+    default_model_path,
+    train_classifier,
+)
+from frontload.workspace import Workspace
+
+
+def _tags(doc: Document) -> set[str]:
+    return set(doc.metadata.get("tags") or [])
+
+
+class QualityScoreStep(PipelineStep):
+    """Sets doc.metadata["quality"] = P(high quality) (None when no model could be made)."""
+
+    name = "quality (fastText)"
+    type = "🏷 - ANNOTATE"
+
+    def __init__(self, config: QualityConfig, workspace: Workspace, model: Path | None) -> None:
+        super().__init__()
+        self.config = config
+        self.workspace = workspace
+        self.model_path = Path(model) if model else default_model_path(workspace)
+        self.bootstrap = model is None
+
+    def _bootstrap(self, buffer: list[Document]) -> bool:
+        """Train the tag-labelled model from `buffer` unless another task already did."""
+        path = self.model_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if path.is_file():
+                return True
+            field = self.config.text_field
+            positive_tags = set(self.config.positive_tags)
+            negative_tags = set(self.config.negative_tags)
+            positives, negatives = [], []
+            for doc in buffer:
+                tags = _tags(doc)
+                text = doc.text if field == "text" else doc.metadata.get(field) or ""
+                if tags & positive_tags:
+                    positives.append(text)
+                elif tags & negative_tags:
+                    negatives.append(text)
+            if not positives or not negatives:
+                logger.warning(
+                    f"no quality model and cannot train one from tags: {len(positives)} records "
+                    f"tagged {sorted(positive_tags)}, {len(negatives)} tagged "
+                    f"{sorted(negative_tags)} in the first {len(buffer)}; quality left empty "
+                    "(set quality.model or quality.train in the recipe)"
+                )
+                return False
+            metrics = train_classifier(positives, negatives, path, self.config.bootstrap)
+            record = {
+                "model": str(path),
+                "trained_from": f"source tags {sorted(positive_tags)} vs {sorted(negative_tags)}",
+                "settings": self.config.bootstrap.model_dump(mode="json"),
+                "metrics": metrics,
+            }
+            path.with_suffix(".json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+            logger.info(f"trained quality model {path} from source tags: {metrics}")
+            return True
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data is None:
+            return
+        data = iter(data)
+        has_model = self.model_path.is_file()
+        if not has_model and self.bootstrap:
+            buffer = list(islice(data, self.config.bootstrap_records))
+            has_model = self._bootstrap(buffer)
+            data = chain(buffer, data)
+        if not has_model and not self.bootstrap:
+            Scorer.load(self.model_path)  # raises a clear error naming the file
+        scorer = Scorer.load(self.model_path) if has_model else None
+        if scorer is not None:
+            logger.info(f"scoring quality with {self.model_path}")
+        field = self.config.text_field
+        for batch in batched(data, self.config.batch_size):
+            with self.track_time("batch"):
+                if scorer is None:
+                    scores = [None] * len(batch)
+                else:
+                    texts = [
+                        doc.text if field == "text" else doc.metadata.get(field) or ""
+                        for doc in batch
+                    ]
+                    scores = scorer.score(texts)
+            for doc, score in zip(batch, scores, strict=True):
+                doc.metadata["quality"] = score
+                self.stat_update("scored" if score is not None else "unscored")
+                yield doc

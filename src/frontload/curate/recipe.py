@@ -1,0 +1,218 @@
+"""The curation recipe: sources, cleaning, dedup and decontamination settings, and the executor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from frontload.config import StrictModel, load_yaml
+
+try:  # issue 3's stages; the recipe still loads (as plain mappings) while they are missing
+    from frontload.curate.corpora import CorporaConfig
+except ImportError:  # pragma: no cover - only while curate.corpora is not built
+    CorporaConfig = dict[str, Any]  # type: ignore[misc,assignment]
+try:
+    from frontload.curate.quality import QualityConfig
+except ImportError:  # pragma: no cover
+    QualityConfig = dict[str, Any]  # type: ignore[misc,assignment]
+try:
+    from frontload.curate.length import LengthConfig
+except ImportError:  # pragma: no cover
+    LengthConfig = dict  # type: ignore[misc,assignment]
+
+Format = Literal["auto", "jsonl", "jsonl.gz", "parquet", "hf_disk"]
+Preset = Literal["prompt_response", "question_answer", "gsm8k", "math", "chat", "text"]
+ReferenceRule = Literal["field", "gsm8k", "boxed", "none"]
+
+# Named mappings: raw GSM8K, MATH, chat and plain-text dumps load by naming the preset alone.
+PRESETS: dict[str, dict[str, str]] = {
+    "prompt_response": {"prompt": "prompt", "response": "response"},
+    "question_answer": {"prompt": "question", "response": "answer"},
+    "gsm8k": {"prompt": "question", "response": "answer", "reference_rule": "gsm8k"},
+    "math": {"prompt": "problem", "response": "solution", "reference_rule": "boxed"},
+    "chat": {"messages": "messages"},
+    "text": {"text": "text"},
+}
+
+
+class FieldMap(StrictModel):
+    """Which raw field fills which schema column; set either prompt+response, messages or text."""
+
+    prompt: str | None = Field(None, description="raw field holding the question / instruction")
+    response: str | None = Field(None, description="raw field holding the answer (with its CoT)")
+    text: str | None = Field(None, description="raw field holding plain text")
+    messages: str | None = Field(None, description="raw field holding chat turns [{role, content}]")
+    reference: str | None = Field(None, description="raw field holding the reference final answer")
+    reference_rule: ReferenceRule | None = Field(
+        None,
+        description="how to get the reference: a field, text after '####' (gsm8k), last \\boxed{}",
+    )
+
+
+class SourceConfig(StrictModel):
+    """One raw dump: where it is, how to read it, how its fields map to the record schema."""
+
+    name: str = Field(description="source name, stored in every record's `source`")
+    path: str | list[str] = Field(
+        description="file, folder or glob (or a list); relative to the current directory; "
+        "'{workspace}' expands to the workspace folder and $VARS to environment variables"
+    )
+    format: Format = Field("auto", description="jsonl, jsonl.gz, parquet, hf_disk or auto")
+    preset: Preset | None = Field(None, description="named field mapping (gsm8k, math, chat, ...)")
+    fields: FieldMap = Field(default_factory=FieldMap, description="explicit field mapping")
+    domain: str = Field("general", description="math / code / science / general")
+    tags: list[str] = Field(default_factory=list, description="e.g. diverse, curated, general")
+
+    def mapping(self) -> FieldMap:
+        """The preset overlaid with the explicit fields."""
+        merged: dict[str, Any] = dict(PRESETS.get(self.preset or "", {}))
+        merged.update(self.fields.model_dump(exclude_none=True))
+        if merged.get("reference") and not merged.get("reference_rule"):
+            merged["reference_rule"] = "field"
+        return FieldMap(**merged)
+
+    @model_validator(mode="after")
+    def _check_mapping(self) -> SourceConfig:
+        m = self.mapping()
+        kinds = [bool(m.prompt and m.response), bool(m.messages), bool(m.text)]
+        if sum(kinds) != 1 or (bool(m.prompt) != bool(m.response)):
+            raise ValueError(
+                f"source {self.name!r}: map exactly one of prompt+response, messages or text "
+                "(set `preset` or `fields`)"
+            )
+        if m.reference_rule == "field" and not m.reference:
+            raise ValueError(f"source {self.name!r}: reference_rule 'field' needs fields.reference")
+        return self
+
+
+class NormaliseConfig(StrictModel):
+    """Unicode and whitespace normalisation, applied to prompt, response and text."""
+
+    unicode_form: Literal["NFC", "NFKC", "none"] = Field("NFC", description="unicode normal form")
+    collapse_blank_lines: bool = Field(True, description="at most one empty line in a row")
+
+
+class CleanConfig(StrictModel):
+    """Heuristics for QA/reasoning data; a threshold of null turns that check off."""
+
+    enabled: bool = Field(True, description="run the cleaning step")
+    min_response_chars: int | None = Field(2, description="shorter responses are `too_short`")
+    min_text_chars: int | None = Field(20, description="shorter plain texts are `too_short`")
+    max_chars: int | None = Field(400_000, description="longer records are `too_long`")
+    truncation: bool = Field(True, description="drop responses cut mid-way (`truncated`)")
+    max_duplicate_line_fraction: float | None = Field(
+        0.3, description="share of characters in repeated lines above which it is `repetition`"
+    )
+    max_top_ngram_fraction: float | None = Field(
+        0.3, description="share of words covered by the most frequent word 4-gram (`repetition`)"
+    )
+    language_model: Path | None = Field(
+        None, description="local fastText language-id model (lid.176.bin); off when unset"
+    )
+    languages: list[str] = Field(default_factory=lambda: ["en"], description="languages to keep")
+    min_language_score: float = Field(0.5, description="minimum language-id probability")
+
+
+class ExactDedupConfig(StrictModel):
+    """Exact dedup over the normalised text (keeps the first copy in input order)."""
+
+    enabled: bool = Field(True, description="run exact dedup")
+
+
+class NearDedupConfig(StrictModel):
+    """MinHash near-dedup; numbers are kept so problems that differ only in numbers never merge."""
+
+    enabled: bool = Field(True, description="run MinHash near-dedup")
+    n_grams: int = Field(5, ge=1, description="word shingle size")
+    num_buckets: int = Field(14, ge=1, description="LSH bands")
+    hashes_per_bucket: int = Field(8, ge=1, description="rows per band (threshold ~0.72 at 14x8)")
+    seed: int = Field(1, description="hash seed")
+
+
+class BenchmarkFile(StrictModel):
+    """Benchmark file(s) whose questions must not leak into training data."""
+
+    name: str | None = Field(None, description="benchmark name (default: the file stem)")
+    path: str = Field(description="file or glob (jsonl, jsonl.gz, json list, csv)")
+    fields: list[str] = Field(
+        default_factory=lambda: ["question", "problem", "prompt", "answer", "solution"],
+        description="fields whose text is indexed (those present); csv: the first column",
+    )
+
+
+class DecontamConfig(StrictModel):
+    """Word n-gram overlap with benchmark prompts (and their answers)."""
+
+    enabled: bool = Field(True, description="run decontamination when benchmarks are given")
+    benchmarks: list[BenchmarkFile] = Field(default_factory=list, description="benchmark files")
+    n: int = Field(13, ge=3, description="n-gram size for benchmark items of >= short_below words")
+    short_n: int = Field(8, ge=3, description="n-gram size for shorter benchmark items")
+    short_below: int = Field(40, ge=1, description="word count under which short_n is used")
+    min_matches: int = Field(1, ge=1, description="shared n-grams needed to flag a record")
+    action: Literal["flag", "drop"] = Field("flag", description="flag in `contaminated` or drop")
+
+
+class SlurmConfig(StrictModel):
+    """Passed to datatrove's SlurmPipelineExecutor."""
+
+    partition: str = Field(description="Slurm partition")
+    time: str = Field("04:00:00", description="time limit per job")
+    cpus_per_task: int = Field(1, ge=1, description="CPUs per task")
+    mem_per_cpu_gb: int = Field(2, ge=1, description="memory per CPU")
+    job_name: str = Field("fl-curate", description="job name prefix")
+    venv_path: str | None = Field(None, description="venv activated in the job")
+    sbatch_args: dict[str, Any] = Field(default_factory=dict, description="extra sbatch options")
+
+
+class RayConfig(StrictModel):
+    """Passed to datatrove's RayPipelineExecutor."""
+
+    cpus_per_task: int = Field(1, ge=1, description="CPUs per task")
+    mem_per_cpu_gb: float = Field(2, gt=0, description="memory per CPU")
+
+
+class ExecutorConfig(StrictModel):
+    """Where the datatrove pipeline runs."""
+
+    kind: Literal["local", "slurm", "ray"] = Field("local", description="local, slurm or ray")
+    tasks: int = Field(4, ge=1, description="shards of the input (fixed for a resumable run)")
+    workers: int = Field(2, ge=1, description="tasks running at once (local executor)")
+    slurm: SlurmConfig | None = Field(None, description="Slurm settings (kind: slurm)")
+    ray: RayConfig | None = Field(None, description="Ray settings (kind: ray)")
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> ExecutorConfig:
+        if self.kind == "slurm" and self.slurm is None:
+            raise ValueError("executor.kind slurm needs an executor.slurm section (partition, ...)")
+        return self
+
+
+class CurateRecipe(StrictModel):
+    """A whole curation run: raw sources -> pool (and, optionally, the corpora)."""
+
+    name: str = Field("curate", description="recipe name")
+    sources: list[SourceConfig] = Field(min_length=1, description="raw dumps to read")
+    normalise: NormaliseConfig = Field(default_factory=NormaliseConfig, description="normalise")
+    clean: CleanConfig = Field(default_factory=CleanConfig, description="heuristic cleaning")
+    exact_dedup: ExactDedupConfig = Field(default_factory=ExactDedupConfig, description="exact")
+    near_dedup: NearDedupConfig = Field(default_factory=NearDedupConfig, description="MinHash")
+    decontam: DecontamConfig = Field(default_factory=DecontamConfig, description="decontam")
+    quality: QualityConfig | None = Field(None, description="quality scoring (issue 3)")
+    length: LengthConfig = Field(default_factory=LengthConfig, description="token counts")
+    corpora: CorporaConfig | None = Field(None, description="corpus rules run after the pool")
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig, description="executor")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> CurateRecipe:
+        names = [source.name for source in self.sources]
+        duplicated = sorted({name for name in names if names.count(name) > 1})
+        if duplicated:
+            raise ValueError(f"source names must be unique: {', '.join(duplicated)}")
+        return self
+
+
+def load_recipe(path: str | Path) -> CurateRecipe:
+    """Load and validate a curation recipe; errors name the file and key."""
+    return load_yaml(path, CurateRecipe)

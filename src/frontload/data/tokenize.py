@@ -1,0 +1,230 @@
+"""Corpus parquet -> packed token shards under `tokens/<corpus>/`, resumable, one shard per work unit.
+
+A work unit is a run of whole row groups of one `part-*.parquet` file, so shard names follow the
+corpus layout and a rerun skips every shard whose `.json` says it was made from the same file (size
+and mtime), tokenizer and field. Units run in a process pool; each streams its rows in batches so
+memory stays bounded whatever the corpus size. The manifest is written last.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from frontload.data.shards import (
+    FORMAT_VERSION,
+    MANIFEST,
+    ShardWriter,
+    atomic_write_json,
+    read_shard_meta,
+    shard_name,
+    token_dtype,
+)
+from frontload.errors import DataError, StageNotReady
+from frontload.workspace import Workspace
+
+DEFAULT_ROWS_PER_SHARD = 100_000
+BATCH_ROWS = 1024
+COLUMNS = {"text": ["text", "prompt", "response"], "messages": ["messages", "prompt", "response"]}
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Rows of one parquet file that become one shard."""
+
+    index: int
+    file: str
+    row_groups: tuple[int, ...]
+    source: dict  # identity of the input: file name, size, mtime, row groups
+
+    @property
+    def name(self) -> str:
+        return shard_name(self.index)
+
+
+def plan_units(corpus_dir: Path, rows_per_shard: int) -> list[Unit]:
+    """Split the corpus files into units of whole row groups, at most ~rows_per_shard rows each."""
+    import pyarrow.parquet as pq
+
+    files = sorted(corpus_dir.glob("part-*.parquet"))
+    if not files:
+        raise StageNotReady(
+            f"corpus {corpus_dir.name!r} has no part-*.parquet files in {corpus_dir}",
+            hint="build the corpora first: `fl curate corpora`",
+        )
+    units: list[Unit] = []
+    for path in files:
+        stat = path.stat()
+        groups = pq.ParquetFile(path).metadata
+        current: list[int] = []
+        rows = 0
+        for group in range(groups.num_row_groups):
+            current.append(group)
+            rows += groups.row_group(group).num_rows
+            if rows >= rows_per_shard:
+                units.append(_unit(len(units), path, current, stat))
+                current, rows = [], 0
+        if current:
+            units.append(_unit(len(units), path, current, stat))
+    return units
+
+
+def _unit(index: int, path: Path, groups: list[int], stat: os.stat_result) -> Unit:
+    source = {
+        "file": path.name,
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "row_groups": list(groups),
+    }
+    return Unit(index=index, file=str(path), row_groups=tuple(groups), source=source)
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(tokenizer_path: str, field: str, threads: int | None) -> None:
+    """Load the tokenizer once per process; pin its thread pool when several processes share CPUs."""
+    from frontload.data.encode import Encoder
+    from frontload.data.tokenizer import load_tokenizer
+
+    if threads is not None:
+        os.environ["RAYON_NUM_THREADS"] = str(threads)
+    _WORKER["encoder"] = Encoder(load_tokenizer(tokenizer_path), field)
+
+
+def _run_unit(unit: Unit, out_dir: str, dtype: str, identity: dict) -> dict:
+    """Tokenize one unit into its shard (atomic); returns the shard's metadata."""
+    import pyarrow.parquet as pq
+
+    encoder = _WORKER["encoder"]
+    chat = encoder.field == "messages"
+    handle = pq.ParquetFile(unit.file)
+    columns = [c for c in COLUMNS[encoder.field] if c in handle.schema_arrow.names]
+    if not columns:
+        raise DataError(
+            f"{unit.file} has none of the columns {COLUMNS[encoder.field]} for --field "
+            f"{encoder.field}",
+            hint="corpus files must follow RECORD_SCHEMA (frontload.curate.schema)",
+        )
+    writer = ShardWriter(Path(out_dir), unit.name, dtype, with_mask=chat)
+    skipped = 0
+    for batch in handle.iter_batches(
+        batch_size=BATCH_ROWS, row_groups=list(unit.row_groups), columns=columns
+    ):
+        encoded = encoder.encode(batch.to_pylist())
+        skipped += encoded.skipped
+        if len(encoded.lengths):
+            writer.append(encoded.tokens, encoded.lengths, encoded.mask)
+    return writer.close({**identity, "source": unit.source, "skipped": skipped})
+
+
+def tokenize_corpus(
+    workspace: Workspace,
+    corpus: str,
+    tokenizer_path: Path,
+    field: str = "text",
+    workers: int = 1,
+    rows_per_shard: int = DEFAULT_ROWS_PER_SHARD,
+    progress: bool = True,
+    name: str | None = None,
+) -> dict:
+    """Tokenize `corpora/<corpus>` into `tokens/<name or corpus>`; resumes; returns the manifest."""
+    from frontload.data.encode import Encoder
+    from frontload.data.tokenizer import load_tokenizer, require_eos, tokenizer_hash
+
+    tokenizer = load_tokenizer(tokenizer_path)
+    require_eos(tokenizer, tokenizer_path)
+    Encoder(tokenizer, field)  # validates the field and the chat template before any work
+    digest = tokenizer_hash(tokenizer)
+    dtype = token_dtype(len(tokenizer)).name
+    units = plan_units(workspace.corpus_dir(corpus), rows_per_shard)
+    name = (name or corpus).lower()
+    out_dir = workspace.tokens_dir / name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / MANIFEST).unlink(missing_ok=True)  # readers refuse the folder until it is complete
+    identity = {"tokenizer_hash": digest, "field": field, "format": FORMAT_VERSION}
+
+    done: dict[int, dict] = {}
+    todo: list[Unit] = []
+    for unit in units:
+        meta = read_shard_meta(out_dir, unit.name)
+        same = meta is not None and meta.get("source") == unit.source and meta.get("dtype") == dtype
+        if same and all(meta.get(k) == v for k, v in identity.items()):
+            done[unit.index] = meta
+        else:
+            todo.append(unit)
+    _remove_orphans(out_dir, {u.name for u in units})
+
+    args = (str(tokenizer_path), field)
+    for meta in _execute(todo, args, workers, str(out_dir), dtype, identity, progress, corpus):
+        done[int(meta["name"].split("-")[1])] = meta
+    shards = [done[u.index] for u in units]
+    manifest = {
+        "name": name,
+        "corpus": corpus.lower(),
+        "tokens": sum(s["tokens"] for s in shards),
+        "documents": sum(s["documents"] for s in shards),
+        "skipped": sum(s["skipped"] for s in shards),
+        "dtype": dtype,
+        "vocab_size": len(tokenizer),
+        "eos_id": int(tokenizer.eos_token_id),
+        "tokenizer": str(Path(tokenizer_path).resolve()),
+        "has_loss_mask": field == "messages",
+        "shards": shards,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        **identity,
+    }
+    if manifest["documents"] == 0:
+        raise DataError(
+            f"corpus {corpus!r} has no {field} to tokenize ({manifest['skipped']} empty records)",
+            hint="check the corpus rule, or use --field messages for chat corpora",
+        )
+    atomic_write_json(out_dir / MANIFEST, manifest)
+    return manifest
+
+
+def workspace_corpora(workspace: Workspace) -> list[str]:
+    """Names of the corpora built in the workspace (folders with part files)."""
+    folder = workspace.corpora_dir
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if any(p.glob("part-*.parquet")))
+
+
+def _execute(todo, args, workers, out_dir, dtype, identity, progress, corpus):
+    """Run units in-process (one worker) or in a process pool; yield shard metadata as they finish."""
+    from frontload.progress import make_progress
+
+    with make_progress(transient=not progress) as bar:
+        task = bar.add_task(f"tokenize {corpus}", total=len(todo), status="")
+        tokens = 0
+        if workers <= 1 or len(todo) <= 1:
+            _init_worker(*args, None)
+            results = (_run_unit(u, out_dir, dtype, identity) for u in todo)
+            for meta in results:
+                tokens += meta["tokens"]
+                bar.update(task, advance=1, status=f"{tokens:,} tokens")
+                yield meta
+            return
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_init_worker, initargs=(*args, 1)
+        ) as pool:
+            futures = [pool.submit(_run_unit, u, out_dir, dtype, identity) for u in todo]
+            for future in as_completed(futures):
+                meta = future.result()
+                tokens += meta["tokens"]
+                bar.update(task, advance=1, status=f"{tokens:,} tokens")
+                yield meta
+
+
+def _remove_orphans(out_dir: Path, names: set[str]) -> None:
+    """Shards of units that no longer exist (the corpus shrank), and leftovers of killed writers."""
+    for path in out_dir.glob("shard-*"):
+        if path.name.endswith(".tmp") or path.name.split(".")[0] not in names:
+            path.unlink(missing_ok=True)

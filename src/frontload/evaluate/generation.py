@@ -1,0 +1,130 @@
+"""Model side of evaluation: load a local checkpoint, batched sampling with the KV cache, and
+log-likelihood scoring of choices. torch/transformers are imported here only (the CLI stays light)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from pathlib import Path
+
+from frontload.errors import InputError
+
+
+def load_model(path: str | Path, device: str | None = None):
+    """(model, tokenizer) from a local Hugging Face folder; our hybrid is registered first."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    with contextlib.suppress(ImportError):
+        import frontload.model  # noqa: F401  (registers frontload_hybrid with the Auto classes)
+    folder = Path(path)
+    if not (folder / "config.json").exists():
+        raise InputError(
+            f"{folder} is not a model folder (no config.json)",
+            hint="pass --model pointing at an exported checkpoint (runs/<run>/hf/)",
+        )
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype="auto").to(device).eval()
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    return model, tokenizer
+
+
+def render_prompt(tokenizer, prompt: str, chat: bool) -> str:
+    """Chat prompts go through the tokenizer's chat template when it has one."""
+    if chat and getattr(tokenizer, "chat_template", None):
+        messages = [{"role": "user", "content": prompt}]
+        return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return prompt
+
+
+def truncate_at(text: str, stops: Sequence[str]) -> str:
+    """Cut at the first stop string (generation may run a few tokens past it)."""
+    cut = len(text)
+    for stop in stops:
+        index = text.find(stop)
+        if index >= 0:
+            cut = min(cut, index)
+    return text[:cut]
+
+
+def generate(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    max_new_tokens: int,
+    temperature: float,
+    top_p: float,
+    seed: int,
+    stop: Sequence[str] = (),
+    max_prompt_tokens: int | None = None,
+) -> list[str]:
+    """One batch of completions (left padding, sampling when temperature > 0, greedy otherwise)."""
+    import torch
+
+    torch.manual_seed(seed)
+    tokenizer.padding_side = "left"
+    limit = max_prompt_tokens or getattr(model.config, "max_position_embeddings", None)
+    if limit:
+        tokenizer.truncation_side = "left"
+    batch = tokenizer(
+        list(prompts),
+        return_tensors="pt",
+        padding=True,
+        truncation=bool(limit),
+        max_length=max(1, limit - max_new_tokens) if limit else None,
+        add_special_tokens=False,
+    ).to(model.device)
+    options = {
+        "do_sample": temperature > 0,
+        "max_new_tokens": max_new_tokens,
+        "use_cache": True,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+    if temperature > 0:
+        options.update(temperature=temperature, top_p=top_p)
+    if stop:
+        options.update(stop_strings=list(stop), tokenizer=tokenizer)
+    with torch.no_grad():
+        output = model.generate(**batch, **options)
+    new_tokens = output[:, batch["input_ids"].shape[1] :]
+    texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+    return [truncate_at(text, stop) for text in texts]
+
+
+def loglik(model, tokenizer, pairs: Sequence[tuple[str, str]], batch_size: int = 8) -> list[float]:
+    """Sum of log-probabilities of each continuation given its context."""
+    import torch
+
+    limit = getattr(model.config, "max_position_embeddings", None) or 2048
+    scores: list[float] = []
+    for start in range(0, len(pairs), batch_size):
+        chunk = pairs[start : start + batch_size]
+        rows, spans = [], []
+        for context, continuation in chunk:
+            ctx = tokenizer(context, add_special_tokens=False)["input_ids"]
+            cont = tokenizer(continuation, add_special_tokens=False)["input_ids"] or [
+                tokenizer.eos_token_id
+            ]
+            ids = (ctx + cont)[-limit:]
+            rows.append(ids)
+            spans.append(min(len(cont), len(ids) - 1))
+        width = max(len(r) for r in rows)
+        pad = tokenizer.pad_token_id or 0
+        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, ids in enumerate(rows):
+            input_ids[i, : len(ids)] = torch.tensor(ids)
+            mask[i, : len(ids)] = 1
+        with torch.no_grad():
+            logits = model(
+                input_ids=input_ids.to(model.device), attention_mask=mask.to(model.device)
+            ).logits
+        logprobs = torch.log_softmax(logits.float(), dim=-1)  # (B, T, V)
+        for i, ids in enumerate(rows):
+            n, span = len(ids), spans[i]
+            targets = torch.tensor(ids[n - span :], device=logprobs.device)
+            positions = torch.arange(n - span - 1, n - 1, device=logprobs.device)
+            scores.append(float(logprobs[i, positions, targets].sum()))
+    return scores

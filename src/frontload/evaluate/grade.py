@@ -1,0 +1,208 @@
+"""Math answer equivalence: a numeric/string fast path, then Math-Verify in worker processes.
+
+Math-Verify's own timeout uses `signal.alarm`, which fails off the main thread and cannot stop a
+parse stuck in C code. We run it in separate worker processes instead (`mv_worker.py`) and kill a
+worker that misses our deadline, so one pathological expression costs `timeout` seconds, never the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from fractions import Fraction
+
+WORKER_START_TIMEOUT = 120.0
+_TEXT = re.compile(r"\\(?:text|textbf|mathrm|mbox)\s*\{([^{}]*)\}")
+_FRAC = re.compile(r"^(-?)\\[dt]?frac\s*\{(-?\d+)\}\s*\{(-?\d+)\}$")
+_LEADING_VAR = re.compile(r"^[a-zA-Z]\s*=\s*")
+_NUMBER_WITH_UNIT = re.compile(
+    r"^(-?(?:\d[\d,]*(?:\.\d*)?|\.\d+)(?:/\d+)?)(?:\s*[a-zA-Z][a-zA-Z .]*)?$"
+)
+
+
+def _strip_decorations(text: str) -> str:
+    text = text.strip().strip("$").strip()
+    text = _TEXT.sub(r"\1", text)
+    for token in (
+        "\\$",
+        "\\%",
+        "%",
+        "\\!",
+        "\\,",
+        "\\;",
+        "^\\circ",
+        "^{\\circ}",
+        "\\left",
+        "\\right",
+    ):
+        text = text.replace(token, "")
+    text = text.replace("$", "").replace("€", "").replace("£", "")
+    text = _LEADING_VAR.sub("", text.strip())
+    return text.strip().rstrip(".").strip()
+
+
+def to_number(text: str) -> Fraction | None:
+    """An exact value for plain numeric answers ("$1,080.00", "025", "3/4", "\\frac{1}{2}", "18 cm")."""
+    cleaned = _strip_decorations(text)
+    if not cleaned:
+        return None
+    frac = _FRAC.match(cleaned)
+    if frac:
+        sign, num, den = frac.groups()
+        if int(den) == 0:
+            return None
+        value = Fraction(int(num), int(den))
+        return -value if sign else value
+    match = _NUMBER_WITH_UNIT.match(cleaned)
+    if not match:
+        return None
+    number = match.group(1)
+    if "," in number and not re.fullmatch(r"-?\d{1,3}(?:,\d{3})+(?:\.\d*)?", number):
+        return None  # "1,2" is a tuple, not one thousand-separated number
+    try:
+        return Fraction(number.replace(",", "").rstrip("."))
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def fast_equal(prediction: str, reference: str) -> bool | None:
+    """True/False when decidable without Math-Verify (same string, or both plain numbers), else None."""
+    pred, ref = prediction.strip(), reference.strip()
+    if not pred:
+        return False
+    if pred == ref or _strip_decorations(pred) == _strip_decorations(ref):
+        return True
+    pred_value, ref_value = to_number(pred), to_number(ref)
+    if pred_value is not None and ref_value is not None:
+        return pred_value == ref_value
+    return None
+
+
+class VerifyWorker:
+    """One Math-Verify process answering (prediction, reference) lines; killed on a missed deadline."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen | None = None
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self.lock = threading.Lock()
+
+    def _start(self) -> None:
+        self._lines = queue.Queue()
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "frontload.evaluate.mv_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+        )
+        reader = threading.Thread(
+            target=self._read, args=(self._process.stdout, self._lines), daemon=True
+        )
+        reader.start()
+        if self._lines.get(timeout=WORKER_START_TIMEOUT) != "ready":
+            self.close()
+            raise RuntimeError("the Math-Verify worker did not start")
+
+    @staticmethod
+    def _read(stream, lines: queue.Queue) -> None:
+        for line in stream:
+            lines.put(line.strip())
+        lines.put(None)
+
+    def verify(self, prediction: str, reference: str, timeout: float) -> bool | None:
+        """True/False from Math-Verify; None when it missed the deadline (the worker is killed)."""
+        if self._process is None or self._process.poll() is not None:
+            self._start()
+        assert self._process is not None and self._process.stdin is not None
+        try:
+            self._process.stdin.write(json.dumps([prediction, reference]) + "\n")
+            self._process.stdin.flush()
+            line = self._lines.get(timeout=timeout)
+        except (queue.Empty, BrokenPipeError, OSError):
+            self.close()
+            return None
+        if line is None:
+            self.close()
+            return None
+        return line == "1"
+
+    def close(self) -> None:
+        if self._process is not None:
+            if self._process.poll() is None:
+                self._process.kill()
+            self._process.wait()
+            for stream in (self._process.stdin, self._process.stdout):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+            self._process = None
+
+
+_shared_worker: VerifyWorker | None = None
+_shared_lock = threading.Lock()
+
+
+def _worker() -> VerifyWorker:
+    global _shared_worker
+    with _shared_lock:
+        if _shared_worker is None:
+            _shared_worker = VerifyWorker()
+        return _shared_worker
+
+
+def math_equal(prediction: str | None, reference: str, timeout: float = 5.0) -> bool:
+    """Is `prediction` the same mathematical answer as `reference`? Fast path, then Math-Verify."""
+    if prediction is None:
+        return False
+    decided = fast_equal(prediction, reference)
+    if decided is not None:
+        return decided
+    worker = _worker()
+    with worker.lock:
+        return bool(worker.verify(prediction, reference, timeout))
+
+
+def grade_math_batch(
+    pairs: Sequence[tuple[str | None, str]], workers: int = 2, timeout: float = 5.0
+) -> list[bool]:
+    """Grade (prediction, reference) pairs with `workers` Math-Verify processes in parallel."""
+    results: list[bool] = [False] * len(pairs)
+    pending: queue.Queue[int] = queue.Queue()
+    for index, (prediction, reference) in enumerate(pairs):
+        if prediction is None:
+            continue
+        decided = fast_equal(prediction, reference)
+        if decided is None:
+            pending.put(index)
+        else:
+            results[index] = decided
+    if pending.empty():
+        return results
+    pool = [VerifyWorker() for _ in range(max(1, min(workers, pending.qsize())))]
+
+    def drain(worker: VerifyWorker) -> None:
+        while True:
+            try:
+                index = pending.get_nowait()
+            except queue.Empty:
+                return
+            prediction, reference = pairs[index]
+            results[index] = bool(worker.verify(prediction or "", reference, timeout))
+
+    threads = [threading.Thread(target=drain, args=(worker,), daemon=True) for worker in pool]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            thread.join()
+    finally:
+        for worker in pool:
+            worker.close()
+    return results

@@ -1,0 +1,89 @@
+"""Scores as the study reports them: avg@k, unbiased pass@k, category means, overall mean of means.
+
+avg@k is the mean correctness over the k samples of each problem, averaged over problems (the
+study's "avg of 16/32 samples"); pass@k uses the unbiased estimator of Chen et al. (2021).
+Bootstrap intervals resample problems, not samples, since samples of one problem are correlated.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from math import comb
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k for one problem with n samples of which c are correct: 1 - C(n-c,k)/C(n,k)."""
+    if k > n:
+        raise ValueError(f"pass@{k} needs at least {k} samples, got {n}")
+    if n - c < k:
+        return 1.0
+    return 1.0 - comb(n - c, k) / comb(n, k)
+
+
+def group_by_problem(rows: Iterable[tuple[str, bool]]) -> dict[str, list[bool]]:
+    """(problem id, correct) rows -> {problem id: [correct per sample]}."""
+    grouped: dict[str, list[bool]] = defaultdict(list)
+    for problem, correct in rows:
+        grouped[problem].append(bool(correct))
+    return dict(grouped)
+
+
+def avg_at_k(per_problem: Mapping[str, Sequence[bool]]) -> float:
+    """Mean over problems of the fraction of correct samples."""
+    if not per_problem:
+        return 0.0
+    return sum(sum(v) / len(v) for v in per_problem.values()) / len(per_problem)
+
+
+def mean_pass_at_k(per_problem: Mapping[str, Sequence[bool]], k: int) -> float:
+    """pass@k averaged over problems (problems with fewer than k samples are an error)."""
+    if not per_problem:
+        return 0.0
+    return sum(pass_at_k(len(v), sum(v), k) for v in per_problem.values()) / len(per_problem)
+
+
+def bootstrap_ci(
+    values: Sequence[float], iterations: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of per-problem values."""
+    if not values:
+        return (0.0, 0.0)
+    rng = random.Random(seed)
+    n = len(values)
+    means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(iterations))
+    tail = (1.0 - level) / 2
+    low = means[int(tail * (iterations - 1))]
+    high = means[int(round((1.0 - tail) * (iterations - 1)))]
+    return (low, high)
+
+
+def task_scores(per_problem: Mapping[str, Sequence[bool]], ks: Sequence[int] = (1,)) -> dict:
+    """avg@k with its bootstrap interval and pass@k for each k the samples allow."""
+    samples = min((len(v) for v in per_problem.values()), default=0)
+    per_problem_means = [sum(v) / len(v) for v in per_problem.values()]
+    low, high = bootstrap_ci(per_problem_means)
+    scores = {
+        "problems": len(per_problem),
+        "samples_per_problem": samples,
+        "avg_at_k": avg_at_k(per_problem),
+        "ci_low": low,
+        "ci_high": high,
+    }
+    for k in sorted(set(ks)):
+        if 1 <= k <= samples:
+            scores[f"pass_at_{k}"] = mean_pass_at_k(per_problem, k)
+    return scores
+
+
+def category_means(
+    scores: Mapping[str, float], categories: Mapping[str, str]
+) -> tuple[dict[str, float], float]:
+    """Category score = mean of its benchmarks; overall = mean of the category means."""
+    by_category: dict[str, list[float]] = defaultdict(list)
+    for task, score in scores.items():
+        by_category[categories[task]].append(score)
+    means = {cat: sum(v) / len(v) for cat, v in sorted(by_category.items())}
+    overall = sum(means.values()) / len(means) if means else 0.0
+    return means, overall

@@ -1,0 +1,377 @@
+"""`fl evaluate run`: generate (or score choices), grade, and write samples and a summary per run.
+
+Work is cut into fixed chunks of (problem, sample) pairs; each finished chunk is written as a parquet
+part under `parts/` before the next starts, so an interrupted run resumes where it stopped and, with
+per-chunk seeds, produces the same completions it would have produced without the interruption.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import Field
+
+from frontload.config import StrictModel
+from frontload.errors import ConfigError
+from frontload.evaluate import metrics
+from frontload.evaluate.tasks import parse_tasks
+from frontload.evaluate.tasks.base import Sample, Task, file_hash
+
+SAMPLE_COLUMNS = (
+    "task",
+    "problem",
+    "sample",
+    "prompt",
+    "completion",
+    "answer",
+    "reference",
+    "verdict",
+    "rule",
+    "detail",
+)
+
+
+class EvalSettings(StrictModel):
+    """Everything that determines an evaluation run's results (written into its summary)."""
+
+    model: str = Field(description="Local Hugging Face model folder (config.json + tokenizer).")
+    tasks: list[str] = Field(description="Task names, e.g. [gsm8k, math500].")
+    mode: str = Field(
+        "base", description="base (few-shot, log-likelihood) or chat (chat template)."
+    )
+    samples: int = Field(1, ge=1, description="Completions per problem (k of avg@k / pass@k).")
+    temperature: float = Field(0.0, ge=0.0, description="Sampling temperature; 0 means greedy.")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling threshold.")
+    max_new_tokens: int | None = Field(
+        None, ge=1, description="Cap on generated tokens (default: per task)."
+    )
+    seed: int = Field(
+        0, description="Base seed; each chunk is seeded from it, the task and the chunk index."
+    )
+    batch_size: int = Field(8, ge=1, description="Prompts per generation batch (one chunk).")
+    limit: int | None = Field(
+        None, ge=1, description="Evaluate only the first N problems of each task."
+    )
+    shots: int | None = Field(
+        None, ge=0, description="Few-shot examples (default: the study's per task)."
+    )
+    data_dir: str | None = Field(None, description="Folder with the benchmark files.")
+    workers: int = Field(2, ge=1, description="Grading processes (Math-Verify, code sandbox).")
+
+
+def _chunk_seed(seed: int, task: str, chunk: int) -> int:
+    digest = hashlib.sha256(f"{seed}/{task}/{chunk}".encode()).hexdigest()
+    return int(digest[:8], 16)
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for name in ("frontload", "torch", "transformers", "math-verify", "tokenizers"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "missing"
+    return found
+
+
+def _write_part(rows: list[dict], path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            name: [
+                str(r[name]) if r[name] is not None and name in ("reference", "answer") else r[name]
+                for r in rows
+            ]
+            for name in SAMPLE_COLUMNS
+        }
+    )
+    tmp = path.with_suffix(".tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(path)
+
+
+def grade_rows(
+    task: Task,
+    items: list[tuple[Sample, int]],
+    prompts: list[str],
+    completions: list[str],
+    workers: int,
+    by_index: bool = False,
+) -> list[dict]:
+    """Grade one chunk; a grader crash becomes an `error` verdict on its rows, never a crashed run."""
+    samples = [sample for sample, _ in items]
+    try:
+        if by_index:
+            graded = [
+                task.grade_index(s, int(c)) for s, c in zip(samples, completions, strict=True)
+            ]
+        else:
+            graded = task.grade(samples, completions, workers=workers)
+    except Exception as error:  # noqa: BLE001 - recorded per sample, the run goes on
+        from frontload.evaluate.tasks.base import Graded
+
+        graded = [Graded(None, "error", "grader", f"{type(error).__name__}: {error}")] * len(
+            samples
+        )
+    return [
+        {
+            "task": task.name,
+            "problem": sample.id,
+            "sample": index,
+            "prompt": prompt,
+            "completion": completion,
+            "answer": g.answer,
+            "reference": sample.reference if isinstance(sample.reference, (str, int)) else None,
+            "verdict": g.verdict,
+            "rule": g.rule,
+            "detail": g.detail[:2000],
+        }
+        for (sample, index), prompt, completion, g in zip(
+            items, prompts, completions, graded, strict=True
+        )
+    ]
+
+
+class Evaluator:
+    """Holds the model once for all tasks of a run."""
+
+    def __init__(self, settings: EvalSettings, out_dir: Path) -> None:
+        self.settings = settings
+        self.out_dir = out_dir
+        self.parts = out_dir / "parts"
+        self._model = None
+
+    def model(self):
+        if self._model is None:
+            from frontload.evaluate.generation import load_model
+
+            self._model = load_model(self.settings.model)
+        return self._model
+
+    def uses_loglik(self, task: Task) -> bool:
+        return task.chat_loglik or (task.loglik and self.settings.mode == "base")
+
+    def run_task(self, task: Task, samples: list[Sample], progress, bar) -> None:
+        """Generate/score and grade every chunk not already on disk."""
+        from frontload.evaluate import generation
+
+        k = 1 if self.uses_loglik(task) else self.settings.samples
+        items = [(sample, j) for sample in samples for j in range(k)]
+        size = self.settings.batch_size
+        chat = self.settings.mode == "chat"
+        for chunk, start in enumerate(range(0, len(items), size)):
+            path = self.parts / f"{task.name}-{chunk:06d}.parquet"
+            batch = items[start : start + size]
+            if not path.exists():
+                model, tokenizer = self.model()
+                prompts = [generation.render_prompt(tokenizer, s.prompt, chat) for s, _ in batch]
+                if self.uses_loglik(task):
+                    completions = self._choose(
+                        model, tokenizer, task, [s for s, _ in batch], prompts
+                    )
+                else:
+                    completions = generation.generate(
+                        model,
+                        tokenizer,
+                        prompts,
+                        max_new_tokens=self.settings.max_new_tokens or task.max_new_tokens,
+                        temperature=self.settings.temperature,
+                        top_p=self.settings.top_p,
+                        seed=_chunk_seed(self.settings.seed, task.name, chunk),
+                        stop=task.stop if not chat else (),
+                    )
+                rows = grade_rows(
+                    task,
+                    batch,
+                    prompts,
+                    completions,
+                    self.settings.workers,
+                    by_index=self.uses_loglik(task),
+                )
+                _write_part(rows, path)
+            progress.advance(bar, len(batch))
+
+    def _choose(
+        self, model, tokenizer, task: Task, samples: list[Sample], prompts: list[str]
+    ) -> list[str]:
+        from frontload.evaluate.generation import loglik
+
+        pairs, owners = [], []
+        for i, (sample, prompt) in enumerate(zip(samples, prompts, strict=True)):
+            contexts = sample.meta.get("contexts") or [prompt] * len(sample.choices or [])
+            for context, choice in zip(contexts, sample.choices or [], strict=True):
+                pairs.append((context, choice))
+                owners.append(i)
+        scores = loglik(model, tokenizer, pairs, batch_size=self.settings.batch_size)
+        best: dict[int, tuple[float, int]] = {}
+        counters: dict[int, int] = {}
+        for (_, choice), owner, score in zip(pairs, owners, scores, strict=True):
+            index = counters.get(owner, 0)
+            counters[owner] = index + 1
+            value = score / max(1, len(choice)) if getattr(task, "normalize", False) else score
+            if owner not in best or value > best[owner][0]:
+                best[owner] = (value, index)
+        return [str(best[i][1]) for i in range(len(samples))]
+
+
+def run_evaluation(settings: EvalSettings, out_dir: Path) -> list[dict]:
+    """Evaluate every task; write samples.parquet and summary.json; return the summary rows."""
+    from frontload.progress import make_progress
+
+    tasks = parse_tasks(",".join(settings.tasks))
+    data_dir = Path(settings.data_dir) if settings.data_dir else None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _check_same_settings(settings, out_dir)
+    evaluator = Evaluator(settings, out_dir)
+    evaluator.parts.mkdir(exist_ok=True)
+    prepared = []
+    for task in tasks:
+        records = task.load(data_dir)
+        if settings.limit:
+            records = records[: settings.limit]
+        samples = task.build(records, settings.mode, settings.shots, data_dir)
+        prepared.append((task, samples, task.locate(data_dir, None)))
+    total = sum(
+        len(s) * (1 if evaluator.uses_loglik(t) else settings.samples) for t, s, _ in prepared
+    )
+    started = time.monotonic()
+    with make_progress() as progress:
+        bar = progress.add_task("evaluating", total=total, status="")
+        for task, samples, _ in prepared:
+            progress.update(bar, status=task.name)
+            evaluator.run_task(task, samples, progress, bar)
+    rows = summarise(settings, out_dir, prepared, time.monotonic() - started)
+    return rows
+
+
+def _check_same_settings(settings: EvalSettings, out_dir: Path) -> None:
+    """Resuming with different settings would mix incomparable samples: refuse."""
+    saved = out_dir / "settings.json"
+    current = settings.model_dump(mode="json")
+    if saved.exists():
+        previous = json.loads(saved.read_text())
+        changed = sorted(
+            key
+            for key in current
+            if key not in ("tasks", "limit", "workers") and previous.get(key) != current[key]
+        )
+        if changed:
+            raise ConfigError(
+                f"{out_dir} holds a run with different settings ({', '.join(changed)})",
+                hint="use a new --out folder, or the same settings to resume",
+            )
+    saved.write_text(json.dumps(current, indent=2))
+
+
+def summarise(settings: EvalSettings, out_dir: Path, prepared, seconds: float) -> list[dict]:
+    """Merge the parts into samples.parquet and write one summary row per task."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from frontload.evaluate.code_exec import isolation_summary
+
+    wanted = {task.name for task, _, _ in prepared}
+    parts = sorted(
+        p for p in (out_dir / "parts").glob("*.parquet") if p.name.rsplit("-", 1)[0] in wanted
+    )
+    table = pa.concat_tables([pq.read_table(p) for p in parts]) if parts else None
+    if table is not None:
+        tmp = out_dir / "samples.parquet.tmp"
+        pq.write_table(table, tmp)
+        tmp.replace(out_dir / "samples.parquet")
+    records = table.to_pylist() if table is not None else []
+    versions = library_versions()
+    rows = []
+    for task, samples, location in prepared:
+        ids = {s.id for s in samples}
+        per_problem = metrics.group_by_problem(
+            (r["problem"], r["verdict"] == "passed")
+            for r in records
+            if r["task"] == task.name and r["problem"] in ids
+        )
+        scores = metrics.task_scores(per_problem, ks=(1, settings.samples))
+        rows.append(
+            {
+                "run": out_dir.name,
+                "model": settings.model,
+                "model_name": Path(settings.model).name,
+                "mode": settings.mode,
+                "task": task.name,
+                "task_version": task.version,
+                "category": task.category,
+                "data": location,
+                "data_hash": file_hash(location) if os.path.isfile(location) else location,
+                "score": scores["avg_at_k"],
+                **scores,
+                "settings": settings.model_dump(mode="json"),
+                "versions": versions,
+                "sandbox": isolation_summary() if task.category == "code" else None,
+                "seconds": round(seconds, 2),
+                "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+        )
+    tmp = out_dir / "summary.json.tmp"
+    tmp.write_text(json.dumps(rows, indent=2))
+    tmp.replace(out_dir / "summary.json")
+    return rows
+
+
+def score_predictions(
+    task_name: str, predictions: Path, data_dir: Path | None, mode: str = "chat", workers: int = 2
+) -> tuple[list[dict], dict]:
+    """Grade completions made elsewhere: rows with `problem` (a sample id) and `completion`."""
+    from frontload.errors import InputError
+    from frontload.evaluate.tasks import get_task
+    from frontload.evaluate.tasks.base import read_records
+
+    task = get_task(task_name)
+    if predictions.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        records = pq.read_table(predictions).to_pylist()
+    else:
+        records = read_records(predictions)
+    samples = {s.id: s for s in task.build(task.load(data_dir), mode, None, data_dir)}
+    items, prompts, completions = [], [], []
+    for number, record in enumerate(records, 1):
+        if "problem" not in record or "completion" not in record:
+            raise InputError(f"{predictions}: row {number} needs `problem` and `completion` fields")
+        problem = str(record["problem"])
+        if problem not in samples:
+            raise InputError(
+                f"{predictions}: row {number}: problem {problem!r} is not in task {task.name}",
+                hint=f"ids look like {next(iter(samples))!r}",
+            )
+        items.append((samples[problem], int(record.get("sample") or 0)))
+        prompts.append(samples[problem].prompt)
+        completions.append(str(record["completion"] or ""))
+    rows = grade_rows(task, items, prompts, completions, workers) if items else []
+    per_problem = metrics.group_by_problem((r["problem"], r["verdict"] == "passed") for r in rows)
+    k = min((len(v) for v in per_problem.values()), default=1)
+    return rows, {"task": task.name, **metrics.task_scores(per_problem, ks=(1, k))}
+
+
+def default_data_dir() -> Path | None:
+    """$FL_BENCH_DIR, else ../shared/data/bench from here or from the checkout, when present."""
+    candidates = [os.environ.get("FL_BENCH_DIR"), "../shared/data/bench"]
+    candidates.append(str(Path(__file__).resolve().parents[3].parent / "shared" / "data" / "bench"))
+    for candidate in candidates:
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate).resolve()
+    return None
+
+
+def write_rows(rows: list[dict], path: Path) -> None:
+    """Graded rows as parquet (written atomically)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_part(rows, path)

@@ -1,0 +1,183 @@
+"""What every benchmark task provides, and the file readers they share.
+
+A task loads records (local file or `hf:` dataset), turns each into a `Sample` (prompt, reference,
+choices for log-likelihood scoring) and grades completions into `Graded` rows. Generation and
+scoring live in the runner, so a task is only data handling and can be added as one file.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from frontload.errors import ConfigError, InputError
+
+MODES = ("base", "chat")
+
+
+@dataclass
+class Sample:
+    """One benchmark item ready for a model: its prompt and what a correct answer is."""
+
+    id: str
+    prompt: str
+    reference: Any
+    choices: list[str] | None = None  # log-likelihood tasks: continuations to score
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass
+class Graded:
+    """The extracted answer, its verdict (passed/failed/timeout/error) and the rule that fired."""
+
+    answer: str | None
+    verdict: str
+    rule: str
+    detail: str = ""
+
+    @property
+    def correct(self) -> bool:
+        return self.verdict == "passed"
+
+
+class Task:
+    """Base class: subclasses set the class attributes and implement `records`/`build`/`grade`."""
+
+    name: str = ""
+    version: str = "1"
+    category: str = ""  # math | code | science | general
+    filename: str = ""  # default file under --data-dir
+    hf_name: str | None = None  # e.g. "openai/gsm8k"
+    hf_config: str | None = None
+    hf_split: str = "test"
+    loglik: bool = False  # base mode scores choices by log-likelihood instead of generating
+    chat_loglik: bool = False  # no generation even in chat mode (ARC-C, HellaSwag, ...)
+    stop: tuple[str, ...] = ()  # base-mode stop strings for generation
+    max_new_tokens: int = 512
+
+    def locate(self, data_dir: Path | None, source: str | None) -> str:
+        """The file (or hf: name) to read: explicit source, else data_dir/filename."""
+        if source:
+            return source
+        if data_dir is None:
+            raise InputError(
+                f"task {self.name}: no data folder",
+                hint="pass --data-dir (a folder with the benchmark files) or --source hf:NAME",
+            )
+        path = Path(data_dir) / self.filename
+        if not path.exists():
+            raise InputError(
+                f"task {self.name}: {path} not found",
+                hint=f"put {self.filename} in the data folder or pass --data-dir",
+            )
+        return str(path)
+
+    def load(self, data_dir: Path | None = None, source: str | None = None) -> list[dict]:
+        """Raw records from a local file or a hub dataset (`hf:owner/name`)."""
+        where = self.locate(data_dir, source)
+        if where.startswith("hf:"):
+            return load_hf(where[3:], self.hf_config, self.hf_split)
+        return self.read(Path(where))
+
+    def read(self, path: Path) -> list[dict]:
+        return read_records(path)
+
+    def build(
+        self, records: list[dict], mode: str, shots: int | None, data_dir: Path | None
+    ) -> list[Sample]:
+        raise NotImplementedError
+
+    def grade(
+        self, samples: Sequence[Sample], completions: Sequence[str], workers: int = 2
+    ) -> list[Graded]:
+        raise NotImplementedError
+
+    def grade_index(self, sample: Sample, index: int) -> Graded:
+        """Log-likelihood scoring: the highest-scoring choice against the gold choice."""
+        chosen = sample.choices[index].strip() if sample.choices else str(index)
+        verdict = "passed" if index == sample.meta["gold_index"] else "failed"
+        return Graded(chosen, verdict, "loglik")
+
+
+def require(record: dict, fields: Sequence[str], where: str) -> None:
+    """Raise a clear InputError when a record lacks a field the task needs."""
+    missing = [name for name in fields if name not in record]
+    if missing:
+        raise InputError(
+            f"{where}: missing field(s) {', '.join(missing)}",
+            hint=f"records need the fields {', '.join(fields)}",
+        )
+
+
+def read_records(path: Path) -> list[dict]:
+    """JSON lines (optionally .gz), a JSON list, or a CSV with a header, with errors naming the line."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path} not found")
+    opener = gzip.open if path.suffix == ".gz" else open
+    stem = path.name.removesuffix(".gz")
+    try:
+        with opener(path, "rt", encoding="utf-8") as handle:
+            if stem.endswith(".json"):
+                data = json.load(handle)
+                if not isinstance(data, list):
+                    raise InputError(f"{path}: expected a JSON list of records")
+                return data
+            if stem.endswith(".csv"):
+                return list(csv.DictReader(handle))
+            records = []
+            for number, line in enumerate(handle, 1):
+                if line.strip():
+                    try:
+                        records.append(json.loads(line))
+                    except json.JSONDecodeError as error:
+                        raise InputError(
+                            f"{path}:{number}: not valid JSON ({error.msg})",
+                            hint="each line must be one JSON object",
+                        ) from None
+            return records
+    except (UnicodeDecodeError, OSError, json.JSONDecodeError) as error:
+        raise InputError(f"{path}: cannot read ({error})") from None
+
+
+def load_hf(name: str, config: str | None, split: str) -> list[dict]:
+    """A hub dataset through `datasets` (only where a hub is reachable)."""
+    try:
+        import datasets
+
+        return list(datasets.load_dataset(name, config, split=split))
+    except Exception as error:  # the hub is optional; say what failed
+        raise InputError(
+            f"cannot load hf:{name} ({type(error).__name__}: {str(error)[:200]})",
+            hint="without a hub, pass local files with --data-dir",
+        ) from None
+
+
+def file_hash(path: str | Path) -> str:
+    """sha256 of a data file (first 16 hex digits), recorded in every summary."""
+    if str(path).startswith("hf:"):
+        return str(path)
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def pick_shots(pool: Sequence[Any], k: int, seed: str, exclude: Any = None) -> list[Any]:
+    """k few-shot examples drawn deterministically (seeded by the task name), never the item itself."""
+    candidates = [item for item in pool if item is not exclude]
+    rng = random.Random(hashlib.sha256(seed.encode()).hexdigest())
+    return rng.sample(candidates, min(k, len(candidates)))
+
+
+def check_mode(task: Task, mode: str) -> None:
+    if mode not in MODES:
+        raise ConfigError(f"unknown mode {mode!r} for {task.name}", hint="use base or chat")

@@ -1,0 +1,219 @@
+"""Multiple-choice tasks: MMLU, MMLU-Pro, GPQA-Diamond (letters; log-likelihood for base models,
+a generated "The answer is (X)" for chat models)."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import hashlib
+import random
+from collections import defaultdict
+from pathlib import Path
+
+from frontload.errors import InputError
+from frontload.evaluate.extract import extract_choice
+from frontload.evaluate.tasks.base import (
+    Graded,
+    Sample,
+    Task,
+    check_mode,
+    pick_shots,
+    read_records,
+    require,
+)
+
+LETTERS = "ABCDEFGHIJ"
+CHAT_SUFFIX = '\n\nThink step by step, then finish with "The answer is (X)" where X is the letter.'
+
+
+def question_block(question: str, options: list[str]) -> str:
+    lines = [question.strip()]
+    lines += [f"{LETTERS[i]}. {option}" for i, option in enumerate(options)]
+    return "\n".join(lines) + "\nAnswer:"
+
+
+class ChoiceTask(Task):
+    """Records normalised to {question, options, answer (letter), subject}."""
+
+    loglik = True
+    category = "science"
+    default_shots = 5
+    max_new_tokens = 1024
+
+    def normalise(self, records: list[dict]) -> list[dict]:
+        return records
+
+    def shot_pool(self, records: list[dict], data_dir: Path | None) -> list[dict]:
+        return records
+
+    def build(self, records, mode, shots, data_dir) -> list[Sample]:
+        check_mode(self, mode)
+        items = self.normalise(records)
+        pool_by_subject: dict[str, list[dict]] = defaultdict(list)
+        for item in self.shot_pool(items, data_dir):
+            pool_by_subject[item["subject"]].append(item)
+        shots = self.default_shots if shots is None else shots
+        samples = []
+        for index, item in enumerate(items):
+            subject = item["subject"]
+            examples = (
+                pick_shots(pool_by_subject[subject], shots, f"{self.name}/{subject}", exclude=item)
+                if shots
+                else []
+            )
+            header = f"The following are multiple choice questions (with answers) about {subject.replace('_', ' ')}.\n\n"
+            body = "".join(
+                question_block(e["question"], e["options"]) + f" {e['answer']}\n\n"
+                for e in examples
+            )
+            prompt = header + body + question_block(item["question"], item["options"])
+            if mode == "chat":
+                prompt += CHAT_SUFFIX
+            letters = LETTERS[: len(item["options"])]
+            samples.append(
+                Sample(
+                    str(item.get("id", index)),
+                    prompt,
+                    item["answer"],
+                    choices=[f" {letter}" for letter in letters],
+                    meta={
+                        "subject": subject,
+                        "letters": letters,
+                        "gold_index": LETTERS.index(item["answer"]),
+                    },
+                )
+            )
+        return samples
+
+    def grade(self, samples, completions, workers: int = 2):
+        graded = []
+        for sample, completion in zip(samples, completions, strict=True):
+            found = extract_choice(completion or "", sample.meta["letters"])
+            verdict = "passed" if found.answer == sample.reference else "failed"
+            graded.append(Graded(found.answer, verdict, found.rule))
+        return graded
+
+
+class MMLU(ChoiceTask):
+    """hendrycks/test layout: `<dir>/test/<subject>_test.csv`, shots from `<dir>/dev`."""
+
+    name, version, filename = "mmlu", "1", "mmlu"
+    hf_name, hf_config = "cais/mmlu", "all"
+
+    def read(self, path: Path) -> list[dict]:
+        folder = path / "test" if (path / "test").is_dir() else path
+        return read_mmlu_folder(folder, "_test.csv")
+
+    def shot_pool(self, records, data_dir):
+        dev = Path(data_dir) / self.filename / "dev" if data_dir else None
+        return read_mmlu_folder(dev, "_dev.csv") if dev and dev.is_dir() else records
+
+    def normalise(self, records):
+        if records and "options" in records[0]:
+            return records
+        return [  # hub layout: question, subject, choices, answer index
+            {
+                "question": r["question"],
+                "options": list(r["choices"]),
+                "answer": LETTERS[int(r["answer"])],
+                "subject": r.get("subject", "all"),
+            }
+            for r in records
+        ]
+
+
+def read_mmlu_folder(folder: Path, suffix: str) -> list[dict]:
+    """Rows `question, A, B, C, D, answer` (letter, or an index when the file has a header)."""
+    files = sorted(folder.glob(f"*{suffix}"))
+    if not files:
+        raise InputError(
+            f"no *{suffix} files in {folder}", hint="point --data-dir at the MMLU data folder"
+        )
+    records = []
+    for path in files:
+        subject = path.name.removesuffix(suffix)
+        with open(path, encoding="utf-8", newline="") as handle:
+            for number, row in enumerate(csv.reader(handle), 1):
+                if number == 1 and row and row[0] == "question":
+                    continue
+                if len(row) != 6:
+                    raise InputError(f"{path}:{number}: expected 6 columns, found {len(row)}")
+                answer = row[5].strip()
+                answer = LETTERS[int(answer)] if answer.isdigit() else answer.upper()
+                if answer not in "ABCD":
+                    raise InputError(f"{path}:{number}: answer {row[5]!r} is not A-D or 0-3")
+                records.append(
+                    {
+                        "id": f"{subject}/{number}",
+                        "question": row[0],
+                        "options": row[1:5],
+                        "answer": answer,
+                        "subject": subject,
+                    }
+                )
+    return records
+
+
+class MMLUPro(ChoiceTask):
+    """TIGER-Lab layout: question, options (up to 10), answer letter, category; shots from validation."""
+
+    name, version, filename = "mmlu_pro", "1", "mmlu_pro_test_12032.jsonl"
+    shots_filename = "mmlu_pro_validation_70.jsonl"
+    hf_name = "TIGER-Lab/MMLU-Pro"
+
+    def normalise(self, records):
+        items = []
+        for index, record in enumerate(records):
+            require(record, ("question", "options", "answer"), f"{self.name} record {index}")
+            options = record["options"]
+            if isinstance(options, str):
+                options = ast.literal_eval(options)
+            items.append(
+                {
+                    "id": record.get("question_id", index),
+                    "question": record["question"],
+                    "options": [str(o) for o in options],
+                    "answer": str(record["answer"]).strip(),
+                    "subject": record.get("category", "all"),
+                }
+            )
+        return items
+
+    def shot_pool(self, records, data_dir):
+        path = Path(data_dir) / self.shots_filename if data_dir else None
+        return self.normalise(read_records(path)) if path and path.exists() else records
+
+
+class GPQADiamond(MMLUPro):
+    """GPQA-Diamond in MMLU-Pro's format, or the original CSV (options shuffled with a fixed seed)."""
+
+    name, version, filename = "gpqa_diamond", "1", "gpqa_diamond.jsonl"
+    default_shots = 0
+
+    def normalise(self, records):
+        if records and "Correct Answer" in records[0]:
+            records = [gpqa_row(row, index) for index, row in enumerate(records)]
+        return super().normalise(records)
+
+    def shot_pool(self, records, data_dir):
+        return records
+
+
+def gpqa_row(row: dict, index: int) -> dict:
+    """Original GPQA CSV row -> MMLU-Pro layout with a deterministic option order."""
+    options = [
+        row["Correct Answer"],
+        row["Incorrect Answer 1"],
+        row["Incorrect Answer 2"],
+        row["Incorrect Answer 3"],
+    ]
+    order = list(range(4))
+    random.Random(hashlib.sha256(row["Question"].encode()).hexdigest()).shuffle(order)
+    shuffled = [options[i].strip() for i in order]
+    return {
+        "question_id": row.get("Record ID", index),
+        "question": row["Question"],
+        "options": shuffled,
+        "answer": LETTERS[order.index(0)],
+        "category": row.get("High-level domain", "gpqa"),
+    }

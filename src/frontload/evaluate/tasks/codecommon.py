@@ -1,0 +1,45 @@
+"""Shared pieces of the code tasks: code-block extraction and grading through the sandbox."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from frontload.evaluate.code_exec import Job, Limits, run_programs
+from frontload.evaluate.tasks.base import Graded
+
+CODE_BLOCK = re.compile(r"```(?:python|py|Python)?[ \t]*\n(.*?)```", re.DOTALL)
+BASE_STOP = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\nassert")
+
+
+def extract_code(text: str) -> tuple[str, str]:
+    """The last fenced code block (rule `code_block`), an unclosed one, else the text itself."""
+    blocks = CODE_BLOCK.findall(text or "")
+    if blocks:
+        return blocks[-1], "code_block"
+    opened = re.search(r"```(?:python|py)?[ \t]*\n(.*)$", text or "", re.DOTALL)
+    if opened:
+        return opened.group(1), "open_block"
+    return text or "", "raw"
+
+
+def truncate_at_stop(text: str, stops: Sequence[str] = BASE_STOP) -> str:
+    """Cut a base-model completion at the first top-level stop sequence (as generation would)."""
+    cut = len(text)
+    for stop in stops:
+        index = text.find(stop)
+        if index >= 0:
+            cut = min(cut, index)
+    return text[:cut]
+
+
+def run_and_grade(
+    programs: Sequence[str], rules: Sequence[str], workers: int, limits: Limits | None = None
+) -> list[Graded]:
+    """Run each assembled program (tests included) in the sandbox; passed when it finishes."""
+    jobs = [Job(source, limits=limits or Limits()) for source in programs]
+    results = run_programs(jobs, workers=workers)
+    return [
+        Graded(None, result.verdict, rule, f"{result.reason}\n{result.stderr_tail}".strip())
+        for result, rule in zip(results, rules, strict=True)
+    ]

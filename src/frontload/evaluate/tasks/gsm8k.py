@@ -1,0 +1,62 @@
+"""GSM8K: 8-shot chain-of-thought base prompt (examples from the train split), zero-shot chat."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from frontload.evaluate.tasks.base import (
+    Graded,
+    Sample,
+    Task,
+    check_mode,
+    pick_shots,
+    read_records,
+    require,
+)
+from frontload.evaluate.tasks.mathcommon import CHAT_SUFFIX, grade_math
+
+
+def reference_answer(answer: str) -> str:
+    """The number after `####` in a GSM8K solution, commas removed."""
+    return answer.split("####")[-1].strip().replace(",", "")
+
+
+def worked_example(record: dict) -> str:
+    reasoning = record["answer"].split("####")[0].strip()
+    return f"Question: {record['question']}\nAnswer: {reasoning} The answer is {reference_answer(record['answer'])}."
+
+
+class GSM8K(Task):
+    name = "gsm8k"
+    version = "1"
+    category = "math"
+    filename = "gsm8k_test.jsonl"
+    shots_filename = "gsm8k_train.jsonl"
+    hf_name, hf_config = "openai/gsm8k", "main"
+    stop = ("\n\nQuestion:", "Question:")
+    max_new_tokens = 512
+
+    def build(self, records, mode, shots, data_dir) -> list[Sample]:
+        check_mode(self, mode)
+        shots = 8 if shots is None else shots
+        examples: list[dict] = []
+        if mode == "base" and shots:
+            pool_path = Path(data_dir) / self.shots_filename if data_dir else None
+            pool = read_records(pool_path) if pool_path and pool_path.exists() else records
+            examples = pick_shots(pool, shots, self.name)
+        prefix = "".join(worked_example(example) + "\n\n" for example in examples)
+        samples = []
+        for index, record in enumerate(records):
+            require(record, ("question", "answer"), f"{self.name} record {index}")
+            if mode == "chat":
+                prompt = record["question"] + CHAT_SUFFIX
+            else:
+                prompt = f"{prefix}Question: {record['question']}\nAnswer:"
+            samples.append(Sample(str(index), prompt, reference_answer(record["answer"])))
+        return samples
+
+    def grade(
+        self, samples: Sequence[Sample], completions: Sequence[str], workers: int = 2
+    ) -> list[Graded]:
+        return grade_math(samples, completions, workers)

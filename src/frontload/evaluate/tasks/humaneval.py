@@ -1,0 +1,65 @@
+"""HumanEval: base models continue the function body; chat models answer with a code block."""
+
+from __future__ import annotations
+
+from frontload.evaluate.tasks.base import Sample, Task, check_mode, require
+from frontload.evaluate.tasks.codecommon import (
+    BASE_STOP,
+    extract_code,
+    run_and_grade,
+    truncate_at_stop,
+)
+
+CHAT_TEMPLATE = (
+    "Complete the following Python function. Return the whole function in one ```python code "
+    "block.\n\n```python\n{prompt}```"
+)
+
+
+class HumanEval(Task):
+    name = "humaneval"
+    version = "1"
+    category = "code"
+    filename = "humaneval_HumanEval.jsonl.gz"
+    hf_name = "openai/openai_humaneval"
+    stop = BASE_STOP
+    max_new_tokens = 512
+
+    def build(self, records, mode, shots, data_dir) -> list[Sample]:
+        check_mode(self, mode)
+        samples = []
+        for index, record in enumerate(records):
+            require(
+                record, ("task_id", "prompt", "test", "entry_point"), f"{self.name} record {index}"
+            )
+            prompt = (
+                record["prompt"]
+                if mode == "base"
+                else CHAT_TEMPLATE.format(prompt=record["prompt"])
+            )
+            meta = {
+                "mode": mode,
+                "problem": record["prompt"],
+                "test": record["test"],
+                "entry_point": record["entry_point"],
+            }
+            samples.append(
+                Sample(record["task_id"], prompt, record.get("canonical_solution"), meta=meta)
+            )
+        return samples
+
+    @staticmethod
+    def program(sample: Sample, completion: str) -> tuple[str, str]:
+        """Problem + completion (base) or the extracted function (chat), then the tests."""
+        meta = sample.meta
+        if meta["mode"] == "base":
+            code, rule = meta["problem"] + truncate_at_stop(completion), "continuation"
+        else:
+            code, rule = extract_code(completion)
+            if f"def {meta['entry_point']}" not in code:
+                code = meta["problem"] + code
+        return f"{code}\n\n{meta['test']}\n\ncheck({meta['entry_point']})\n", rule
+
+    def grade(self, samples, completions, workers: int = 2):
+        built = [self.program(s, c or "") for s, c in zip(samples, completions, strict=True)]
+        return run_and_grade([p for p, _ in built], [r for _, r in built], workers)

@@ -1,0 +1,365 @@
+"""The pretraining loop: recipe + workspace (+ plan) -> runs/<name>/ with checkpoints, metrics and an
+HF export. Runs as one process, or under torchrun:
+`torchrun --nproc-per-node 8 -m frontload.train.pretrain RECIPE.yaml [--plan PLAN] [--resume]`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from frontload.config import dump_yaml
+from frontload.errors import FrontloadError, TrainingError
+from frontload.train.checkpoint import CheckpointManager, export_hf, rng_state, set_rng_state
+from frontload.train.metrics import MetricsLogger, TrainProgress, flops_per_token, peak_tflops
+from frontload.train.phases import StagedData, plan_phases, validation_rows
+from frontload.train.recipe import PretrainRecipe, load_recipe
+from frontload.train.schedule import lr_at
+from frontload.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Dist:
+    """This process's place in the job (torchrun's environment, or a single process)."""
+
+    rank: int
+    world_size: int
+    device: torch.device
+
+    @classmethod
+    def start(cls) -> Dist:
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if torch.cuda.is_available():
+            torch.cuda.set_device(local_rank)
+            device = torch.device("cuda", local_rank)
+        else:
+            device = torch.device("cpu")
+        if world_size > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        return cls(int(os.environ.get("RANK", "0")), world_size, device)
+
+    def sum(self, values: list[float]) -> list[float]:
+        """Sum floats over all processes (in float64, so the order of ranks barely matters)."""
+        tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
+        if self.world_size > 1:
+            dist.all_reduce(tensor)
+        return tensor.tolist()
+
+    def close(self) -> None:
+        if self.world_size > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def pretrain(
+    recipe: PretrainRecipe,
+    workspace: Workspace,
+    plan: Any | None = None,
+    resume: bool = False,
+) -> Path:
+    """Train (or continue) the run `recipe.name`; returns its folder runs/<name>/."""
+    env = Dist.start()
+    try:
+        return _train(recipe, workspace, plan, resume, env)
+    except torch.OutOfMemoryError as error:
+        raise TrainingError(
+            f"out of memory on {env.device} with micro_batch_size={recipe.micro_batch_size}, "
+            f"seq_len={recipe.seq_len}",
+            "lower micro_batch_size (gradient accumulation grows to keep global_batch_tokens), "
+            "turn on parallel.activation_checkpointing: [mamba, attention, mlp], or use more GPUs",
+        ) from error
+    finally:
+        env.close()
+
+
+def _train(
+    recipe: PretrainRecipe, workspace: Workspace, plan: Any | None, resume: bool, env: Dist
+) -> Path:
+    from frontload.train.parallel import parallelize
+
+    run_dir = workspace.runs_dir / recipe.name
+    checkpoints = CheckpointManager(
+        run_dir / "checkpoints",
+        rank=env.rank,
+        keep_last=recipe.checkpoint.keep_last,
+        keep_every=recipe.checkpoint.keep_every,
+    )
+    latest = checkpoints.latest()
+    if latest is not None and not resume:
+        raise TrainingError(
+            f"run {recipe.name} already has checkpoints in {run_dir}",
+            "pass --resume to continue it, or choose another `name` in the recipe",
+        )
+    accum = recipe.grad_accum_steps(env.world_size)
+    total_steps = recipe.total_steps(plan.require_phase("pretrain").budget_tokens if plan else None)
+    tokenizer = _workspace_tokenizer(workspace)
+    phases = plan_phases(recipe, total_steps, plan)
+    data = StagedData(
+        phases,
+        workspace,
+        seq_len=recipe.seq_len,
+        seed=recipe.seed,
+        rank=env.rank,
+        world_size=env.world_size,
+        tokenizer_hash=_tokenizer_hash(tokenizer),
+    )
+    val_rows = validation_rows(workspace, phases, recipe.seq_len, recipe.data.validation_tokens)
+    bf16 = recipe.precision == "bf16" or (recipe.precision == "auto" and env.device.type == "cuda")
+    model = _build_model(recipe, tokenizer, env.device)
+    config = model.config
+    model = parallelize(
+        model,
+        world_size=env.world_size,
+        device_type=env.device.type,
+        bf16=bf16,
+        checkpoint_kinds=recipe.parallel.activation_checkpointing,
+        compile_blocks=recipe.parallel.compile,
+        reshard_after_forward=recipe.parallel.reshard_after_forward,
+    )
+    optimizer = _build_optimizer(model, recipe, env.device)
+    step, tokens_seen = 0, 0
+    if latest is not None:
+        meta, rank_state = checkpoints.load(latest, model, optimizer)
+        step, tokens_seen = meta["step"], meta["tokens_seen"]
+        data.load_state_dict(rank_state["data"])
+        set_rng_state(rank_state["rng"])
+    if env.rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        dump_yaml(recipe, run_dir / "recipe.yaml")
+    metrics = MetricsLogger(run_dir, recipe.name, env.rank, recipe.log.tensorboard)
+    metrics.truncate_after(step)
+    n_params = sum(p.numel() for p in model.parameters())
+    flops = flops_per_token(
+        n_params, config.layer_kinds.count("attention"), config.hidden_size, recipe.seq_len
+    )
+    peak = peak_tflops(recipe.log.peak_tflops)
+    autocast = (
+        torch.autocast(env.device.type, dtype=torch.bfloat16)
+        if bf16 and env.world_size == 1
+        else contextlib.nullcontext()
+    )
+    progress = TrainProgress(env.rank == 0, total_steps, step, recipe.name)
+    save_meta = {"run": recipe.name, "model_config": config.to_dict()}
+    last_good = latest
+    window_start, window_tokens = time.perf_counter(), 0
+    try:
+        while step < total_steps:
+            lr = lr_at(recipe.schedule, step, total_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            micro = [data.batch(step, recipe.micro_batch_size) for _ in range(accum)]
+            loss, grad_norm = train_step(model, optimizer, micro, recipe, env, autocast)
+            step += 1
+            tokens_seen += recipe.global_batch_tokens
+            window_tokens += recipe.global_batch_tokens
+            if not math.isfinite(loss):
+                raise TrainingError(
+                    f"loss is {loss} at step {step} (phase {data.phases[data.index].name})",
+                    f"resume from the last good checkpoint ({last_good or 'none yet'}) with a "
+                    "lower schedule.peak_lr or a longer warmup",
+                )
+            elapsed = time.perf_counter() - window_start
+            tokens_per_s = window_tokens / max(elapsed, 1e-9)
+            mfu = tokens_per_s * flops / (peak * 1e12 * env.world_size) if peak else None
+            progress.update(step, tokens_seen, loss, lr, tokens_per_s, mfu)
+            if step % recipe.log.interval_steps == 0 or step == total_steps:
+                metrics.log(
+                    step,
+                    {
+                        "kind": "train",
+                        "phase": data.phases[data.index].name,
+                        "tokens": tokens_seen,
+                        "loss": loss,
+                        "lr": lr,
+                        "grad_norm": grad_norm,
+                        "tokens_per_s": round(tokens_per_s, 2),
+                        "mfu": mfu,
+                    },
+                )
+                window_start, window_tokens = time.perf_counter(), 0
+            if val_rows and (step % recipe.eval.interval_steps == 0 or step == total_steps):
+                values = evaluate(model, val_rows, recipe, env, autocast)
+                metrics.log(step, {"kind": "eval", "tokens": tokens_seen, **values})
+            if step % recipe.checkpoint.interval_steps == 0 or step == total_steps:
+                rank_state = {"data": data.state_dict(), "rng": rng_state()}
+                meta = {**save_meta, "tokens_seen": tokens_seen}
+                last_good = checkpoints.save(step, model, optimizer, rank_state, meta)
+            every = recipe.checkpoint.export_interval_steps
+            if every and step % every == 0 and step < total_steps:
+                export_hf(
+                    model, config, run_dir / "exports" / f"step_{step:08d}", tokenizer, env.rank
+                )
+        export_hf(model, config, run_dir / "hf", tokenizer, env.rank)
+    finally:
+        progress.close()
+        metrics.close()
+    return run_dir
+
+
+def train_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    micro_batches: list[dict],
+    recipe: PretrainRecipe,
+    env: Dist,
+    autocast: Any,
+) -> tuple[float, float]:
+    """One optimizer step over this process's micro-batches; returns the global mean loss (per
+    trained token, over all processes) and the gradient norm before clipping."""
+    counts = [int((batch["labels"][:, 1:] != -100).sum()) for batch in micro_batches]
+    (global_count,) = env.sum([float(sum(counts))])
+    # FSDP averages gradients over processes, so each process scales its token sum by world size.
+    scale = env.world_size / max(global_count, 1.0)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=env.device)
+    for batch, count in zip(micro_batches, counts, strict=True):
+        inputs = {
+            key: torch.as_tensor(batch[key], dtype=torch.long, device=env.device)
+            for key in ("input_ids", "labels", "seq_idx")
+            if key in batch
+        }
+        with autocast:
+            output = model(**inputs)
+        token_sum = output.loss.float() * count  # the model's loss is a mean over its tokens
+        (token_sum * scale).backward()
+        loss_sum += token_sum.detach().double()
+    grad_norm = _clip(model, recipe.optimizer.grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    (total,) = env.sum([loss_sum.item()])
+    return total / max(global_count, 1.0), grad_norm
+
+
+def evaluate(
+    model: torch.nn.Module, rows: dict[str, dict], recipe: PretrainRecipe, env: Dist, autocast: Any
+) -> dict[str, float]:
+    """Mean loss per trained token on each source's validation rows, split over processes (every
+    process runs the same number of forwards, as FSDP's collectives need)."""
+    per = recipe.micro_batch_size
+    results = {}
+    model.eval()
+    with torch.no_grad():
+        for source, arrays in rows.items():
+            usable = min(len(arrays["input_ids"]) // env.world_size, per * recipe.eval.max_batches)
+            if usable == 0:
+                continue
+            mine = {
+                key: value[env.rank * usable : (env.rank + 1) * usable]
+                for key, value in arrays.items()
+            }
+            total, count = 0.0, 0.0
+            for start in range(0, usable, per):
+                batch = {
+                    key: torch.as_tensor(
+                        value[start : start + per], dtype=torch.long, device=env.device
+                    )
+                    for key, value in mine.items()
+                }
+                tokens = float((batch["labels"][:, 1:] != -100).sum())
+                with autocast:
+                    total += model(**batch).loss.float().item() * tokens
+                count += tokens
+            total, count = env.sum([total, count])
+            results[f"val_loss_{source}"] = total / max(count, 1.0)
+    model.train()
+    return results
+
+
+def _clip(model: torch.nn.Module, max_norm: float | None) -> float:
+    """Global gradient norm (over all shards), clipped to `max_norm` when set."""
+    params = [p for p in model.parameters() if p.grad is not None]
+    norm = torch.nn.utils.clip_grad_norm_(params, max_norm or float("inf"), foreach=True)
+    if hasattr(norm, "full_tensor"):  # a DTensor under FSDP2
+        norm = norm.full_tensor()
+    return float(norm)
+
+
+def _workspace_tokenizer(workspace: Workspace):
+    """The workspace tokenizer if one was trained (it fixes the vocabulary), else None."""
+    if not (workspace.tokenizer_dir / "tokenizer.json").is_file():
+        return None
+    from frontload.data.tokenizer import load_tokenizer
+
+    return load_tokenizer(workspace.tokenizer_dir)
+
+
+def _tokenizer_hash(tokenizer: Any) -> str | None:
+    if tokenizer is None:
+        return None
+    from frontload.data.tokenizer import tokenizer_hash
+
+    return tokenizer_hash(tokenizer)
+
+
+def _build_model(recipe: PretrainRecipe, tokenizer: Any, device: torch.device):
+    """The recipe's preset, its vocabulary sized to the workspace tokenizer, seeded identically on
+    every process (FSDP then shards the same weights)."""
+    from frontload.model import HybridForCausalLM, preset
+
+    overrides = dict(recipe.model.overrides)
+    if tokenizer is not None:
+        overrides.setdefault("vocab_size", len(tokenizer))
+        overrides.setdefault("eos_token_id", tokenizer.eos_token_id)
+        overrides.setdefault("pad_token_id", tokenizer.pad_token_id)
+    overrides.setdefault("max_position_embeddings", recipe.seq_len)
+    config = preset(recipe.model.preset, **overrides)
+    torch.manual_seed(recipe.seed)
+    return HybridForCausalLM(config).to(device)
+
+
+def _build_optimizer(
+    model: torch.nn.Module, recipe: PretrainRecipe, device: torch.device
+) -> torch.optim.Optimizer:
+    """AdamW; no weight decay on vectors (norms, biases, A_log, D, dt_bias); fused on CUDA."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    config = recipe.optimizer
+    return torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": config.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=recipe.schedule.peak_lr,
+        betas=config.betas,
+        eps=config.eps,
+        fused=device.type == "cuda",
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m frontload.train.pretrain RECIPE.yaml` (under torchrun for several processes)."""
+    parser = argparse.ArgumentParser(prog="frontload.train.pretrain", description=__doc__)
+    parser.add_argument("recipe", type=Path)
+    parser.add_argument("--plan", type=Path, default=None)
+    parser.add_argument("--workspace", type=Path, default=None)
+    parser.add_argument("--resume", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        plan = None
+        if args.plan is not None:
+            from frontload.allocate.plan import load_plan
+
+            plan = load_plan(args.plan)
+        run_dir = pretrain(
+            load_recipe(args.recipe), Workspace.resolve(args.workspace), plan, args.resume
+        )
+    except FrontloadError as error:
+        if os.environ.get("FL_DEBUG"):
+            raise
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"run folder: {run_dir}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""Verifiable rewards for GRPO, built on the evaluation graders so training and scoring agree.
+
+Each reward has TRL's signature `f(prompts, completions, **columns) -> list[float | None]` and
+returns None for rows it does not apply to (a code reward on a math prompt). `guarded` wraps a
+reward so that a grader that raises on one sample records the error, skips that sample (None, which
+TRL leaves out of the advantage baseline) and counts it, instead of ending the run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+CODE_BLOCK = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
+Reward = Callable[..., list[float | None]]
+
+
+def completion_text(completion: Any) -> str:
+    """The text of a completion: a string, or the content of chat messages."""
+    if isinstance(completion, str):
+        return completion
+    return "".join(m.get("content") or "" for m in completion if isinstance(m, dict))
+
+
+def math_reward(prompts, completions, reference, task, **_: Any) -> list[float | None]:
+    """1 when the extracted final answer equals the reference (Math-Verify), else 0."""
+    from frontload.evaluate.extract import extract_answer
+    from frontload.evaluate.grade import math_equal
+
+    scores: list[float | None] = []
+    for completion, ref, kind in zip(completions, reference, task, strict=True):
+        if kind != "math":
+            scores.append(None)
+            continue
+        answer = extract_answer(completion_text(completion)).answer
+        scores.append(float(math_equal(answer, ref)))
+    return scores
+
+
+def format_reward(prompts, completions, task, **_: Any) -> list[float | None]:
+    """1 when the final answer is stated explicitly (boxed or "the answer is"), for math prompts."""
+    from frontload.evaluate.extract import extract_answer
+
+    scores: list[float | None] = []
+    for completion, kind in zip(completions, task, strict=True):
+        rule = extract_answer(completion_text(completion)).rule
+        scores.append(float(rule in ("boxed", "answer_is")) if kind == "math" else None)
+    return scores
+
+
+def choice_reward(prompts, completions, reference, task, **_: Any) -> list[float | None]:
+    """1 when the chosen letter matches the reference letter."""
+    from frontload.evaluate.extract import extract_choice
+
+    scores: list[float | None] = []
+    for completion, ref, kind in zip(completions, reference, task, strict=True):
+        if kind != "choice":
+            scores.append(None)
+            continue
+        letter = extract_choice(completion_text(completion), letters="ABCDEFGHIJ").answer
+        scores.append(float(letter is not None and letter == ref.strip().upper()))
+    return scores
+
+
+def extract_program(text: str) -> str:
+    """The last fenced code block, else the whole completion."""
+    blocks = CODE_BLOCK.findall(text)
+    return blocks[-1] if blocks else text
+
+
+def make_code_reward(timeout_s: float) -> Reward:
+    """1 when the program passes the row's tests (run sandboxed by the evaluation's executor)."""
+
+    def code_reward(prompts, completions, reference, task, **_: Any) -> list[float | None]:
+        from frontload.evaluate.code_exec import run_program
+
+        scores: list[float | None] = []
+        for completion, tests, kind in zip(completions, reference, task, strict=True):
+            if kind != "code":
+                scores.append(None)
+                continue
+            program = extract_program(completion_text(completion)) + "\n\n" + tests + "\n"
+            result = run_program(program, timeout=timeout_s)
+            scores.append(float(result.passed))
+        return scores
+
+    return code_reward
+
+
+class RewardLog:
+    """Counts and records reward errors, and writes a few sample completions per call."""
+
+    def __init__(self, run_dir: Path, samples_per_call: int) -> None:
+        self.errors_path = run_dir / "reward_errors.jsonl"
+        self.samples_path = run_dir / "samples.jsonl"
+        self.samples_per_call = samples_per_call
+        self.errors = 0
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def error(self, reward: str, index: int, error: Exception, completion: Any) -> None:
+        with self._lock:
+            self.errors += 1
+            row = {"reward": reward, "index": index, "error": repr(error)}
+            row["completion"] = completion_text(completion)[:2000]
+            with self.errors_path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(row) + "\n")
+
+    def samples(self, step: int, prompts, completions, scores, reference) -> None:
+        with self._lock:
+            self.calls += 1
+            rows = zip(prompts, completions, scores, reference, strict=False)
+            with self.samples_path.open("a", encoding="utf-8") as handle:
+                for prompt, completion, score, ref in list(rows)[: self.samples_per_call]:
+                    row = {"step": step, "prompt": completion_text(prompt)[:2000]}
+                    row.update(completion=completion_text(completion)[:4000], reward=score)
+                    row["reference"] = ref
+                    handle.write(json.dumps(row) + "\n")
+
+
+def guarded(reward: Reward, name: str, log: RewardLog, sample: bool = False) -> Reward:
+    """Score a batch; if the grader raises, score row by row and skip (None) the rows that fail."""
+
+    def run(prompts, completions, **columns: Any) -> list[float | None]:
+        try:
+            scores = reward(prompts, completions, **columns)
+        except Exception:  # noqa: BLE001 - any grader failure is recorded per row below
+            scores = []
+            for i in range(len(completions)):
+                row = {k: v[i : i + 1] if isinstance(v, list) else v for k, v in columns.items()}
+                try:
+                    scores += reward(prompts[i : i + 1], completions[i : i + 1], **row)
+                except Exception as error:  # noqa: BLE001
+                    log.error(name, i, error, completions[i])
+                    scores.append(None)
+        if sample and log.samples_per_call:
+            state = columns.get("trainer_state")
+            step = state.global_step if state is not None else 0
+            log.samples(step, prompts, completions, scores, columns.get("reference", []))
+        return scores
+
+    run.__name__ = name
+    return run
+
+
+def build_rewards(
+    kinds: list[str], code_timeout_s: float, log: RewardLog
+) -> tuple[list[Reward], list[str]]:
+    """The guarded reward functions for the recipe's kinds, and their names (TRL logs per name)."""
+    makers: dict[str, Reward] = {
+        "math": math_reward,
+        "format": format_reward,
+        "choice": choice_reward,
+        "code": make_code_reward(code_timeout_s),
+    }
+    names = [f"{kind}_reward" for kind in kinds]
+    rewards = [
+        guarded(makers[kind], name, log, sample=(i == 0))
+        for i, (kind, name) in enumerate(zip(kinds, names, strict=True))
+    ]
+    return rewards, names
+
+
+def task_of(domain: str | None, reference: str) -> str:
+    """Which grader a prompt needs: code by domain, a lone letter as multiple choice, else math."""
+    if domain == "code":
+        return "code"
+    if re.fullmatch(r"\(?[A-J]\)?", reference.strip()):
+        return "choice"
+    return "math"

@@ -1,0 +1,171 @@
+"""`fl train rl`: TRL GRPOTrainer with verifiable rewards; rollouts through the model's generate().
+
+Prompts come from corpora (or parquet/jsonl files) with a `prompt` and a `reference`; the grader of
+each row (math, multiple choice, code) follows from its domain and reference. Reward statistics
+land in runs/<run>/metrics.jsonl, sample completions in samples.jsonl, grader errors in
+reward_errors.jsonl.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from frontload.errors import DataError, InputError, StageNotReady, TrainingError
+from frontload.train.posttrain_recipe import RLRecipe
+from frontload.train.rewards import RewardLog, build_rewards, task_of
+from frontload.train.sft import (
+    MetricsWriter,
+    last_checkpoint,
+    load_model_and_tokenizer,
+    metrics_callback,
+    pick_device,
+    resolve,
+)
+from frontload.workspace import Workspace
+
+
+@dataclass
+class RLResult:
+    """What a GRPO run produced."""
+
+    run_dir: Path
+    hf_dir: Path
+    prompts: int
+    steps: int
+    reward_first: float | None
+    reward_last: float | None
+    reward_errors: int
+
+
+def read_prompt_table(workspace: Workspace, source: str) -> pa.Table:
+    """A corpus by name, or a parquet/jsonl file path."""
+    folder = workspace.corpus_dir(source)
+    if folder.is_dir():
+        parts = sorted(folder.glob("*.parquet"))
+        if not parts:
+            raise StageNotReady(f"corpus {source!r} has no parquet files", "fl curate corpora")
+        return pa.concat_tables([pq.read_table(p) for p in parts], promote_options="default")
+    path = resolve(workspace, source)
+    if path.suffix == ".parquet" and path.is_file():
+        return pq.read_table(path)
+    if path.suffix in (".jsonl", ".json") and path.is_file():
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+        return pa.Table.from_pylist(rows)
+    raise InputError(
+        f"prompt source {source!r} is neither a corpus in {workspace.corpora_dir} nor a "
+        ".parquet/.jsonl file",
+        "list corpus names or files under `prompts:` in the RL recipe",
+    )
+
+
+def load_prompts(workspace: Workspace, recipe: RLRecipe) -> list[dict]:
+    """Chat prompts with a reference answer and a grader kind; records without either are dropped."""
+    rows = []
+    for source in recipe.prompts:
+        for row in read_prompt_table(workspace, source).to_pylist():
+            prompt, reference = row.get("prompt") or "", row.get("reference") or ""
+            if not prompt.strip() or not str(reference).strip():
+                continue
+            reference = str(reference)
+            rows.append(
+                {
+                    "prompt": [{"role": "user", "content": prompt}],
+                    "reference": reference,
+                    "task": task_of(row.get("domain"), reference),
+                }
+            )
+    if not rows:
+        raise DataError(
+            f"no usable prompts in {recipe.prompts}: RL needs records with a prompt and a reference",
+            "use a corpus whose sources give reference answers (verified records)",
+        )
+    random.Random(recipe.seed).shuffle(rows)
+    return rows[: recipe.max_prompts] if recipe.max_prompts else rows
+
+
+def grpo_config(recipe: RLRecipe, run_dir: Path, weights: list[float] | None):
+    """The study's GRPO settings: constant LR, G rollouts per prompt, temperature, KL beta."""
+    from trl import GRPOConfig
+
+    rollouts = recipe.prompts_per_step * recipe.num_generations
+    return GRPOConfig(
+        output_dir=str(run_dir / "checkpoints"),
+        learning_rate=recipe.lr,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        num_generations=recipe.num_generations,
+        per_device_train_batch_size=recipe.micro_batch_size,
+        gradient_accumulation_steps=max(1, rollouts // recipe.micro_batch_size),
+        temperature=recipe.temperature,
+        beta=recipe.beta,
+        max_completion_length=recipe.max_completion_length,
+        num_train_epochs=recipe.epochs,
+        max_steps=recipe.max_steps,
+        logging_steps=recipe.logging_steps,
+        save_steps=recipe.save_steps,
+        save_total_limit=2,
+        reward_weights=weights,
+        report_to="none",
+        seed=recipe.seed,
+        disable_tqdm=True,
+        **pick_device(recipe.hardware),
+    )
+
+
+def rl(recipe: RLRecipe, workspace: Workspace, resume: bool = True) -> RLResult:
+    """Train `recipe.model` with GRPO; writes runs/<name>/{checkpoints,hf,metrics.jsonl,samples}."""
+    import torch
+    from datasets import Dataset
+    from trl import GRPOTrainer
+
+    torch.manual_seed(recipe.seed)
+    model, tokenizer = load_model_and_tokenizer(workspace, recipe.model, recipe.tokenizer)
+    prompts = load_prompts(workspace, recipe)
+    run_dir = workspace.runs_dir / recipe.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = RewardLog(run_dir, recipe.log_samples)
+    rewards, _ = build_rewards(recipe.rewards.kinds, recipe.rewards.code_timeout_s, log)
+    writer = MetricsWriter(recipe.name, "rl", run_dir / "metrics.jsonl")
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=rewards,
+        args=grpo_config(recipe, run_dir, recipe.rewards.weights),
+        train_dataset=Dataset.from_list(prompts),
+        processing_class=tokenizer,
+        callbacks=[metrics_callback(writer)],
+    )
+    checkpoint = last_checkpoint(run_dir / "checkpoints") if resume else None
+    try:
+        trainer.train(resume_from_checkpoint=checkpoint)
+    except ValueError as error:
+        raise TrainingError(f"RL run {recipe.name!r} failed: {error}") from error
+    hf_dir = run_dir / "hf"
+    trainer.save_model(str(hf_dir))
+    tokenizer.save_pretrained(str(hf_dir))
+    curve = [h["reward"] for h in trainer.state.log_history if "reward" in h]
+    summary = {
+        "run": recipe.name,
+        "stage": "rl",
+        "model": recipe.model,
+        "prompts": len(prompts),
+        "steps": trainer.state.global_step,
+        "reward_first": curve[0] if curve else None,
+        "reward_last": curve[-1] if curve else None,
+        "reward_errors": log.errors,
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return RLResult(
+        run_dir,
+        hf_dir,
+        len(prompts),
+        trainer.state.global_step,
+        summary["reward_first"],
+        summary["reward_last"],
+        log.errors,
+    )

@@ -1,0 +1,315 @@
+"""`fl train sft`: TRL SFTTrainer on chat data, assistant-only loss, packing with document bounds.
+
+Packing uses TRL's best-fit-decreasing strategy in padding-free mode: conversations are laid end to
+end and the collator passes `position_ids` (restarting at 0 per document) plus `seq_idx`, from
+which the model derives document boundaries, so neither attention nor the Mamba state crosses
+conversations.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from frontload.errors import ConfigError, DataError, StageNotReady, TrainingError
+from frontload.train.posttrain_recipe import CorpusShare, Hardware, SFTRecipe
+from frontload.workspace import Workspace
+
+
+@dataclass
+class SFTResult:
+    """What an SFT run produced, for the pipeline and the CLI."""
+
+    run_dir: Path
+    hf_dir: Path
+    train_records: int
+    eval_loss_before: float | None
+    eval_loss_after: float | None
+    steps: int
+
+
+def resolve(workspace: Workspace, path: str) -> Path:
+    """A recipe path: absolute as written, else relative to the workspace."""
+    candidate = Path(path).expanduser()
+    return candidate if candidate.is_absolute() else workspace.root / candidate
+
+
+def pick_device(hardware: Hardware) -> dict[str, Any]:
+    """TrainingArguments for the device: CPU gets fp32, no gradient checkpointing, use_cpu."""
+    import torch
+
+    device = hardware.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("hardware.device is cuda but no GPU is visible", "use device: auto")
+    on_gpu = device == "cuda"
+    bf16 = on_gpu if hardware.bf16 is None else hardware.bf16
+    checkpointing = (
+        on_gpu if hardware.gradient_checkpointing is None else hardware.gradient_checkpointing
+    )
+    return {
+        "use_cpu": not on_gpu,
+        "bf16": bf16,
+        "fp16": False,
+        "activation_checkpointing": checkpointing,
+        "dataloader_pin_memory": on_gpu,
+    }
+
+
+def load_model_and_tokenizer(workspace: Workspace, model_path: str, tokenizer_path: str | None):
+    """Load the HF model and its tokenizer, refusing a pair that does not fit together."""
+    import frontload.model  # noqa: F401  (registers frontload_hybrid with the Auto classes)
+    from transformers import AutoModelForCausalLM
+
+    from frontload.data.tokenizer import load_tokenizer
+
+    model_dir = resolve(workspace, model_path)
+    if not (model_dir / "config.json").is_file():
+        raise StageNotReady(
+            f"model folder {model_dir} has no config.json",
+            "point `model:` at an HF export (e.g. runs/<pretrain run>/hf) or run that stage first",
+        )
+    if tokenizer_path:
+        tok_dir = resolve(workspace, tokenizer_path)
+    elif (model_dir / "tokenizer.json").is_file():
+        tok_dir = model_dir
+    else:
+        tok_dir = workspace.tokenizer_dir
+    if not (tok_dir / "tokenizer.json").is_file():
+        raise StageNotReady(
+            f"tokenizer folder {tok_dir} has no tokenizer.json", "fl tokenizer train"
+        )
+    tokenizer = load_tokenizer(tok_dir)
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype="float32")
+    check_pair(model, tokenizer, model_dir, tok_dir)
+    return model, tokenizer
+
+
+def check_pair(model, tokenizer, model_dir: Path, tok_dir: Path) -> None:
+    """A tokenizer larger than the embedding, or without a chat template, cannot be trained on."""
+    vocab = model.get_input_embeddings().weight.shape[0]
+    if len(tokenizer) > vocab:
+        raise ConfigError(
+            f"tokenizer {tok_dir} has {len(tokenizer)} tokens but model {model_dir} embeds only "
+            f"{vocab}",
+            "use the tokenizer the model was pretrained with (the model folder's or the workspace's)",
+        )
+    if not tokenizer.chat_template:
+        raise ConfigError(
+            f"tokenizer {tok_dir} has no chat template", "train it with `fl tokenizer train`"
+        )
+    if tokenizer.eos_token is None:
+        raise ConfigError(f"tokenizer {tok_dir} has no eos token")
+
+
+def record_messages(row: dict) -> list[dict] | None:
+    """The chat form of a record: its messages, else prompt/response; None without an answer."""
+    messages = row.get("messages") or []
+    if messages:
+        turns = [{"role": m["role"], "content": m["content"] or ""} for m in messages]
+    elif row.get("prompt") and row.get("response"):
+        turns = [
+            {"role": "user", "content": row["prompt"]},
+            {"role": "assistant", "content": row["response"]},
+        ]
+    else:
+        return None
+    if not any(t["role"] == "assistant" and t["content"].strip() for t in turns):
+        return None
+    return turns
+
+
+def read_corpus(workspace: Workspace, share: CorpusShare, max_tokens: int | None = None) -> list:
+    """Conversations of one corpus, capped by records or tokens, in file order."""
+    folder = workspace.corpus_dir(share.name)
+    parts = sorted(folder.glob("*.parquet"))
+    if not parts:
+        raise StageNotReady(
+            f"corpus {share.name!r} has no parquet files in {folder}", "fl curate corpora"
+        )
+    conversations, tokens = [], 0
+    for part in parts:
+        table = pq.read_table(part)
+        columns = [
+            c for c in ("messages", "prompt", "response", "total_tokens") if c in table.column_names
+        ]
+        for row in table.select(columns).to_pylist():
+            turns = record_messages(row)
+            if turns is None:
+                continue
+            conversations.append(turns)
+            tokens += row.get("total_tokens") or 0
+            if share.max_records and len(conversations) >= share.max_records:
+                return conversations
+            if max_tokens and tokens >= max_tokens:
+                return conversations
+    return conversations
+
+
+def mixture_from_plan(plan_path: str | Path) -> list[tuple[CorpusShare, int | None]]:
+    """The plan's SFT phase as (corpus, unique-token cap) pairs."""
+    from frontload.allocate.plan import load_plan
+
+    plan = load_plan(plan_path)
+    phase = plan.phase("sft")
+    if phase is None or not phase.entries:
+        raise ConfigError(f"plan {plan_path} has no sft phase", "solve with an SFT budget")
+    mixture = []
+    for entry in phase.entries:
+        if entry.tokens <= 0:
+            continue
+        epochs = max(entry.epochs, 1e-6)
+        mixture.append((CorpusShare(name=entry.corpus, epochs=epochs), int(entry.tokens / epochs)))
+    return mixture
+
+
+def build_conversations(
+    workspace: Workspace, recipe: SFTRecipe, plan: str | Path | None
+) -> tuple[list, list]:
+    """Train and held-out conversations: each corpus read, repeated by its epochs, shuffled."""
+    mixture = mixture_from_plan(plan) if plan else [(c, None) for c in recipe.corpora]
+    if not mixture:
+        raise ConfigError("the SFT recipe lists no corpora and no plan was given", "add corpora:")
+    rng = random.Random(recipe.seed)
+    train, held_out = [], []
+    for share, max_tokens in mixture:
+        conversations = read_corpus(workspace, share, max_tokens)
+        if not conversations:
+            raise DataError(
+                f"corpus {share.name!r} has no records with an assistant turn",
+                "SFT needs chat or prompt/response records; check the corpus rule",
+            )
+        rng.shuffle(conversations)
+        n_eval = int(len(conversations) * recipe.eval_fraction)
+        if recipe.eval_fraction and len(conversations) >= 2:
+            n_eval = max(1, n_eval)
+        held_out += conversations[:n_eval]
+        unique = conversations[n_eval:]
+        whole, fraction = divmod(share.epochs, 1)
+        train += unique * int(whole) + unique[: int(len(unique) * fraction)]
+    rng.shuffle(train)
+    if not train:
+        raise DataError("the SFT mixture is empty after holding out the evaluation share")
+    return train, held_out
+
+
+class MetricsWriter:
+    """Appends Trainer logs to runs/<run>/metrics.jsonl (catalog view `train_metrics`)."""
+
+    def __init__(self, run: str, stage: str, path: Path) -> None:
+        self.run, self.stage, self.path = run, stage, path
+        self.started = time.time()
+
+    def write(self, step: int, logs: dict) -> None:
+        row = {"run": self.run, "stage": self.stage, "step": step, "time": time.time()}
+        row["elapsed_s"] = round(row["time"] - self.started, 3)
+        row.update({k: v for k, v in logs.items() if isinstance(v, int | float | str)})
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row) + "\n")
+
+
+def metrics_callback(writer: MetricsWriter):
+    """A TrainerCallback that forwards each log to the metrics file and stops on a NaN loss."""
+    import math
+
+    from transformers import TrainerCallback
+
+    class _Metrics(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.is_world_process_zero and logs:
+                writer.write(state.global_step, logs)
+            loss = (logs or {}).get("loss")
+            if isinstance(loss, float) and math.isnan(loss):
+                raise TrainingError(
+                    f"NaN loss at step {state.global_step}", "lower the learning rate"
+                )
+
+    return _Metrics()
+
+
+def last_checkpoint(folder: Path) -> str | None:
+    """The newest Trainer checkpoint in `folder`, to resume from."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+
+
+def sft(
+    recipe: SFTRecipe, workspace: Workspace, plan: str | Path | None = None, resume: bool = True
+) -> SFTResult:
+    """Fine-tune `recipe.model` on the SFT mixture; writes runs/<name>/{checkpoints,hf,metrics.jsonl}."""
+    import torch
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    torch.manual_seed(recipe.seed)
+    model, tokenizer = load_model_and_tokenizer(workspace, recipe.model, recipe.tokenizer)
+    train, held_out = build_conversations(workspace, recipe, plan)
+    run_dir = workspace.runs_dir / recipe.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    devices = max(1, torch.cuda.device_count()) if torch.cuda.is_available() else 1
+    accumulation = max(1, recipe.global_batch_size // (recipe.micro_batch_size * devices))
+    config = SFTConfig(
+        output_dir=str(run_dir / "checkpoints"),
+        learning_rate=recipe.lr,
+        warmup_steps=recipe.warmup_ratio,
+        weight_decay=recipe.weight_decay,
+        lr_scheduler_type=recipe.lr_scheduler,
+        per_device_train_batch_size=recipe.micro_batch_size,
+        per_device_eval_batch_size=recipe.micro_batch_size,
+        gradient_accumulation_steps=accumulation,
+        num_train_epochs=1,
+        max_steps=recipe.max_steps,
+        max_length=recipe.max_length,
+        packing=recipe.packing,
+        padding_free=True,
+        assistant_only_loss=True,
+        logging_steps=recipe.logging_steps,
+        save_steps=recipe.save_steps,
+        save_total_limit=2,
+        eval_strategy="no",
+        report_to="none",
+        seed=recipe.seed,
+        disable_tqdm=True,
+        **pick_device(recipe.hardware),
+    )
+    writer = MetricsWriter(recipe.name, "sft", run_dir / "metrics.jsonl")
+    trainer = SFTTrainer(
+        model=model,
+        args=config,
+        train_dataset=Dataset.from_list([{"messages": m} for m in train]),
+        eval_dataset=Dataset.from_list([{"messages": m} for m in held_out]) if held_out else None,
+        processing_class=tokenizer,
+        callbacks=[metrics_callback(writer)],
+    )
+    checkpoint = last_checkpoint(run_dir / "checkpoints") if resume else None
+    before = trainer.evaluate()["eval_loss"] if held_out and checkpoint is None else None
+    if before is not None:
+        writer.write(0, {"eval_loss": before})
+    try:
+        trainer.train(resume_from_checkpoint=checkpoint)
+    except ValueError as error:
+        raise TrainingError(f"SFT run {recipe.name!r} failed: {error}") from error
+    after = trainer.evaluate()["eval_loss"] if held_out else None
+    hf_dir = run_dir / "hf"
+    trainer.save_model(str(hf_dir))
+    tokenizer.save_pretrained(str(hf_dir))
+    summary = {
+        "run": recipe.name,
+        "stage": "sft",
+        "model": recipe.model,
+        "train_conversations": len(train),
+        "eval_conversations": len(held_out),
+        "eval_loss_before": before,
+        "eval_loss_after": after,
+        "steps": trainer.state.global_step,
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return SFTResult(run_dir, hf_dir, len(train), before, after, trainer.state.global_step)

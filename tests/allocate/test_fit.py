@@ -1,0 +1,56 @@
+"""The shipped model reproduces the study's findings; bad tables are reported clearly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from frontload.allocate.fit import features, fit_model, read_experiments
+from frontload.allocate.model import TERMS, load_model
+from frontload.allocate.study import study_corpora
+from frontload.errors import InputError
+
+R = 200_000_000_000
+
+
+def _score(model, pt: str, sft: str, category: str) -> float:
+    row = {"run": "x", "pretrain": pt, "sft": sft, "pretrain_budget": "1000000000000"}
+    x = features([row], study_corpora(), model.settings)[0]
+    fit = model.categories[category]
+    return fit.intercept + float(x @ np.array([fit.coefs[t] for t in TERMS]))
+
+
+def test_shipped_model_reproduces_findings():
+    m = load_model(None)
+    shq_sft, ldq_sft = "shq:50400000000", "ldq:3360000000"
+    assert _score(m, f"ldq:{R}", shq_sft, "avg") > _score(m, "", shq_sft, "avg")
+    assert _score(m, f"ldq:{R}", shq_sft, "avg") > _score(m, f"ldq:{R}", ldq_sft, "avg")
+    assert _score(m, f"ldq:{R}", "ldq:6720000000", "math") <= _score(m, f"ldq:{R}", ldq_sft, "math")
+    assert _score(m, f"lmq:{R}", shq_sft, "avg") > _score(m, f"ldq:{R}", shq_sft, "avg")
+    assert m.fit.loro_rmse["avg"] < 5 and m.fit.ranking_accuracy["avg"] > 0.8
+    assert all(v >= 0 for f in m.categories.values() for v in f.coefs.values())
+
+
+def test_fit_on_a_small_grid(tmp_path):
+    from frontload.allocate.study import paper_experiments
+
+    rows = [r for r in paper_experiments() if r["category"] in ("avg", "math")]
+    model = fit_model(rows, study_corpora(), bootstrap=3, grid={"k_pt": (0.02,), "k_sft": (0.02,), "rstar_sft": (15.4,)})
+    assert set(model.categories) == {"avg", "math"}
+    assert len(model.categories["avg"].bootstrap) == 3
+    assert set(model.fit.spread["avg"]) == set(TERMS)
+
+
+def test_missing_columns_and_too_few_rows(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("run,score\nx,1\n")
+    with pytest.raises(InputError, match="missing columns"):
+        read_experiments(bad)
+    few = tmp_path / "few.csv"
+    few.write_text(
+        "run,pretrain,sft,pretrain_budget,category,score\n"
+        "a,ldq:100,shq:10,1000,avg,30\nb,,shq:10,1000,avg,20\n"
+    )
+    with pytest.warns(UserWarning, match="too few"):
+        model = fit_model(read_experiments(few), study_corpora())
+    assert model.fit.unidentified == list(TERMS)

@@ -1,0 +1,133 @@
+"""Task loaders, prompts and clear errors on synthetic files in the published layouts."""
+
+import json
+
+import pytest
+
+from frontload.errors import ConfigError, InputError
+from frontload.evaluate.tasks import REGISTRY, get_task, parse_tasks
+
+
+def test_every_registered_task_loads():
+    for name in REGISTRY:
+        task = get_task(name)
+        assert task.name == name and task.category in {"math", "code", "science", "general"}
+
+
+def test_unknown_task_names_the_known_ones():
+    with pytest.raises(ConfigError) as error:
+        parse_tasks("gsm8k,gsm9k")
+    assert "gsm9k" in error.value.message and "gsm8k" in error.value.hint
+    with pytest.raises(ConfigError):
+        parse_tasks(" , ")
+
+
+def test_malformed_jsonl_names_file_and_line(tmp_path):
+    (tmp_path / "gsm8k_test.jsonl").write_text('{"question": "a", "answer": "#### 1"}\n{oops\n')
+    with pytest.raises(InputError, match=r"gsm8k_test.jsonl:2"):
+        get_task("gsm8k").load(tmp_path)
+
+
+def test_missing_fields_and_files_are_clear(tmp_path):
+    (tmp_path / "math500_test.jsonl").write_text(json.dumps({"problem": "x"}) + "\n")
+    task = get_task("math500")
+    with pytest.raises(InputError, match="missing field"):
+        task.build(task.load(tmp_path), "base", None, tmp_path)
+    with pytest.raises(InputError, match="not found"):
+        get_task("aime24").load(tmp_path)
+    with pytest.raises(ConfigError):
+        task.build([], "instruct", None, tmp_path)
+
+
+def test_gsm8k_prompts_are_deterministic_and_exclude_nothing_odd(mini_data):
+    task = get_task("gsm8k")
+    records = task.load(mini_data)
+    first = task.build(records, "base", None, mini_data)
+    again = task.build(records, "base", None, mini_data)
+    assert [s.prompt for s in first] == [s.prompt for s in again]
+    assert first[0].prompt.count("Question:") == 9 and first[0].prompt.endswith("Answer:")
+    assert "The answer is" in first[0].prompt and "####" not in first[0].prompt
+    chat = task.build(records, "chat", None, mini_data)
+    assert "Question:" not in chat[0].prompt and "\\boxed{}" in chat[0].prompt
+    assert [s.reference for s in first] == ["2", "3", "4", "5"]
+
+
+def test_math500_minerva_prompt(mini_data):
+    task = get_task("math500")
+    sample = task.build(task.load(mini_data), "base", None, mini_data)[0]
+    assert sample.prompt.count("Problem:") == 5 and sample.prompt.endswith("Solution:\n")
+    graded = task.grade([sample], ["Final Answer: The final answer is $2$. I hope it is correct."])
+    assert graded[0].correct and graded[0].rule == "answer_is"
+
+
+def test_mmlu_with_letter_answers_and_dev_shots(mini_data):
+    task = get_task("mmlu")
+    samples = task.build(task.load(mini_data), "base", None, mini_data)
+    assert [s.reference for s in samples] == ["B", "A"]
+    assert "What is 1+1?" in samples[0].prompt  # the dev example, not a test item
+    assert samples[0].choices == [" A", " B", " C", " D"]
+    assert task.grade_index(samples[0], 1).correct and not task.grade_index(samples[0], 0).correct
+
+
+def test_malformed_mmlu_row(tmp_path):
+    folder = tmp_path / "mmlu" / "test"
+    folder.mkdir(parents=True)
+    (folder / "x_test.csv").write_text("q,1,2,3,4,E\n")
+    with pytest.raises(InputError, match="x_test.csv:1"):
+        get_task("mmlu").load(tmp_path)
+
+
+def test_general_loglik_loaders(mini_data):
+    arc = get_task("arc_c").build(get_task("arc_c").load(mini_data), "base", None, mini_data)[0]
+    assert arc.choices == [" apple", " rock"] and arc.meta["gold_index"] == 0
+    wino_task = get_task("winogrande")
+    wino = wino_task.build(wino_task.load(mini_data), "base", None, mini_data)[0]
+    assert wino.meta["contexts"][1].endswith("because the table")
+    assert wino.choices[0] == " was slippery." and wino.meta["gold_index"] == 1
+    hella_task = get_task("hellaswag")
+    hella = hella_task.build(hella_task.load(mini_data), "base", None, mini_data)[0]
+    assert hella.prompt.startswith("Doors:") and len(hella.choices) == 4
+    race_task = get_task("race")
+    race = race_task.build(race_task.load(mini_data), "base", None, mini_data)[0]
+    assert "Ann went home" in race.prompt and race.meta["gold_index"] == 0
+
+
+def test_gpqa_original_csv_is_shuffled_deterministically(tmp_path):
+    import csv
+
+    path = tmp_path / "gpqa.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(
+            handle,
+            [
+                "Question",
+                "Correct Answer",
+                "Incorrect Answer 1",
+                "Incorrect Answer 2",
+                "Incorrect Answer 3",
+            ],
+        )
+        writer.writeheader()
+        writer.writerow(
+            {
+                "Question": "Q?",
+                "Correct Answer": "right",
+                "Incorrect Answer 1": "w1",
+                "Incorrect Answer 2": "w2",
+                "Incorrect Answer 3": "w3",
+            }
+        )
+    task = get_task("gpqa_diamond")
+    sample = task.build(task.load(None, str(path)), "chat", None, None)[0]
+    letter = sample.reference
+    assert f"{letter}. right" in sample.prompt
+    assert task.grade([sample], [f"The answer is ({letter})"])[0].correct
+
+
+def test_mbpp_and_empty_completions(mini_data):
+    task = get_task("mbpp")
+    samples = task.build(task.load(mini_data), "chat", None, mini_data)
+    good = "```python\ndef add(a, b):\n    return a + b\n```"
+    assert [
+        g.verdict for g in task.grade(samples * 3, [good, "", "def add(a, b): return a - b"])
+    ] == ["passed", "error", "failed"]

@@ -1,0 +1,140 @@
+"""A tiny CPU pretraining run from recipes/tiny: it learns, switches phases on time, exports a model
+that AutoModelForCausalLM loads and generates with, and refuses bad input with clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from frontload.errors import ConfigError, DataError, StageNotReady, TrainingError
+from frontload.train.pretrain import pretrain
+from frontload.train.recipe import PretrainRecipe, load_recipe
+
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+
+
+def tiny_recipe(arm: str = "ldq", **changes) -> PretrainRecipe:
+    """The shipped tiny recipe, shortened for a test: 64-token rows, 2 micro-steps, few steps."""
+    recipe = load_recipe(RECIPES / "tiny" / f"pretrain_{arm}.yaml")
+    base = {
+        "seq_len": 64,
+        "global_batch_tokens": 512,
+        "micro_batch_size": 4,
+        "total_tokens": 512 * 12,
+    }
+    data = recipe.data.model_copy(update={"validation_tokens": 512})
+    return recipe.model_copy(update={**base, "data": data, **changes})
+
+
+def test_tiny_run_learns_switches_phase_and_exports(token_workspace, unigram_entropy, read_rows):
+    recipe = tiny_recipe(total_tokens=512 * 40)
+    recipe.log.interval_steps = 1
+    recipe.eval.interval_steps = 20
+    run = pretrain(recipe, token_workspace)
+    rows = read_rows(run)
+    train = [row for row in rows if row["kind"] == "train"]
+    assert [row["step"] for row in train] == list(range(1, 41))
+    assert all(row["run"] == "tiny-ldq" for row in rows)
+    # 60% general only, then the mixed phase starts exactly at step 24 (0.6 x 40).
+    assert {row["phase"] for row in train[:24]} == {"general"}
+    assert {row["phase"] for row in train[24:]} == {"mixed"}
+    entropy = unigram_entropy(token_workspace, "general")
+    final = sum(row["loss"] for row in train[-5:]) / 5
+    assert final < 0.75 * entropy, (final, entropy)
+    evals = [row for row in rows if row["kind"] == "eval"]
+    assert [row["step"] for row in evals] == [20, 40]
+    assert evals[-1]["val_loss_general"] < evals[0]["val_loss_general"]
+    assert "val_loss_dldq" in evals[-1]
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import frontload.model  # noqa: F401  (registers the architecture with the Auto classes)
+
+    model = AutoModelForCausalLM.from_pretrained(run / "hf")
+    tokenizer = AutoTokenizer.from_pretrained(run / "hf")
+    prompt = tokenizer("the red cat", return_tensors="pt")
+    out = model.generate(**prompt, max_new_tokens=8, do_sample=False)
+    assert out.shape[1] == prompt["input_ids"].shape[1] + 8
+    assert tokenizer.decode(out[0, prompt["input_ids"].shape[1] :]).strip()
+
+
+def test_kill_and_resume_reproduces_the_loss_curve(token_workspace, read_rows, monkeypatch):
+    recipe = tiny_recipe()
+    recipe.log.interval_steps = 1
+    recipe.checkpoint.interval_steps = 4
+    recipe.eval.interval_steps = 100
+    whole = pretrain(recipe.model_copy(update={"name": "whole"}), token_workspace)
+
+    from frontload.train import metrics as metrics_module
+
+    real_log = metrics_module.MetricsLogger.log
+
+    def dies_at_step_7(self, step, values):
+        if step == 7:
+            raise KeyboardInterrupt  # killed after the step-4 checkpoint
+        real_log(self, step, values)
+
+    monkeypatch.setattr(metrics_module.MetricsLogger, "log", dies_at_step_7)
+    cut = recipe.model_copy(update={"name": "cut"})
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(cut, token_workspace)
+    monkeypatch.undo()
+    with pytest.raises(TrainingError, match="--resume"):
+        pretrain(cut, token_workspace)
+    resumed = pretrain(cut, token_workspace, resume=True)
+
+    expected = {row["step"]: row["loss"] for row in read_rows(whole) if row["kind"] == "train"}
+    got = {row["step"]: row["loss"] for row in read_rows(resumed) if row["kind"] == "train"}
+    assert list(got) == list(range(1, 13))
+    assert got == expected  # exactly: same batches, same RNG, same optimizer state
+
+
+def test_resuming_with_a_changed_model_is_refused(token_workspace):
+    recipe = tiny_recipe(total_tokens=512 * 2)
+    pretrain(recipe, token_workspace)
+    wider = recipe.model_copy(update={"total_tokens": 512 * 4})
+    wider.model.overrides = {"hidden_size": 32}
+    with pytest.raises(TrainingError, match="model differs"):
+        pretrain(wider, token_workspace, resume=True)
+
+
+def test_bad_input_is_named(token_workspace, tmp_path):
+    with pytest.raises(ConfigError, match="not divisible by processes"):
+        tiny_recipe(global_batch_tokens=500).grad_accum_steps(1)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nseq_lenn: 64\n")
+    with pytest.raises(ConfigError, match="seq_lenn: unknown key"):
+        load_recipe(bad)
+    missing = tiny_recipe()
+    missing.data.general = "nowhere"
+    with pytest.raises(StageNotReady, match="nowhere"):
+        pretrain(missing, token_workspace)
+    no_share = tiny_recipe()
+    no_share.data.phases = []
+    with pytest.raises(ConfigError, match="reasoning_fraction"):
+        pretrain(no_share, token_workspace)
+
+
+def test_tokenizer_mismatch_is_a_data_error(token_workspace):
+    import json
+
+    manifest = token_workspace.tokens_dir / "dldq" / "manifest.json"
+    payload = json.loads(manifest.read_text())
+    payload["tokenizer_hash"] = "0000000000000000"
+    manifest.write_text(json.dumps(payload))
+    recipe = tiny_recipe()
+    recipe.data.phases = []
+    recipe.data.reasoning_fraction = 0.5
+    with pytest.raises(DataError, match="tokenizer"):
+        pretrain(recipe, token_workspace)
+
+
+def test_nan_loss_stops_with_step_and_checkpoint(token_workspace):
+    recipe = tiny_recipe(total_tokens=512 * 30)
+    recipe.schedule.peak_lr = 1e8
+    recipe.schedule.min_lr = 1e8
+    recipe.optimizer.grad_clip = None
+    recipe.checkpoint.interval_steps = 1
+    with pytest.raises(TrainingError, match=r"loss is (nan|inf) at step \d+.*last good checkpoint"):
+        pretrain(recipe, token_workspace)
