@@ -35,7 +35,12 @@ def test_fit_on_a_small_grid(tmp_path):
     from frontload.allocate.study import paper_experiments
 
     rows = [r for r in paper_experiments() if r["category"] in ("avg", "math")]
-    model = fit_model(rows, study_corpora(), bootstrap=3, grid={"k_pt": (0.02,), "k_sft": (0.02,), "rstar_sft": (15.4,)})
+    model = fit_model(
+        rows,
+        study_corpora(),
+        bootstrap=3,
+        grid={"k_pt": (0.02,), "k_sft": (0.02,), "rstar_sft": (15.4,)},
+    )
     assert set(model.categories) == {"avg", "math"}
     assert len(model.categories["avg"].bootstrap) == 3
     assert set(model.fit.spread["avg"]) == set(TERMS)
@@ -54,3 +59,23 @@ def test_missing_columns_and_too_few_rows(tmp_path):
     with pytest.warns(UserWarning, match="too few"):
         model = fit_model(read_experiments(few), study_corpora())
     assert model.fit.unidentified == list(TERMS)
+
+
+def test_terms_the_table_cannot_see_are_pinned_and_flagged():
+    rows = [
+        {
+            "run": f"r{i}",
+            "pretrain": f"ldq:{tokens}",
+            "sft": "shq:50400000000",
+            "pretrain_budget": "1000000000000",
+            "category": "avg",
+            "score": str(30 + 10 * np.log1p(tokens / 5e10)),
+        }
+        for i, tokens in enumerate([0, 2e10, 5e10, 1e11, 2e11, 3e11])
+    ]
+    grid = {"k_pt": (0.05,), "k_sft": (0.02,), "rstar_sft": (5.0,)}
+    model = fit_model(rows, study_corpora(), bootstrap=2, grid=grid)
+    assert "sft_value" in model.fit.unidentified and "pt_diversity" not in model.fit.unidentified
+    from frontload.allocate.fit import PRIOR_COEFS
+
+    assert model.categories["avg"].coefs["sft_value"] == PRIOR_COEFS["sft_value"]

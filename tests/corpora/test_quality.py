@@ -23,10 +23,8 @@ from frontload.curate.quality import (
 from frontload.curate.quality_step import QualityScoreStep
 from frontload.errors import InputError
 
-from .conftest import write_pool
-
-GOOD = "therefore theorem lemma proof integral derivative hence we conclude boxed equals".split()
-BAD = "click here subscribe buy now cheap offer free shipping deal login cookie".split()
+GOOD = ["therefore", "theorem", "lemma", "proof", "integral", "derivative", "hence", "we", "conclude", "boxed", "equals"]
+BAD = ["click", "here", "subscribe", "buy", "now", "cheap", "offer", "free", "shipping", "deal", "login", "cookie"]
 SMALL = {"bucket": 100_000, "dim": 16, "epochs": 10}  # tiny fastText matrices can hit NaN
 
 
@@ -139,7 +137,7 @@ def test_step_bootstraps_a_model_from_source_tags(workspace):
     config = QualityConfig(
         bootstrap=QualityTrainConfig(**SMALL), bootstrap_records=150, verify=False
     )
-    step = QualityScoreStep(config, workspace, None)
+    step = QualityScoreStep(config, workspace, None, bootstrap=True)
     out = list(step.run(iter(documents(records))))
     assert len(out) == 200
     assert (workspace.models_dir / "quality.bin").is_file()
@@ -152,7 +150,7 @@ def test_bootstrap_without_both_classes_leaves_quality_empty(workspace):
     records = [
         {"id": str(i), "text": t, "tags": ["diverse"]} for i, t in enumerate(texts(BAD, 10, 2))
     ]
-    step = QualityScoreStep(QualityConfig(verify=False), workspace, None)
+    step = QualityScoreStep(QualityConfig(verify=False), workspace, None, bootstrap=True)
     out = list(step.run(iter(documents(records))))
     assert [d.metadata["quality"] for d in out] == [None] * 10
     assert not (workspace.models_dir / "quality.bin").exists()
@@ -168,3 +166,32 @@ def test_configured_train_spec_trains_before_the_pipeline(workspace, tmp_path):
     assert [type(s).__name__ for s in steps] == ["VerifyStep", "QualityScoreStep"]
     assert (workspace.models_dir / "quality.bin").is_file()
     assert steps[1].model_path == workspace.models_dir / "quality.bin"
+
+
+def test_no_model_trains_from_the_recipe_sources_by_tag(workspace, tmp_path):
+    from frontload.curate.recipe import SourceConfig
+
+    rows = [
+        {"question": q, "answer": a}
+        for q, a in zip(texts(GOOD, 80, 1), texts(GOOD, 80, 2), strict=True)
+    ]
+    (tmp_path / "cot.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(tmp_path / "{workspace}.jsonl".replace("{workspace}", "web"), texts(BAD, 80, 3))
+    sources = [
+        SourceConfig(
+            name="cot", path=str(tmp_path / "cot.jsonl"), preset="question_answer", tags=["curated"]
+        ),
+        SourceConfig(
+            name="web", path="{workspace}/../../web.jsonl", preset="text", tags=["general"]
+        ),
+    ]
+    (workspace.root.parent.parent / "web.jsonl").write_text((tmp_path / "web.jsonl").read_text())
+    config = QualityConfig(bootstrap=QualityTrainConfig(**SMALL), verify=False)
+    (step,) = quality_steps(config, workspace, sources)
+    assert step.model_path == workspace.models_dir / "quality.bin" and step.model_path.is_file()
+    scorer = Scorer.load(step.model_path)
+    assert min(scorer.score(texts(GOOD, 10, 5))) > max(scorer.score(texts(BAD, 10, 6)))
+    only_curated = [s for s in sources if s.name == "cot"]
+    step.model_path.unlink()
+    (step,) = quality_steps(config, workspace, only_curated)
+    assert step.model_path is None and not step.bootstrap

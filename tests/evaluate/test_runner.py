@@ -81,12 +81,8 @@ def test_cli_run_score_report_and_catalog(tiny_model, mini_data, workspace, tmp_
     assert second.exit_code == 0, second.output
     with Catalog(workspace) as catalog:
         catalog.refresh()
-        counts = dict(
-            catalog.query("SELECT task, count(*) AS n FROM eval_samples GROUP BY task")
-            .to_pylist()[i]
-            .values()
-            for i in range(3)
-        )
+        query = "SELECT task, count(*) AS n FROM eval_samples GROUP BY task"
+        counts = {row["task"]: row["n"] for row in catalog.query(query).to_pylist()}
         runs = (
             catalog.query("SELECT DISTINCT run FROM eval_summary ORDER BY run")
             .column("run")
@@ -127,3 +123,20 @@ def test_cli_run_score_report_and_catalog(tiny_model, mini_data, workspace, tmp_
 
     bad = runner.invoke(app, ["evaluate", "run", "--tasks", "nope", *common])
     assert bad.exit_code != 0
+
+
+def test_longer_limit_refills_the_short_last_chunk(tiny_model, mini_data, tmp_path):
+    out = tmp_path / "grow"
+    small = settings(tiny_model, mini_data, tasks=["gsm8k"], limit=1, max_new_tokens=2)
+    assert run_evaluation(small, out)[0]["problems"] == 1
+    rows = run_evaluation(
+        settings(tiny_model, mini_data, tasks=["gsm8k"], limit=2, max_new_tokens=2), out
+    )
+    assert rows[0]["problems"] == 2
+    table = pq.read_table(out / "samples.parquet").to_pylist()
+    assert sorted((r["problem"], r["sample"]) for r in table) == [
+        ("0", 0),
+        ("0", 1),
+        ("1", 0),
+        ("1", 1),
+    ]

@@ -159,3 +159,15 @@ def test_train_info_command() -> None:
     counts = json.loads(result.output)
     assert counts["total"] == parameter_counts(preset("tiny"))["total"]
     assert counts["mamba"] > 0 and counts["attention"] > 0 and counts["mlp"] > 0
+
+
+def test_load_pretrained_names_the_mismatch(tmp_path) -> None:
+    from frontload.model import load_pretrained
+
+    tiny_model().save_pretrained(tmp_path)
+    loaded = load_pretrained(tmp_path)
+    assert loaded.config.hidden_size == 64
+    with pytest.raises(ConfigError, match="(?s)backbone.embeddings.weight.*hidden_size"):
+        load_pretrained(tmp_path, config=preset("tiny", hidden_size=32, chunk_size=8))
+    with pytest.raises(ConfigError, match="(?s)lacks parameter.*layer_pattern"):
+        load_pretrained(tmp_path, config=preset("tiny", layer_pattern="M*M-M", chunk_size=8))

@@ -100,7 +100,9 @@ class AllocateConfig(StrictModel):
     objective: dict[str, float] | None = Field(
         default=None, description="Category weights of the objective (default: the model's)."
     )
-    lp_breakpoints: int = Field(default=48, ge=4, le=2000, description="Tangents per LP term.")
+    lp_breakpoints: int = Field(
+        default=24, ge=4, le=2000, description="Initial tangents per LP term (then refined)."
+    )
     extra_terms: list[str] = Field(
         default_factory=list,
         description="Extra objective terms as cvxpy expressions of x[corpus_phase] (conic).",

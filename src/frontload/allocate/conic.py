@@ -37,7 +37,8 @@ def solve_conic(problem: Problem, extra_terms: list[str] | None = None) -> Solut
     import cvxpy as cp
 
     z = cp.Variable(problem.n_vars)
-    cons = [z[: problem.n_x] >= 0, z[: problem.n_x] <= np.array(problem.upper)]
+    caps = z[: problem.n_x] <= np.array(problem.upper)
+    cons = [z[: problem.n_x] >= 0, caps]
     by_kind: dict[str, list] = {"eff": [], "sat": [], "geo": [], "min": []}
     for h in problem.hypos:
         by_kind[h.kind].append(h)
@@ -97,4 +98,5 @@ def solve_conic(problem: Problem, extra_terms: list[str] | None = None) -> Solut
         if row.eq or abs(slack) <= 1e-6 * max(1.0, abs(row.rhs)):
             binding.append(row.name)
     x = np.clip(np.asarray(z.value[: problem.n_x]), 0.0, np.array(problem.upper))
-    return Solution(x, float(prob.value), duals, binding, "conic-clarabel")
+    bound_duals = np.asarray(caps.dual_value) if caps.dual_value is not None else None
+    return Solution(x, float(prob.value), duals, binding, "conic-clarabel", bound_duals)

@@ -72,6 +72,22 @@ def read_experiments(path: str | Path) -> list[dict]:
     return [r for r in rows if r.get("stage", "sft") in ("sft", "")]
 
 
+def read_corpora(path: str | Path) -> dict[str, CorpusSpec]:
+    """The `corpora:` mapping of a YAML file (an allocate config, or just that key)."""
+    from frontload.config import read_yaml, validate
+
+    data = read_yaml(path)
+    corpora = data.get("corpora") if isinstance(data, dict) else None
+    if not corpora:
+        raise InputError(
+            f"{path}: no `corpora:` mapping", "describe each corpus of the table by hand"
+        )
+    return {
+        name: validate(CorpusSpec, spec, f"{path}: corpora.{name}")
+        for name, spec in corpora.items()
+    }
+
+
 def parse_allocation(cell: str) -> list[dict[str, float]]:
     """`a:1e9+b:2e9|c:3e9` -> [{a: 1e9, b: 2e9}, {c: 3e9}]."""
     out = []

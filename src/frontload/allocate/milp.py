@@ -13,7 +13,7 @@ from scipy import sparse
 
 from frontload.allocate.build import Built
 from frontload.allocate.config import AllocateConfig
-from frontload.allocate.lp import Solution, lp_arrays
+from frontload.allocate.lp import Solution, lp_arrays, refine
 from frontload.errors import SolverError
 
 TIE_TOLERANCE = 1e-6
@@ -38,7 +38,8 @@ def _milp(c, a, lo, hi, bounds, integrality):
 def solve_milp(built: Built, config: AllocateConfig) -> Solution:
     """Solve with discrete extras; then the tie-breaking stage if asked."""
     problem, pools = built.problem, built.pools
-    arrays = lp_arrays(problem, config.lp_breakpoints)
+    _, _, extra = refine(problem, config.lp_breakpoints)  # tangents where the relaxation lies
+    arrays = lp_arrays(problem, config.lp_breakpoints, extra)
     (a_ub, b_ub), (a_eq, b_eq) = arrays.matrices()
     n = problem.n_vars
     bounds = [
@@ -94,7 +95,7 @@ def solve_milp(built: Built, config: AllocateConfig) -> Solution:
     z = _milp(c, a, np.array(lo), np.array(hi), bounds, np.array(integrality))
     if config.tie_break != "none":
         z = _second_stage(built, config, c, a, lo, hi, bounds, integrality, z, binaries)
-    return _with_duals(built, config, z, bounds, integrality, n)
+    return _with_duals(built, config, z, integrality, n, extra)
 
 
 def _second_stage(built, config, c, a, lo, hi, bounds, integrality, z, binaries):
@@ -133,12 +134,12 @@ def _second_stage(built, config, c, a, lo, hi, bounds, integrality, z, binaries)
     return z2[:m]
 
 
-def _with_duals(built, config, z, bounds, integrality, n) -> Solution:
+def _with_duals(built, config, z, integrality, n, extra) -> Solution:
     """Shadow prices and binding rows from the LP with every discrete variable fixed."""
     from scipy.optimize import linprog
 
     problem = built.problem
-    arrays = lp_arrays(problem, config.lp_breakpoints)
+    arrays = lp_arrays(problem, config.lp_breakpoints, extra)
     (a_ub, b_ub), _ = arrays.matrices()
     fixed_bounds = list(arrays.var_bounds)
     if any(integrality) or config.tie_break != "none":
@@ -154,7 +155,10 @@ def _with_duals(built, config, z, bounds, integrality, n) -> Solution:
             if abs(slack[r]) <= 1e-7 * max(1.0, abs(b_ub[r])):
                 binding.append(name)
     objective = -float(arrays.c @ z[:n]) + problem.objective.get(-1, 0.0)
-    return Solution(np.clip(z[: problem.n_x], 0, None), objective, duals, binding, "milp-highs")
+    caps = -np.asarray(res.upper.marginals[: problem.n_x]) if res.status == 0 else None
+    return Solution(
+        np.clip(z[: problem.n_x], 0, None), objective, duals, binding, "milp-highs", caps
+    )
 
 
 def _touched(i: int, config: AllocateConfig, built: Built) -> bool:

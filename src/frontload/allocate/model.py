@@ -21,6 +21,7 @@ Token amounts are in units of the pretraining budget, so one model serves a 1T-t
 
 from __future__ import annotations
 
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from pydantic import Field
 
 from frontload.allocate.pools import Pools
 from frontload.allocate.problem import Affine, Problem
-from frontload.config import StrictModel, load_yaml
+from frontload.config import StrictModel, load_yaml, validate
 
 TERMS: tuple[str, ...] = (
     "pt_diversity",
@@ -109,10 +110,18 @@ class ResponseModel(StrictModel):
 def load_model(path: str | Path | None) -> ResponseModel:
     """A model file, or the default fitted to the study's table when None or 'default'."""
     if path in (None, "", "default"):
-        ref = resources.files("frontload.allocate") / "data" / "default_model.yaml"
-        with resources.as_file(ref) as file:
-            return load_yaml(file, ResponseModel)
+        return _default_model().model_copy(deep=True)
     return load_yaml(path, ResponseModel)
+
+
+@lru_cache(maxsize=1)
+def _default_model() -> ResponseModel:
+    import yaml
+
+    ref = resources.files("frontload.allocate") / "data" / "default_model.yaml"
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the bootstrap lists are long
+    data = yaml.load(ref.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506
+    return validate(ResponseModel, data, "default_model.yaml")
 
 
 def add_terms(
@@ -203,4 +212,5 @@ def predict(
             out[cat] = (point, float(min(low, point)), float(max(high, point)))
         else:
             out[cat] = (point, point, point)
-    return out
+    # scores are percentages: extrapolated intervals are cut at the scale's ends
+    return {c: tuple(min(100.0, max(0.0, v)) for v in vals) for c, vals in out.items()}

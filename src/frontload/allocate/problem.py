@@ -138,6 +138,39 @@ def evaluate(problem: Problem, x: np.ndarray) -> tuple[float, np.ndarray]:
     return affine_value(problem.objective, values), values
 
 
+def _partials(kind: str, args: list[float], params: dict[str, float]) -> list[float]:
+    """(Super)gradient of a concave kind with respect to each argument."""
+    if kind == "eff":
+        return [
+            eff_slope(max(args[0], 0.0), params["u"], params["rstar"]) if params["u"] > 0 else 0.0
+        ]
+    if kind == "sat":
+        return [math.exp(-args[0] / params["k"]) / params["k"]]
+    if kind == "geo":
+        a, b = max(args[0], 1e-12), max(args[1], 1e-12)
+        return [0.5 * math.sqrt(b / a), 0.5 * math.sqrt(a / b)]
+    active = int(np.argmin(args))
+    return [1.0 if j == active else 0.0 for j in range(len(args))]
+
+
+def gradient(problem: Problem, x: np.ndarray) -> np.ndarray:
+    """d objective / d x by reverse accumulation through the hypograph variables."""
+    _, values = evaluate(problem, x)
+    adjoint = np.zeros(problem.n_vars)
+    for i, c in problem.objective.items():
+        if i != -1:
+            adjoint[i] += c
+    for h in reversed(problem.hypos):
+        if adjoint[h.var] == 0.0:
+            continue
+        args = [affine_value(a, values) for a in h.args]
+        for arg, partial in zip(h.args, _partials(h.kind, args, h.params), strict=True):
+            for i, c in arg.items():
+                if i != -1:
+                    adjoint[i] += adjoint[h.var] * partial * c
+    return adjoint[: problem.n_x]
+
+
 def violations(problem: Problem, x: np.ndarray, tol: float = 1e-7) -> list[str]:
     """Names of constraints or bounds that x breaks (for tests and baselines)."""
     values = np.zeros(problem.n_vars)

@@ -71,6 +71,7 @@ def sweeps(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from frontload.allocate.model import load_model
     from frontload.allocate.solve import solve_plan
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -115,14 +116,22 @@ def sweeps(
             scores,
             "pretraining reasoning share",
             out_dir / f"{config.name}_pt_share.png",
+            fitted=load_model(config.model).fitted_range["pt_reasoning_share"],
         )
     )
     return paths
 
 
-def _plot(plt, xs, ys, label: str, path: Path, log: bool = False) -> Path:
+def _plot(
+    plt, xs, ys, label: str, path: Path, log: bool = False, fitted: float | None = None
+) -> Path:
+    """One sweep; a dashed line marks the edge of the range the model was fitted on."""
     fig, ax = plt.subplots(figsize=(5, 3.4))
     ax.plot(xs, ys, marker="o")
+    if fitted is not None:
+        ax.axvline(fitted, color="grey", linestyle="--", linewidth=1, label="fitted range ends")
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(path.stem.replace("_", " "), fontsize=9)
     if log:
         ax.set_xscale("log", base=2)
     ax.set_xlabel(label)

@@ -15,9 +15,11 @@ from frontload.allocate.lp import Solution
 from frontload.allocate.model import TERMS, ResponseModel, load_model, predict
 from frontload.allocate.plan import Baseline, PhasePlan, Plan, PlanEntry, Prediction
 from frontload.allocate.pools import Pools, pools_from_specs, pools_from_workspace, read_manifest
-from frontload.allocate.problem import affine_value, evaluate, violations
+from frontload.allocate.problem import affine_value, evaluate, gradient, violations
 from frontload.errors import ConfigError
 from frontload.workspace import Workspace
+
+NEGLIGIBLE = 1e-6  # entries below this share of the phase budget are reported as zero
 
 
 def resolve_pools(config: AllocateConfig, workspace: Workspace | None) -> Pools:
@@ -78,11 +80,11 @@ def _predictions(built: Built, model: ResponseModel, x: np.ndarray) -> dict[str,
     }
 
 
-def _phases(built: Built, x: np.ndarray, general: str) -> list[PhasePlan]:
+def _phases(built: Built, x: np.ndarray, general: str, marginal: bool = True) -> list[PhasePlan]:
     """Tokens, epochs, weights, effective tokens and marginal value per corpus and phase."""
-    base, values = evaluate(built.problem, x)
+    _, values = evaluate(built.problem, x)
     pools, scale = built.pools, built.scale
-    step = 1e-7
+    grad = gradient(built.problem, x) * 1e9 / scale if marginal else np.zeros(len(x))
     phases = []
     for phase in built.phases:
         entries = []
@@ -91,11 +93,14 @@ def _phases(built: Built, x: np.ndarray, general: str) -> list[PhasePlan]:
         for corpus in pools.corpora:
             i = built.xindex[(corpus, phase)]
             tokens = int(round(x[i] * scale))
-            bumped = x.copy()
-            bumped[i] += step
-            gain = (evaluate(built.problem, bumped)[0] - base) / step * 1e9 / scale
+            if tokens < NEGLIGIBLE * budget:  # solver noise, not a choice
+                tokens = 0
             eff = _effective(built, values, corpus, phase, x)
-            weight = tokens / budget if phase != "sft" else (x[i] / total if total > 0 else 0.0)
+            weight = (
+                tokens / budget
+                if phase != "sft"
+                else (tokens / (total * scale) if total > 0 else 0.0)
+            )
             entries.append(
                 PlanEntry(
                     corpus=corpus,
@@ -103,7 +108,7 @@ def _phases(built: Built, x: np.ndarray, general: str) -> list[PhasePlan]:
                     epochs=tokens / pools.corpus_tokens[corpus],
                     weight=min(1.0, weight),
                     effective_tokens=eff * scale,
-                    marginal_value=gain,
+                    marginal_value=float(grad[i]),
                 )
             )
         if phase == "sft":
@@ -163,6 +168,10 @@ def solve_plan(
             binding.append(f"max_epochs:{name}")
     rows = {r.name: r for r in built.problem.rows}
     shadow = {name: value * rows[name].scale for name, value in solution.duals.items()}
+    if solution.bound_duals is not None:
+        for i, name in enumerate(built.problem.x_names):
+            if solution.bound_duals[i] > 1e-9 and f"max_epochs:{name}" in binding:
+                shadow[f"max_epochs:{name}"] = float(solution.bound_duals[i]) * 1e9 / built.scale
     baselines = []
     for name, (description, xb) in baseline_allocations(built, x).items():
         baselines.append(
@@ -171,7 +180,7 @@ def solve_plan(
                 description=description,
                 objective=evaluate(built.problem, xb)[0],
                 predicted=_predictions(built, model, xb),
-                phases=_phases(built, xb, config.general_corpus),
+                phases=_phases(built, xb, config.general_corpus, marginal=False),
             )
         )
     notes = list(model.fit.warnings)

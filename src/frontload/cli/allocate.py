@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -23,20 +24,21 @@ def fit(
     corpora: Annotated[
         Path | None,
         typer.Option(
-            help="Allocate config whose `corpora` describe the table's corpora (default: the study's)."
+            help="YAML whose `corpora` describe the table's corpora (default: the study's)."
         ),
     ] = None,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the spread.")] = 50,
 ) -> None:
     """Fit coefficients (sign-constrained least squares + prior); report held-out error."""
-    from frontload.allocate.config import AllocateConfig
-    from frontload.allocate.fit import fit_model, read_experiments
+    from frontload.allocate.fit import fit_model, read_corpora, read_experiments
     from frontload.allocate.study import study_corpora
-    from frontload.config import dump_yaml, load_yaml
+    from frontload.config import dump_yaml
 
     rows = read_experiments(experiments)
-    specs = load_yaml(corpora, AllocateConfig).corpora if corpora else study_corpora()
-    model = fit_model(rows, specs, bootstrap=bootstrap)
+    specs = read_corpora(corpora) if corpora else study_corpora()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fallbacks are printed below from the fit report
+        model = fit_model(rows, specs, bootstrap=bootstrap)
     dump_yaml(model, out)
     report = model.fit
     typer.echo(f"wrote {out}: {report.runs} runs per category, settings {model.settings}")
@@ -44,6 +46,11 @@ def fit(
         rmse = report.loro_rmse.get(cat, float("nan"))
         rank = report.ranking_accuracy.get(cat, float("nan"))
         typer.echo(f"  {cat:<12} held-out RMSE {rmse:5.2f}  pairwise ranking {rank:.2f}")
+    avg = "avg" if "avg" in model.categories else next(iter(model.categories))
+    spread = report.spread.get(avg, {})
+    typer.echo(f"  {avg} coefficients (bootstrap std):")
+    for term, value in model.categories[avg].coefs.items():
+        typer.echo(f"    {term:<16}{value:8.2f}  +- {spread.get(term, 0.0):.2f}")
     if report.unidentified:
         typer.echo(f"  pinned to the prior (not identified): {', '.join(report.unidentified)}")
     for warning in report.warnings:
@@ -72,21 +79,49 @@ def solve(
     if solver:
         cfg = cfg.model_copy(update={"solver": solver})
     ws = workspace_from(workspace)
-    if cfg.model not in ("", "default") and not Path(cfg.model).is_absolute():
-        cfg = cfg.model_copy(update={"model": str((config.parent / cfg.model).resolve())})
+    cfg = _model_beside(cfg, config)
     plan = solve_plan(cfg, ws if cfg.workspace_corpora else None)
     path = save_plan(plan, out or ws.plans_dir / f"{cfg.name}.yaml")
     typer.echo(explain(plan))
     typer.echo(f"\nwrote {path} and {path.with_suffix('.json')}")
 
 
-@app.command("explain")
-def explain_cmd(plan: Annotated[Path, typer.Argument(help="Plan YAML or JSON.")]) -> None:
-    """Print a plan as a table with a short explanation of why."""
-    from frontload.allocate.plan import load_plan
-    from frontload.allocate.report import explain
+def _model_beside(cfg, config: Path):
+    """A relative `model:` path is read relative to the config file."""
+    if cfg.model not in ("", "default") and not Path(cfg.model).is_absolute():
+        return cfg.model_copy(update={"model": str((config.parent / cfg.model).resolve())})
+    return cfg
 
-    typer.echo(explain(load_plan(plan)))
+
+@app.command("explain")
+def explain_cmd(
+    plan: Annotated[Path, typer.Argument(help="Plan YAML or JSON.")],
+    export: Annotated[
+        str | None,
+        typer.Option(help="Print a phase as `megatron` --data-path or `hf` probabilities."),
+    ] = None,
+    phase: Annotated[str, typer.Option(help="Phase to export.")] = "pretrain",
+    prefix: Annotated[
+        str, typer.Option(help="Megatron path per corpus; {corpus} is replaced.")
+    ] = "{corpus}",
+) -> None:
+    """Print a plan as a table with a short explanation of why (or export one phase's blend)."""
+    import json
+
+    from frontload.allocate.plan import hf_interleave_probabilities, load_plan, megatron_data_path
+    from frontload.allocate.report import explain
+    from frontload.errors import ConfigError
+
+    loaded = load_plan(plan)
+    if export is None:
+        typer.echo(explain(loaded))
+    elif export == "megatron":
+        typer.echo(megatron_data_path(loaded.require_phase(phase), prefix))
+    elif export == "hf":
+        names, probs = hf_interleave_probabilities(loaded.require_phase(phase))
+        typer.echo(json.dumps({"datasets": names, "probabilities": probs}))
+    else:
+        raise ConfigError(f"--export {export}: unknown format", "use megatron or hf")
 
 
 def report_plan(
@@ -102,7 +137,7 @@ def report_plan(
     from frontload.allocate.report import sweeps
     from frontload.config import load_yaml
 
-    cfg = load_yaml(config, AllocateConfig)
+    cfg = _model_beside(load_yaml(config, AllocateConfig), config)
     ws = workspace_from(workspace)
     for path in sweeps(cfg, ws if cfg.workspace_corpora else None, out or ws.reports_dir, points):
         typer.echo(f"wrote {path}")

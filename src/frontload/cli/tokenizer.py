@@ -36,7 +36,9 @@ def train(
 
     ws = workspace_from(workspace)
     out_dir = out or ws.tokenizer_dir
-    path = train_tokenizer(corpus_texts(ws, corpus), vocab_size, out_dir, max_bytes=max_mb * 2**20)
+    path = train_tokenizer(
+        corpus_texts(ws, corpus), vocab_size, out_dir, max_bytes=max_mb * 2**20, progress=True
+    )
     tokenizer = load_tokenizer(path)
     typer.echo(
         f"tokenizer: {path} ({len(tokenizer):,} tokens, hash {tokenizer_hash(tokenizer)}) "

@@ -338,7 +338,7 @@ def start_or_resume(workspace: Workspace, run_id: str, folders: RunFolders) -> b
 
 def collect_stats(stages: list[Stage], folders: RunFolders, run_id: str, workspace: Workspace):
     """Sum datatrove's per-task stats into one row per reported step: curate/stats/<run>.jsonl."""
-    rows = []
+    rows: list[dict] = []
     finished = datetime.now(UTC).isoformat(timespec="seconds")
     for stage in stages:
         totals: list[dict[str, int]] = [{} for _ in stage.steps]
@@ -348,8 +348,10 @@ def collect_stats(stages: list[Stage], folders: RunFolders, run_id: str, workspa
                     count = value["total"] if isinstance(value, dict) else value
                     totals[position][key] = totals[position].get(key, 0) + int(count)
         for label, counts in zip(stage.labels, totals, strict=True):
-            if label is not None:
-                rows.append(step_row(run_id, stage.name, label, counts, finished))
+            if label is not None and counts:  # a step that counts nothing has nothing to report
+                previous = rows[-1]["kept"] if rows else 0
+                row = step_row(run_id, stage.name, label, counts, previous)
+                rows.append({**row, "finished": finished, "position": len(rows)})
     path = workspace.curate_state_dir / "stats" / f"{run_id}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -357,8 +359,9 @@ def collect_stats(stages: list[Stage], folders: RunFolders, run_id: str, workspa
     tmp.replace(path)
 
 
-def step_row(run_id: str, stage: str, step: str, counts: dict[str, int], finished: str) -> dict:
-    """One curate_steps row: kept, removed, and removals by reason."""
+def step_row(run_id: str, stage: str, step: str, counts: dict[str, int], previous: int) -> dict:
+    """One curate_steps row: kept, removed, and removals by reason. A step that does not count
+    documents (token counting, scoring) passes on what the previous step kept."""
     removed = counts.get("dropped", 0)
     reasons = {
         key.removeprefix("dropped_"): value
@@ -367,7 +370,8 @@ def step_row(run_id: str, stage: str, step: str, counts: dict[str, int], finishe
     }
     if removed and not reasons:
         reasons = {DROP_REASONS.get(step, step): removed}
-    kept = counts.get("forwarded", counts.get("total", counts.get("documents", 0)) - removed)
+    seen = counts.get("total", counts.get("documents"))
+    kept = counts.get("forwarded", previous if seen is None else seen - removed)
     return {
         "run_id": run_id,
         "stage": stage,
@@ -377,7 +381,6 @@ def step_row(run_id: str, stage: str, step: str, counts: dict[str, int], finishe
         "removed": removed,
         "flagged": counts.get("contaminated", 0),
         "reasons": [{"reason": key, "count": value} for key, value in sorted(reasons.items())],
-        "finished": finished,
     }
 
 

@@ -2,7 +2,7 @@
 
 A spec is a file path or glob (jsonl, jsonl.gz or parquet with a text field), a pool query
 (`sql:SELECT text FROM pool WHERE verified AND answer_tokens > 1000`) or a recipe source
-(`source:NAME`, read and mapped as the pipeline reads it).
+(`source:NAME`) or the recipe sources with a tag (`tag:curated`), read as the pipeline reads them.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from loguru import logger
 from pydantic import Field
 
 from frontload.config import StrictModel
@@ -26,6 +27,7 @@ LABEL_HQ = "__label__hq"
 LABEL_LQ = "__label__lq"
 SQL_PREFIX = "sql:"
 SOURCE_PREFIX = "source:"
+TAG_PREFIX = "tag:"
 _SPACES = re.compile(r"\s+")
 
 
@@ -170,24 +172,37 @@ def _read_pool_query(sql: str, workspace: Workspace, limit: int) -> Iterator[str
     yield from (value or "" for value in table.column(column).to_pylist()[:limit])
 
 
-def _read_source(name: str, sources: list | None, limit: int) -> Iterator[str]:
-    """Texts of a recipe source, read and mapped the way the curation pipeline reads it."""
-    from frontload.curate.readers import Malformed, iter_raw, map_record, resolve_sources
+def _read_sources(spec: str, sources: list | None, workspace: Workspace, limit: int):
+    """Texts of recipe sources (`source:NAME` or `tag:TAG`), read and mapped as the pipeline does,
+    an equal share of `limit` from each chosen source."""
+    from frontload.curate.readers import (
+        Malformed,
+        RecordError,
+        iter_raw,
+        map_record,
+        resolve_sources,
+    )
 
-    chosen = [s for s in sources or [] if s.name == name]
-    if not chosen:
+    kind, _, name = spec.partition(":")
+    chosen = [s for s in sources or [] if (s.name == name if kind == "source" else name in s.tags)]
+    if not chosen and (kind == "source" or not sources):
         known = ", ".join(s.name for s in sources or []) or "none (pass --recipe)"
-        raise ConfigError(f"spec {SOURCE_PREFIX}{name}: no such source", f"sources: {known}")
-    count = 0
-    for file in resolve_sources(chosen, None):
-        mapping = file.source.mapping()
-        for _, raw in iter_raw(file):
-            if isinstance(raw, Malformed):
-                continue
-            if count >= limit:
-                return
-            count += 1
-            yield map_record(raw, mapping)["text"]
+        raise ConfigError(f"spec {spec}: matches no source of the recipe", f"sources: {known}")
+    share = -(-limit // max(1, len(chosen)))
+    for source in chosen:
+        count = 0
+        for file in resolve_sources([source], workspace.root):
+            mapping = file.source.mapping()
+            for _, raw in iter_raw(file):
+                if count >= share:
+                    break
+                if isinstance(raw, Malformed):
+                    continue
+                try:
+                    yield map_record(raw, mapping)["text"]
+                except RecordError:
+                    continue
+                count += 1
 
 
 def read_spec(
@@ -201,8 +216,8 @@ def read_spec(
     if spec.startswith(SQL_PREFIX):
         yield from _read_pool_query(spec[len(SQL_PREFIX) :], workspace, limit)
         return
-    if spec.startswith(SOURCE_PREFIX):
-        yield from _read_source(spec[len(SOURCE_PREFIX) :], sources, limit)
+    if spec.startswith((SOURCE_PREFIX, TAG_PREFIX)):
+        yield from _read_sources(spec, sources, workspace, limit)
         return
     paths = sorted(Path(p) for p in glob.glob(spec, recursive=True)) or [Path(spec)]
     for path in paths:
@@ -365,7 +380,8 @@ class Scorer:
 def quality_steps(
     config: QualityConfig | None, workspace: Workspace, sources: list | None = None
 ) -> list:
-    """The verification step then the scoring step (`sources`: the recipe's, for `source:` specs)."""
+    """Verification, then scoring. Without a model one is trained first: from `train`, else from
+    the recipe's `sources` by tag, else (no sources given) from the first records of the stream."""
     from frontload.curate.quality_step import QualityScoreStep
     from frontload.curate.verify import VerifyStep
 
@@ -373,10 +389,33 @@ def quality_steps(
     steps: list = []
     if config.verify:
         steps.append(VerifyStep(workers=config.verify_workers, timeout=config.verify_timeout))
-    model = config.model
-    if model is None and config.train is not None:
-        model = config.train.out or default_model_path(workspace)
-        if not Path(model).is_file():
-            train_from_config(config.train, workspace, sources)
-    steps.append(QualityScoreStep(config, workspace, model))
+    if config.model is not None:
+        steps.append(QualityScoreStep(config, workspace, config.model, bootstrap=False))
+        return steps
+    train = config.train
+    if train is None and sources is not None:
+        train = config.bootstrap.model_copy(
+            update={
+                "positive": [f"{TAG_PREFIX}{tag}" for tag in config.positive_tags],
+                "negative": [f"{TAG_PREFIX}{tag}" for tag in config.negative_tags],
+                "max_per_class": config.bootstrap_records,
+            }
+        )
+    if train is None:
+        steps.append(QualityScoreStep(config, workspace, None, bootstrap=True))
+        return steps
+    model = train.out or default_model_path(workspace)
+    if Path(model).is_file():
+        logger.info(f"quality model {model} exists: scoring with it (delete it to retrain)")
+    else:
+        try:
+            record = train_from_config(train, workspace, sources)
+        except InputError as error:
+            if config.train is not None:
+                raise
+            logger.warning(f"no quality model: {error.message}; quality left empty")
+            steps.append(QualityScoreStep(config, workspace, None, bootstrap=False))
+            return steps
+        logger.info(f"trained quality model {model}: held-out {record['metrics']}")
+    steps.append(QualityScoreStep(config, workspace, model, bootstrap=False))
     return steps

@@ -1,8 +1,8 @@
 """The datatrove step that writes `quality` on every record, one fastText predict per batch.
 
-Without a model it trains one first from the records streaming through (labels from the source
-tags: `curated` positive, `diverse`/`general` negative), under a file lock so parallel tasks share
-one model; the buffered records are then scored like the rest (still a single pass).
+Given no model and no recipe sources to train one from, it trains one from the records streaming
+through (labels from the source tags: `curated` positive, `diverse`/`general` negative), under a
+file lock so parallel tasks share one model; the buffered records are then scored like the rest.
 """
 
 from __future__ import annotations
@@ -36,16 +36,18 @@ class QualityScoreStep(PipelineStep):
     name = "quality (fastText)"
     type = "🏷 - ANNOTATE"
 
-    def __init__(self, config: QualityConfig, workspace: Workspace, model: Path | None) -> None:
+    def __init__(
+        self, config: QualityConfig, workspace: Workspace, model: Path | None, bootstrap: bool
+    ) -> None:
         super().__init__()
         self.config = config
         self.workspace = workspace
-        self.model_path = Path(model) if model else default_model_path(workspace)
-        self.bootstrap = model is None
+        self.model_path = Path(model) if model else None
+        self.bootstrap = bootstrap
 
     def _bootstrap(self, buffer: list[Document]) -> bool:
         """Train the tag-labelled model from `buffer` unless another task already did."""
-        path = self.model_path
+        path = default_model_path(self.workspace)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path.with_suffix(".lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -85,16 +87,15 @@ class QualityScoreStep(PipelineStep):
         if data is None:
             return
         data = iter(data)
-        has_model = self.model_path.is_file()
-        if not has_model and self.bootstrap:
+        path = self.model_path
+        if path is None and self.bootstrap:
             buffer = list(islice(data, self.config.bootstrap_records))
-            has_model = self._bootstrap(buffer)
+            if self._bootstrap(buffer):
+                path = default_model_path(self.workspace)
             data = chain(buffer, data)
-        if not has_model and not self.bootstrap:
-            Scorer.load(self.model_path)  # raises a clear error naming the file
-        scorer = Scorer.load(self.model_path) if has_model else None
+        scorer = Scorer.load(path) if path is not None else None
         if scorer is not None:
-            logger.info(f"scoring quality with {self.model_path}")
+            logger.info(f"scoring quality with {path}")
         field = self.config.text_field
         for batch in batched(data, self.config.batch_size):
             with self.track_time("batch"):

@@ -126,8 +126,8 @@ class NearDedupConfig(StrictModel):
 
     enabled: bool = Field(True, description="run MinHash near-dedup")
     n_grams: int = Field(5, ge=1, description="word shingle size")
-    num_buckets: int = Field(14, ge=1, description="LSH bands")
-    hashes_per_bucket: int = Field(8, ge=1, description="rows per band (threshold ~0.72 at 14x8)")
+    num_buckets: int = Field(20, ge=1, description="LSH bands")
+    hashes_per_bucket: int = Field(8, ge=1, description="rows per band (threshold ~0.69 at 20x8)")
     seed: int = Field(1, description="hash seed")
 
 

@@ -57,6 +57,20 @@ def render_chat(messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
     return "".join(parts), spans
 
 
+def batch_texts(batch) -> list[str | None]:
+    """The `text` column, with prompt + response where `text` is empty."""
+    columns = {name: batch.column(name).to_pylist() for name in batch.schema.names}
+    texts = columns.get("text") or [None] * batch.num_rows
+    if all(texts) or not ({"prompt", "response"} & columns.keys()):
+        return texts
+    prompts = columns.get("prompt") or [None] * batch.num_rows
+    responses = columns.get("response") or [None] * batch.num_rows
+    return [
+        text or record_text({"prompt": p, "response": r})
+        for text, p, r in zip(texts, prompts, responses, strict=True)
+    ]
+
+
 class Encoder:
     """Encodes record batches for one tokenizer and one field."""
 
@@ -74,21 +88,25 @@ class Encoder:
                 hint="use a tokenizer trained by `fl tokenizer train` (it ships one)",
             )
 
-    def encode(self, records: list[dict]) -> EncodedBatch:
+    def encode(self, batch) -> EncodedBatch:
+        """Encode a pyarrow RecordBatch of corpus rows."""
         if self.field == "text":
-            return self._encode_text(records)
+            return self._encode_text(batch_texts(batch))
+        records = batch.to_pylist()
         if self.fast_chat:
             return self._encode_chat_fast(records)
         return self._encode_chat_template(records)
 
-    def _encode_text(self, records: list[dict]) -> EncodedBatch:
-        texts = [record_text(r) for r in records]
+    def _encode_text(self, texts: list[str | None]) -> EncodedBatch:
         kept = [t for t in texts if t]
         encodings = self.backend.encode_batch_fast(kept, add_special_tokens=False)
-        eos = [self.eos_id]
-        ids = [part for e in encodings for part in (e.ids, eos)]
-        lengths = np.fromiter((len(e.ids) + 1 for e in encodings), dtype=np.int64, count=len(kept))
-        tokens = np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
+        ids = [e.ids for e in encodings]
+        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids)) + 1
+        ends = np.cumsum(lengths) - 1  # EOS positions
+        tokens = np.full(int(lengths.sum()), self.eos_id, dtype=np.int64)
+        body = np.ones(len(tokens), dtype=bool)
+        body[ends] = False
+        tokens[body] = np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(body.sum()))
         return EncodedBatch(
             tokens=tokens, lengths=lengths, mask=None, skipped=len(texts) - len(kept)
         )

@@ -95,6 +95,11 @@ def _init_worker(tokenizer_path: str, field: str, threads: int | None) -> None:
     _WORKER["encoder"] = Encoder(load_tokenizer(tokenizer_path), field)
 
 
+def _use_encoder(encoder) -> None:
+    """The in-process path reuses the tokenizer already loaded by the caller."""
+    _WORKER["encoder"] = encoder
+
+
 def _run_unit(unit: Unit, out_dir: str, dtype: str, identity: dict) -> dict:
     """Tokenize one unit into its shard (atomic); returns the shard's metadata."""
     import pyarrow.parquet as pq
@@ -114,7 +119,7 @@ def _run_unit(unit: Unit, out_dir: str, dtype: str, identity: dict) -> dict:
     for batch in handle.iter_batches(
         batch_size=BATCH_ROWS, row_groups=list(unit.row_groups), columns=columns
     ):
-        encoded = encoder.encode(batch.to_pylist())
+        encoded = encoder.encode(batch)
         skipped += encoded.skipped
         if len(encoded.lengths):
             writer.append(encoded.tokens, encoded.lengths, encoded.mask)
@@ -137,7 +142,7 @@ def tokenize_corpus(
 
     tokenizer = load_tokenizer(tokenizer_path)
     require_eos(tokenizer, tokenizer_path)
-    Encoder(tokenizer, field)  # validates the field and the chat template before any work
+    encoder = Encoder(tokenizer, field)  # validates the field and chat template before any work
     digest = tokenizer_hash(tokenizer)
     dtype = token_dtype(len(tokenizer)).name
     units = plan_units(workspace.corpus_dir(corpus), rows_per_shard)
@@ -159,6 +164,7 @@ def tokenize_corpus(
     _remove_orphans(out_dir, {u.name for u in units})
 
     args = (str(tokenizer_path), field)
+    _use_encoder(encoder)
     for meta in _execute(todo, args, workers, str(out_dir), dtype, identity, progress, corpus):
         done[int(meta["name"].split("-")[1])] = meta
     shards = [done[u.index] for u in units]
@@ -202,7 +208,6 @@ def _execute(todo, args, workers, out_dir, dtype, identity, progress, corpus):
         task = bar.add_task(f"tokenize {corpus}", total=len(todo), status="")
         tokens = 0
         if workers <= 1 or len(todo) <= 1:
-            _init_worker(*args, None)
             results = (_run_unit(u, out_dir, dtype, identity) for u in todo)
             for meta in results:
                 tokens += meta["tokens"]

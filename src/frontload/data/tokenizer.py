@@ -68,6 +68,7 @@ def train_tokenizer(
     vocab_size: int,
     out_dir: Path,
     max_bytes: int = DEFAULT_MAX_TRAIN_BYTES,
+    progress: bool = False,
 ) -> Path:
     """Train byte-level BPE on streamed texts (at most `max_bytes`) and save a tokenizer folder."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -86,7 +87,7 @@ def train_tokenizer(
         special_tokens=list(SPECIAL_TOKENS),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         min_frequency=2,
-        show_progress=False,
+        show_progress=progress,
     )
     counted = {"texts": 0}
 

@@ -66,14 +66,15 @@ def generate(
     torch.manual_seed(seed)
     tokenizer.padding_side = "left"
     limit = max_prompt_tokens or getattr(model.config, "max_position_embeddings", None)
+    limit = limit - max_new_tokens if limit and limit > max_new_tokens else None
     if limit:
-        tokenizer.truncation_side = "left"
+        tokenizer.truncation_side = "left"  # keep the question, drop the oldest few-shot text
     batch = tokenizer(
         list(prompts),
         return_tensors="pt",
         padding=True,
         truncation=bool(limit),
-        max_length=max(1, limit - max_new_tokens) if limit else None,
+        max_length=limit,
         add_special_tokens=False,
     ).to(model.device)
     options = {

@@ -7,6 +7,7 @@ worker that misses our deadline, so one pathological expression costs `timeout` 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import queue
@@ -145,16 +146,23 @@ class VerifyWorker:
             self._process = None
 
 
-_shared_worker: VerifyWorker | None = None
-_shared_lock = threading.Lock()
+_pool: list[VerifyWorker] = []
+_pool_lock = threading.Lock()
 
 
-def _worker() -> VerifyWorker:
-    global _shared_worker
-    with _shared_lock:
-        if _shared_worker is None:
-            _shared_worker = VerifyWorker()
-        return _shared_worker
+def _workers(count: int) -> list[VerifyWorker]:
+    """The first `count` workers of a process-wide pool, kept warm between calls (startup ~2 s)."""
+    with _pool_lock:
+        if not _pool:
+            atexit.register(_close_pool)
+        while len(_pool) < count:
+            _pool.append(VerifyWorker())
+        return _pool[:count]
+
+
+def _close_pool() -> None:
+    for worker in _pool:
+        worker.close()
 
 
 def math_equal(prediction: str | None, reference: str, timeout: float = 5.0) -> bool:
@@ -164,7 +172,7 @@ def math_equal(prediction: str | None, reference: str, timeout: float = 5.0) -> 
     decided = fast_equal(prediction, reference)
     if decided is not None:
         return decided
-    worker = _worker()
+    worker = _workers(1)[0]
     with worker.lock:
         return bool(worker.verify(prediction, reference, timeout))
 
@@ -185,24 +193,21 @@ def grade_math_batch(
             results[index] = decided
     if pending.empty():
         return results
-    pool = [VerifyWorker() for _ in range(max(1, min(workers, pending.qsize())))]
+    pool = _workers(max(1, min(workers, pending.qsize())))
 
     def drain(worker: VerifyWorker) -> None:
-        while True:
-            try:
-                index = pending.get_nowait()
-            except queue.Empty:
-                return
-            prediction, reference = pairs[index]
-            results[index] = bool(worker.verify(prediction or "", reference, timeout))
+        with worker.lock:
+            while True:
+                try:
+                    index = pending.get_nowait()
+                except queue.Empty:
+                    return
+                prediction, reference = pairs[index]
+                results[index] = bool(worker.verify(prediction or "", reference, timeout))
 
     threads = [threading.Thread(target=drain, args=(worker,), daemon=True) for worker in pool]
     for thread in threads:
         thread.start()
-    try:
-        for thread in threads:
-            thread.join()
-    finally:
-        for worker in pool:
-            worker.close()
+    for thread in threads:
+        thread.join()
     return results

@@ -58,7 +58,8 @@ def table(runs: list[Path]) -> tuple[list[str], list[list[str]], dict[str, dict[
         per_model[label] = {"Overall": overall, **means, **scores}
     present = [c for c in CATEGORY_ORDER if c in categories.values()]
     present += sorted(set(categories.values()) - set(present))
-    tasks.sort(key=lambda t: (present.index(categories[t]), tasks.index(t)))
+    first_seen = list(tasks)
+    tasks.sort(key=lambda t: (present.index(categories[t]), first_seen.index(t)))
     header = ["Model", "Overall", *[c.capitalize() for c in present], *tasks]
     cells = []
     for label, values in per_model.items():

@@ -82,21 +82,33 @@ def library_versions() -> dict[str, str]:
     return found
 
 
+def _part_done(path: Path, rows: int) -> bool:
+    """A chunk counts as done when its part exists with all its rows (a longer --limit refills
+    the previously last, shorter chunk)."""
+    import pyarrow.parquet as pq
+
+    if not path.exists():
+        return False
+    try:
+        return pq.ParquetFile(path).metadata.num_rows == rows
+    except Exception:  # noqa: BLE001 - a damaged part is simply redone
+        return False
+
+
 def _write_part(rows: list[dict], path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.table(
-        {
-            name: [
-                str(r[name]) if r[name] is not None and name in ("reference", "answer") else r[name]
-                for r in rows
-            ]
-            for name in SAMPLE_COLUMNS
-        }
-    )
+    types = {"sample": pa.int64()}
+    schema = pa.schema([(name, types.get(name, pa.string())) for name in SAMPLE_COLUMNS])
+    columns = {
+        name: [
+            row[name] if name == "sample" or row[name] is None else str(row[name]) for row in rows
+        ]
+        for name in SAMPLE_COLUMNS
+    }
     tmp = path.with_suffix(".tmp")
-    pq.write_table(table, tmp)
+    pq.write_table(pa.table(columns, schema=schema), tmp)
     tmp.replace(path)
 
 
@@ -161,18 +173,20 @@ class Evaluator:
     def uses_loglik(self, task: Task) -> bool:
         return task.chat_loglik or (task.loglik and self.settings.mode == "base")
 
-    def run_task(self, task: Task, samples: list[Sample], progress, bar) -> None:
-        """Generate/score and grade every chunk not already on disk."""
+    def run_task(self, task: Task, samples: list[Sample], progress, bar) -> list[Path]:
+        """Generate/score and grade every chunk not already on disk; returns the task's parts."""
         from frontload.evaluate import generation
 
         k = 1 if self.uses_loglik(task) else self.settings.samples
         items = [(sample, j) for sample in samples for j in range(k)]
         size = self.settings.batch_size
         chat = self.settings.mode == "chat"
+        paths = []
         for chunk, start in enumerate(range(0, len(items), size)):
             path = self.parts / f"{task.name}-{chunk:06d}.parquet"
+            paths.append(path)
             batch = items[start : start + size]
-            if not path.exists():
+            if not _part_done(path, len(batch)):
                 model, tokenizer = self.model()
                 prompts = [generation.render_prompt(tokenizer, s.prompt, chat) for s, _ in batch]
                 if self.uses_loglik(task):
@@ -200,6 +214,7 @@ class Evaluator:
                 )
                 _write_part(rows, path)
             progress.advance(bar, len(batch))
+        return paths
 
     def _choose(
         self, model, tokenizer, task: Task, samples: list[Sample], prompts: list[str]
@@ -245,12 +260,13 @@ def run_evaluation(settings: EvalSettings, out_dir: Path) -> list[dict]:
         len(s) * (1 if evaluator.uses_loglik(t) else settings.samples) for t, s, _ in prepared
     )
     started = time.monotonic()
+    parts: list[Path] = []
     with make_progress() as progress:
         bar = progress.add_task("evaluating", total=total, status="")
         for task, samples, _ in prepared:
             progress.update(bar, status=task.name)
-            evaluator.run_task(task, samples, progress, bar)
-    rows = summarise(settings, out_dir, prepared, time.monotonic() - started)
+            parts += evaluator.run_task(task, samples, progress, bar)
+    rows = summarise(settings, out_dir, prepared, parts, time.monotonic() - started)
     return rows
 
 
@@ -273,17 +289,15 @@ def _check_same_settings(settings: EvalSettings, out_dir: Path) -> None:
     saved.write_text(json.dumps(current, indent=2))
 
 
-def summarise(settings: EvalSettings, out_dir: Path, prepared, seconds: float) -> list[dict]:
+def summarise(
+    settings: EvalSettings, out_dir: Path, prepared, parts: list[Path], seconds: float
+) -> list[dict]:
     """Merge the parts into samples.parquet and write one summary row per task."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from frontload.evaluate.code_exec import isolation_summary
 
-    wanted = {task.name for task, _, _ in prepared}
-    parts = sorted(
-        p for p in (out_dir / "parts").glob("*.parquet") if p.name.rsplit("-", 1)[0] in wanted
-    )
     table = pa.concat_tables([pq.read_table(p) for p in parts]) if parts else None
     if table is not None:
         tmp = out_dir / "samples.parquet.tmp"

@@ -4,6 +4,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
 from frontload.model.cache import HybridCache
 from frontload.model.config import PRESETS, HybridConfig, preset
+from frontload.model.convert import load_pretrained
 from frontload.model.hybrid import HybridForCausalLM, HybridModel
 
 AutoConfig.register(HybridConfig.model_type, HybridConfig, exist_ok=True)
@@ -16,5 +17,6 @@ __all__ = [
     "HybridConfig",
     "HybridForCausalLM",
     "HybridModel",
+    "load_pretrained",
     "preset",
 ]

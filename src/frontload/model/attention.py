@@ -53,21 +53,17 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ctx: StepContext) 
     fast = kernels() if q.is_cuda and q.dtype in (torch.float16, torch.bfloat16) else None
     padded = ctx.key_mask is not None
     packed = ctx.seq_idx is not None and S == T
-    if fast is not None and fast.flash_attn is not None and not padded:
-        if packed and fast.flash_attn_varlen is not None:
+    if fast is not None and not padded:
+        varlen = fast.flash_attn_varlen or fast.torch_varlen
+        if packed and varlen is not None:
             cu, longest = _varlen_bounds(ctx.seq_idx)
-            out = fast.flash_attn_varlen(
-                q.reshape(b * T, *q.shape[2:]),
-                k.reshape(b * T, *k.shape[2:]),
-                v.reshape(b * T, *v.shape[2:]),
-                cu,
-                cu,
-                longest,
-                longest,
-                causal=True,
-            )
+            flat = [t.reshape(b * T, *t.shape[2:]) for t in (q, k, v)]
+            if fast.flash_attn_varlen is not None:
+                out = fast.flash_attn_varlen(*flat, cu, cu, longest, longest, causal=True)
+            else:
+                out = fast.torch_varlen(*flat, cu, longest)
             return out.view(b, T, *out.shape[1:])
-        if not packed:
+        if not packed and fast.flash_attn is not None:
             return fast.flash_attn(q, k, v, causal=True)
     qt, kt, vt = (t.transpose(1, 2) for t in (q, k, v))  # (b, heads, T|S, d)
     if not padded and not packed and (S == T or T == 1):

@@ -34,6 +34,7 @@ class Kernels:
     causal_conv1d: Callable[..., Any] | None
     flash_attn: Callable[..., Any] | None
     flash_attn_varlen: Callable[..., Any] | None
+    torch_varlen: Callable[..., Any] | None
 
     def describe(self, device: torch.device | str = "cuda") -> dict[str, str]:
         """The kernel each op uses on `device` (for logs and benchmark JSON)."""
@@ -44,6 +45,11 @@ class Kernels:
             else "torch chunked SSD",
             "conv": "causal_conv1d" if on_cuda and self.causal_conv1d else "F.conv1d",
             "attention": "flash-attn" if on_cuda and self.flash_attn else "torch SDPA",
+            "packed_attention": "flash-attn varlen"
+            if on_cuda and self.flash_attn_varlen
+            else "torch varlen_attn"
+            if on_cuda and self.torch_varlen
+            else "SDPA with a block-diagonal mask",
         }
 
 
@@ -71,6 +77,25 @@ def _import_mamba_triton_scan() -> Callable[..., Any]:
     return module.mamba_chunk_scan_combined
 
 
+def _torch_varlen_causal() -> Callable[..., Any]:
+    """torch's varlen_attn as f(q, k, v, cu, max_len) -> causal GQA output; its arguments vary by version."""
+    import inspect
+
+    varlen_attn = importlib.import_module("torch.nn.attention.varlen").varlen_attn
+    params = inspect.signature(varlen_attn).parameters
+    causal = {"window_size": (-1, 0)} if "window_size" in params else {"is_causal": True}
+    gqa = "enable_gqa" in params
+
+    def run(q, k, v, cu, longest):
+        if not gqa and k.shape[1] != q.shape[1]:
+            k = k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)
+            v = v.repeat_interleave(q.shape[1] // v.shape[1], dim=1)
+        extra = {"enable_gqa": True} if gqa else {}
+        return varlen_attn(q, k, v, cu, cu, longest, longest, **causal, **extra)
+
+    return run
+
+
 def _try(loader: Callable[[], Any], name: str) -> Any:
     try:
         return loader()
@@ -83,7 +108,7 @@ def _try(loader: Callable[[], Any], name: str) -> Any:
 def kernels() -> Kernels:
     """Probe the optional kernels once; CUDA kernels are only considered when CUDA is available."""
     if not torch.cuda.is_available():
-        found = Kernels(None, None, None, None)
+        found = Kernels(None, None, None, None, None)
     else:
         found = Kernels(
             triton_scan=_try(_import_mamba_triton_scan, "mamba_ssm triton scan"),
@@ -94,6 +119,7 @@ def kernels() -> Kernels:
             flash_attn_varlen=_try(
                 lambda: importlib.import_module("flash_attn").flash_attn_varlen_func, "flash varlen"
             ),
+            torch_varlen=_try(_torch_varlen_causal, "torch varlen_attn"),
         )
     device = "cuda" if torch.cuda.is_available() else "cpu"
     log.info("model kernels on %s: %s", device, found.describe(device))

@@ -123,13 +123,33 @@ def ssd_chunked(
     """Chunked SSD: quadratic attention-like form inside chunks, a linear recurrence across chunks.
 
     Shapes as mamba_chunk_scan_combined: x (b,T,h,p), dt (b,T,h), A (h), B/C (b,T,g,n),
-    initial_states / final state (b,h,p,n), seq_idx (b,T) int.
+    initial_states / final state (b,h,p,n), seq_idx (b,T) int. Autocast is off inside: the scan
+    runs in fp32 (fp64 for fp64 inputs) like the Triton kernel, whatever the caller's autocast.
     """
+    with torch.autocast(x.device.type, enabled=False):
+        y, final = _ssd_chunked(
+            x,
+            dt,
+            A,
+            B,
+            C,
+            chunk_size,
+            D,
+            z,
+            dt_bias,
+            initial_states,
+            seq_idx,
+            dt_softplus,
+            dt_limit,
+        )
+    return (y, final) if return_final_states else y
+
+
+def _ssd_chunked(x, dt, A, B, C, L, D, z, dt_bias, initial_states, seq_idx, dt_softplus, dt_limit):
     b, T, h, p = x.shape
     g, n = B.shape[2], B.shape[3]
     hg = h // g
     dtype = compute_dtype(x)
-    L = chunk_size
     pad = (-T) % L
     nc = (T + pad) // L
 
@@ -140,31 +160,31 @@ def ssd_chunked(
         xs, dt, Bs, Cs = (F.pad(t, (0, 0) * (t.dim() - 2) + (0, pad)) for t in (xs, dt, Bs, Cs))
         if seq_idx is not None:
             seq_idx = torch.cat([seq_idx, seq_idx[:, -1:].expand(b, pad)], dim=1)
-    xs = xs.view(b, nc, L, g, hg, p)
-    dt = dt.view(b, nc, L, g, hg)
-    Bs = Bs.view(b, nc, L, g, n)
-    Cs = Cs.view(b, nc, L, g, n)
-    dA_cum = torch.cumsum(dt * A.to(dtype).view(g, hg), dim=2)  # (b, c, l, g, hg)
+    # Heads-major layout so every contraction below is a plain batched matmul.
+    xs = xs.view(b, nc, L, g, hg, p).permute(0, 1, 3, 4, 2, 5)  # (b, c, g, hg, l, p)
+    dt = dt.view(b, nc, L, g, hg).permute(0, 1, 3, 4, 2)  # (b, c, g, hg, l)
+    Bs = Bs.view(b, nc, L, g, n).transpose(2, 3)  # (b, c, g, l, n)
+    Cs = Cs.view(b, nc, L, g, n).transpose(2, 3)
+    dA_cum = torch.cumsum(dt * A.to(dtype).view(g, hg, 1), dim=-1)  # (b, c, g, hg, l)
+    si = seq_idx.view(b, nc, L) if seq_idx is not None else None
 
     # 1. Within each chunk: y_l += sum_{s<=l} (C_l.B_s) exp(cum_l - cum_s) dt_s x_s.
     keep = torch.ones(L, L, dtype=torch.bool, device=x.device).tril()  # (l, s)
-    si = seq_idx.view(b, nc, L) if seq_idx is not None else None
     if si is not None:
-        keep = keep & (si[:, :, :, None] == si[:, :, None, :])  # (b, c, l, s)
-    segment = dA_cum[:, :, :, None] - dA_cum[:, :, None, :]  # (b, c, l, s, g, hg)
-    keep = keep.view(*keep.shape, 1, 1)
+        keep = (keep & (si[..., :, None] == si[..., None, :]))[:, :, None, None]  # (b,c,1,1,l,s)
+    segment = dA_cum[..., :, None] - dA_cum[..., None, :]  # (b, c, g, hg, l, s)
     decay = torch.exp(segment.masked_fill(~keep, -math.inf))
-    scores = torch.einsum("bclgn,bcsgn->bclsg", Cs, Bs)[..., None] * decay * dt[:, :, None]
-    y = torch.einsum("bclsgh,bcsghp->bclghp", scores, xs)
+    scores = (Cs @ Bs.transpose(-1, -2))[:, :, :, None] * decay * dt[..., None, :]
+    y = scores @ xs  # (b, c, g, hg, l, p)
 
     # 2. State each chunk adds by its end: sum_s exp(cum_end - cum_s) dt_s B_s x_s^T.
-    to_end = torch.exp(dA_cum[:, :, -1:] - dA_cum) * dt  # (b, c, l, g, hg)
+    to_end = torch.exp(dA_cum[..., -1:] - dA_cum) * dt  # (b, c, g, hg, l)
     if si is not None:
-        to_end = to_end * (si == si[:, :, -1:]).to(dtype)[..., None, None]
-    chunk_states = torch.einsum("bclgn,bclgh,bclghp->bcghpn", Bs, to_end, xs)
+        to_end = to_end * (si == si[..., -1:]).to(dtype)[:, :, None, None]
+    chunk_states = (xs * to_end[..., None]).transpose(-1, -2) @ Bs[:, :, :, None]  # (b,c,g,hg,p,n)
 
     # 3. Carry states across chunks; a document boundary inside a chunk drops the carried state.
-    chunk_decay = torch.exp(dA_cum[:, :, -1])  # (b, c, g, hg)
+    chunk_decay = torch.exp(dA_cum[..., -1])  # (b, c, g, hg)
     carried = (
         initial_states.to(dtype).view(b, g, hg, p, n)
         if initial_states is not None
@@ -172,24 +192,22 @@ def ssd_chunked(
     )
     if si is not None:
         prev_end = torch.cat([si[:, :1, 0], si[:, :-1, -1]], dim=1)  # (b, c) doc id carried in
-        survives = (si[:, :, -1] == prev_end).to(dtype)  # (b, c)
+        chunk_decay = chunk_decay * (si[:, :, -1] == prev_end).to(dtype)[:, :, None, None]
     starts = []
     for c in range(nc):
         starts.append(carried)
-        factor = chunk_decay[:, c] if si is None else chunk_decay[:, c] * survives[:, c, None, None]
-        carried = carried * factor[..., None, None] + chunk_states[:, c]
+        carried = carried * chunk_decay[:, c, :, :, None, None] + chunk_states[:, c]
     start_states = torch.stack(starts, dim=1)  # (b, c, g, hg, p, n)
 
     # 4. Carried state read out inside each chunk: y_l += exp(cum_l) C_l . state_start.
-    from_start = torch.exp(dA_cum)  # (b, c, l, g, hg)
+    from_start = torch.exp(dA_cum)  # (b, c, g, hg, l)
     if si is not None:
-        from_start = from_start * (si == prev_end[:, :, None]).to(dtype)[..., None, None]
-    y = y + torch.einsum("bclgn,bcghpn->bclghp", Cs, start_states) * from_start[..., None]
+        from_start = from_start * (si == prev_end[..., None]).to(dtype)[:, :, None, None]
+    y = y + (Cs[:, :, :, None] @ start_states.transpose(-1, -2)) * from_start[..., None]
 
-    y = y.reshape(b, nc * L, h, p)[:, :T]
+    y = y.permute(0, 1, 4, 2, 3, 5).reshape(b, nc * L, h, p)[:, :T]
     if D is not None:
         y = y + x.to(dtype) * (D.to(dtype)[:, None] if D.dim() == 1 else D.to(dtype))
     if z is not None:
         y = y * F.silu(z.to(dtype))
-    y = y.to(x.dtype)
-    return (y, carried.reshape(b, h, p, n)) if return_final_states else y
+    return y.to(x.dtype), carried.reshape(b, h, p, n)

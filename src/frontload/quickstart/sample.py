@@ -16,7 +16,7 @@ from typing import Any
 from frontload.quickstart import sample_text as T
 
 DEFAULT_RECORDS = 2000
-SHARD_RECORDS = 50_000  # records per output file, so large dumps split over several tasks
+SHARD_RECORDS = 10_000  # records per output file, so large dumps split over several tasks
 
 
 def _write_jsonl(path: Path, lines: list[bytes]) -> None:

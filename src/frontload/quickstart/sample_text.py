@@ -317,12 +317,17 @@ ASKS = ["Can you explain: ", "Quick question. ", "My teacher asked: ", "", "Help
 
 def science_chat(rng: random.Random) -> dict:
     """A chat-format science exchange (system + user + assistant) with a worked number example."""
-    question, answer, example = _pick(rng, SCIENCE)
-    a, b = rng.randint(2, 90), rng.randint(2, 40)
-    example = example.format(
-        a=a, b=b, r1=round(a * 0.92, 1), r2=92, r3=round(a / b, 2), r4=a * b, r5=round(
-            (b / a) ** 4, 2), r6=30 * a, r7=30 * b, r8=round((2 * a / 9.81) ** 0.5, 2),
-    )  # fmt: skip
+    question, answer, template = _pick(rng, SCIENCE)
+    examples = []
+    for _ in range(3):  # worked examples with their own numbers make each answer distinct
+        a, b = rng.randint(2, 90), rng.randint(2, 40)
+        examples.append(
+            template.format(
+                a=a, b=b, r1=round(a * 0.92, 1), r2=92, r3=round(a / b, 2), r4=a * b,
+                r5=round((b / a) ** 4, 2), r6=30 * a, r7=30 * b, r8=round((2 * a / 9.81) ** 0.5, 2),
+            )
+        )  # fmt: skip
+    example = " ".join(examples)
     level = _pick(rng, ["a high-school student", "a ten-year-old", "an exam", "a lab report"])
     return {"messages": [
         {"role": "system", "content": "You are a patient science tutor."},

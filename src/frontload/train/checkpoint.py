@@ -10,10 +10,12 @@ Layout of `runs/<run>/checkpoints/`:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,14 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def param_shapes(model: torch.nn.Module) -> dict[str, list[int]]:
     """Global (unsharded) parameter shapes: a DTensor's `.shape` is already the global one."""
     return {name: list(param.shape) for name, param in model.named_parameters()}
+
+
+@contextlib.contextmanager
+def _single_process_ok():
+    """DCP warns that it assumes one process when none is initialised: that is intended here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+        yield
 
 
 def _barrier() -> None:
@@ -108,7 +118,8 @@ class CheckpointManager:
             tmp.mkdir(parents=True)
         _barrier()
         model_state, optimizer_state = get_state_dict(model, optimizer)
-        dcp.save({MODEL_KEY: model_state, OPTIMIZER_KEY: optimizer_state}, checkpoint_id=tmp)
+        with _single_process_ok():
+            dcp.save({MODEL_KEY: model_state, OPTIMIZER_KEY: optimizer_state}, checkpoint_id=tmp)
         torch.save(rank_state, tmp / f"rank_{self.rank:05d}.pt")
         _barrier()
         if self.rank == 0:
@@ -141,7 +152,8 @@ class CheckpointManager:
             )
         model_state, optimizer_state = get_state_dict(model, optimizer)
         state = {MODEL_KEY: model_state, OPTIMIZER_KEY: optimizer_state}
-        dcp.load(state, checkpoint_id=path)
+        with _single_process_ok():
+            dcp.load(state, checkpoint_id=path)
         set_state_dict(
             model,
             optimizer,

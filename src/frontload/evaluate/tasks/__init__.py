@@ -23,6 +23,7 @@ REGISTRY = {
     "hellaswag": "general:HellaSwag",
     "winogrande": "general:WinoGrande",
     "race": "general:RACE",
+    "ifeval": "ifeval:IFEval",
 }
 
 

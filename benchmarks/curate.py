@@ -1,0 +1,182 @@
+"""Throughput and memory of `fl curate run` against a hand-written datatrove pipeline with the same
+steps, in the same run, on generated dumps (records/s, MB/s, peak RSS of the process tree).
+
+    python benchmarks/curate.py --records 50000,200000 --workers 2
+
+Prints JSON. `peer` builds the same datatrove steps by hand, without frontload's orchestration
+(recipe validation, mapping checks, run ids, stats collection, publishing, catalog refresh).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.curate.helpers import sample_recipe  # noqa: E402
+
+
+def measure(command: list[str]) -> dict:
+    """Wall time and peak RSS (sum over the process tree, sampled every 0.2 s)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak, stop = [0], threading.Event()
+
+    def sample() -> None:
+        parent = psutil.Process(process.pid)
+        while not stop.is_set():
+            try:
+                tree = [parent, *parent.children(recursive=True)]
+                peak[0] = max(peak[0], sum(p.memory_info().rss for p in tree if p.is_running()))
+            except psutil.Error:
+                pass
+            stop.wait(0.2)
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    _, err = process.communicate()
+    stop.set()
+    watcher.join()
+    if process.returncode != 0:
+        raise RuntimeError(f"{command} failed:\n{err.decode()[-3000:]}")
+    return {"seconds": time.perf_counter() - start, "peak_rss_mb": peak[0] / 2**20}
+
+
+def peer(recipe_path: str, workspace: str) -> None:
+    """The same steps as `fl curate run`, wired by hand on datatrove's LocalPipelineExecutor."""
+    from datatrove.executor.local import LocalPipelineExecutor
+
+    from frontload.curate import dedup
+    from frontload.curate.clean import CleanFilter
+    from frontload.curate.decontam import DecontamFilter, build_index
+    from frontload.curate.length import ensure_tokenizer, length_steps
+    from frontload.curate.readers import resolve_sources
+    from frontload.curate.recipe import load_recipe
+    from frontload.curate.steps import Normalise, RecordWriter, SourceReader, StagedReader
+    from frontload.workspace import Workspace
+
+    recipe = load_recipe(recipe_path)
+    ws = Workspace.resolve(workspace).ensure()
+    work, tasks, workers = ws.root / "peer", recipe.executor.tasks, recipe.executor.workers
+    files = resolve_sources(recipe.sources, ws.root)
+    work.mkdir(parents=True)
+    build_index(recipe.decontam, ws.root).save(work / "index.npz")
+    tokenizer = ensure_tokenizer(recipe.length, ws, [])  # the benchmark pre-trains it
+    near, removed = recipe.near_dedup, work / "removed"
+
+    def run(name, steps, count):
+        LocalPipelineExecutor(
+            steps, tasks=count, workers=min(workers, count), logging_dir=str(work / "logs" / name)
+        ).run()
+
+    run("ingest", [SourceReader(files, removed / "malformed"), Normalise(recipe.normalise),
+                   CleanFilter(recipe.clean, RecordWriter(removed / "clean", "clean")),
+                   RecordWriter(work / "a"), dedup.exact_signature(work / "es")], tasks)  # fmt: skip
+    run("exact", [dedup.exact_find(work / "es", work / "ed")], 1)
+    run("near", [StagedReader(work / "a"),
+                 dedup.exact_filter(work / "ed", RecordWriter(removed / "exact", "exact")),
+                 RecordWriter(work / "b"), dedup.near_signature(work / "ms", near)], tasks)  # fmt: skip
+    run("buckets", [dedup.near_buckets(work / "ms", work / "mb", near)], near.num_buckets)
+    run("clusters", [dedup.near_cluster(work / "mb", work / "mc", near)], 1)
+    for rank in range(tasks):
+        for suffix in ("remove", "clusters"):
+            (work / "mc" / f"{rank:06d}.{suffix}").touch()
+    run("final", [StagedReader(work / "b"),
+                  dedup.near_filter(work / "mc", RecordWriter(removed / "near", "near")),
+                  dedup.ClusterLabel(),
+                  DecontamFilter(work / "index.npz", recipe.decontam.action,
+                                 RecordWriter(removed / "decontam", "decontam")),
+                  *length_steps(recipe.length, ws, tokenizer),
+                  RecordWriter(work / "pool")], tasks)  # fmt: skip
+
+
+def prepare(folder: Path, records: int, tasks: int, workers: int) -> tuple[Path, int]:
+    """Generate the dump and the recipe; returns the recipe path and the dump's size in bytes."""
+    from frontload.quickstart.sample import generate_sample
+
+    sample = folder / "sample"
+    generate_sample(sample, records=records, seed=11)
+    recipe = sample_recipe(sample, tasks=tasks, workers=workers)
+    path = folder / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    size = sum(p.stat().st_size for p in sample.glob("*.*") if p.is_file())
+    return path, size
+
+
+def bench_size(records: int, tasks: int, workers: int, repeats: int) -> dict:
+    folder = Path(tempfile.mkdtemp(prefix=f"fl-bench-{records}-"))
+    try:
+        recipe, size = prepare(folder, records, tasks, workers)
+        python = sys.executable
+        # Both sides count tokens with the same tokenizer, trained once up front.
+        warm = folder / "tokenizer-ws"
+        subprocess.run(
+            [python, "-c", "from frontload.curate.length import ensure_tokenizer as e;"
+             "from frontload.curate.pipeline import sample_texts;"
+             "from frontload.curate.readers import resolve_sources as r;"
+             "from frontload.curate.recipe import load_recipe as l;"
+             "from frontload.workspace import Workspace as W;"
+             f"c=l('{recipe}');w=W.resolve('{warm}').ensure();"
+             "e(c.length,w,sample_texts(r(c.sources,w.root),c.length.sample_records))"],
+            check=True,
+        )  # fmt: skip
+        runs: dict[str, list[dict]] = {"fl": [], "peer": []}
+        for repeat in range(repeats):
+            for name in ("fl", "peer") if repeat % 2 == 0 else ("peer", "fl"):
+                ws = folder / f"ws-{name}-{repeat}"
+                shutil.copytree(warm / "tokenizer", ws / "tokenizer")
+                if name == "fl":
+                    command = [python, "-m", "frontload.cli", "curate", "run", str(recipe)]
+                    command += ["-w", str(ws)]
+                else:
+                    command = [python, __file__, "--peer", str(recipe), str(ws)]
+                runs[name].append(measure(command))
+        best = {name: min(r["seconds"] for r in items) for name, items in runs.items()}
+        rss = {name: max(r["peak_rss_mb"] for r in items) for name, items in runs.items()}
+        return {
+            "records": records,
+            "input_mb": round(size / 2**20, 1),
+            "fl_seconds": round(best["fl"], 1),
+            "peer_seconds": round(best["peer"], 1),
+            "overhead": round(best["fl"] / best["peer"] - 1, 3),
+            "fl_records_per_s": round(records / best["fl"], 1),
+            "fl_mb_per_s": round(size / 2**20 / best["fl"], 2),
+            "fl_peak_rss_mb": round(rss["fl"], 1),
+            "peer_peak_rss_mb": round(rss["peer"], 1),
+            "runs": runs,
+        }
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", default="5000", help="comma-separated dump sizes")
+    parser.add_argument("--tasks", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=1, help="runs per side (alternating)")
+    parser.add_argument("--peer", nargs=2, metavar=("RECIPE", "WORKSPACE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.peer:
+        peer(*args.peer)
+        return
+    results = [
+        bench_size(int(n), args.tasks, args.workers, args.repeats) for n in args.records.split(",")
+    ]
+    print(json.dumps({"machine": "2-core shared CPU VM", "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,249 @@
+"""Model benchmarks: training throughput against transformers' NemotronHForCausalLM, and GPU figures.
+
+CPU (default): forward+backward tokens/s of the tiny and 125m presets, our pure-PyTorch path against
+transformers' NemotronHForCausalLM holding the same weights, interleaved in the same run.
+
+    python benchmarks/model.py                      # tiny (8 x 256) and 125m (1 x 128), 1 thread
+    python benchmarks/model.py --presets tiny --steps 5
+
+GPU (`--gpu`, one H200): the 866M shape of ../shared/docs/gpu.md at 4 x 4096 tokens, bf16 autocast,
+fused AdamW: tokens/s, peak memory, MFU; Triton vs PyTorch scan agreement in bf16; decode tokens/s with
+and without the cache at 1k and 4k context. The Triton scan needs mamba-ssm installed without its CUDA
+extension (wheel built on the CPU machine with
+`MAMBA_SKIP_CUDA_BUILD=TRUE MAMBA_FORCE_BUILD=TRUE pip wheel --no-deps --no-build-isolation
+mamba-ssm==2.3.2.post1 -w .whl`, installed there with `pip install --no-index --no-deps`).
+
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import time
+
+import torch
+
+GPU_SHAPE = {
+    "vocab_size": 32768,
+    "hidden_size": 2048,
+    "layer_pattern": "M-M-M*-M-M-M*-M-M-M*-M-M-",
+    "intermediate_size": 8192,
+    "num_attention_heads": 16,
+    "num_key_value_heads": 8,
+    "head_dim": 128,
+    "mamba_num_heads": 64,
+    "mamba_head_dim": 64,
+    "ssm_state_size": 128,
+    "n_groups": 8,
+    "chunk_size": 256,
+    "max_position_embeddings": 16384,
+}
+CPU_SHAPES = {"tiny": (8, 256), "125m": (1, 128)}
+
+
+def _train_step_time(model, ids, steps: int, warmup: int) -> float:
+    """Seconds per forward+backward (gradients zeroed, no optimizer) after warm-up."""
+    model.train()
+    for i in range(warmup + steps):
+        if i == warmup:
+            start = time.perf_counter()
+        model(ids, labels=ids).loss.backward()
+        model.zero_grad(set_to_none=True)
+    return (time.perf_counter() - start) / steps
+
+
+def cpu_benchmark(presets: list[str], steps: int, warmup: int) -> list[dict]:
+    """Ours vs the peer of the same shape and weights, alternating rounds so load hits both alike."""
+    from frontload.model import HybridForCausalLM, preset
+    from frontload.model.convert import to_nemotron_h
+
+    rows = []
+    for name in presets:
+        batch, tokens = CPU_SHAPES[name]
+        torch.manual_seed(0)
+        ours = HybridForCausalLM(preset(name, max_position_embeddings=max(tokens, 2048)))
+        peer = to_nemotron_h(ours)
+        ids = torch.randint(0, ours.config.vocab_size, (batch, tokens))
+        times = {"ours": [], "peer": []}
+        for _ in range(3):
+            times["ours"].append(_train_step_time(ours, ids, steps, warmup))
+            times["peer"].append(_train_step_time(peer, ids, steps, warmup))
+        best = {k: min(v) for k, v in times.items()}
+        rows.append(
+            {
+                "preset": name,
+                "parameters": sum(p.numel() for p in ours.parameters()),
+                "batch": batch,
+                "seq_len": tokens,
+                "ours_tokens_per_s": round(batch * tokens / best["ours"], 1),
+                "peer_tokens_per_s": round(batch * tokens / best["peer"], 1),
+                "speedup_vs_peer": round(best["peer"] / best["ours"], 2),
+            }
+        )
+    return rows
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def _matmul_tflops(device: str, size: int) -> float:
+    a = torch.randn(size, size, device=device, dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ a
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(10):
+        a @ a
+    _sync(device)
+    return 10 * 2 * size**3 / (time.perf_counter() - start) / 1e12
+
+
+def _scan_agreement(seq_len: int = 4096) -> dict:
+    """Triton scan vs the chunked PyTorch SSD on the same bf16 inputs (bench shape, packed rows)."""
+    from frontload.model.kernels import kernels
+    from frontload.model.ssd import ssd_chunked
+
+    triton_scan = kernels().triton_scan
+    if triton_scan is None:
+        return {"triton": "not importable"}
+    g = torch.Generator(device="cuda").manual_seed(0)
+    b, h, p, n, groups = 2, 64, 64, 128, 8
+
+    def r(*shape):
+        return torch.randn(*shape, device="cuda", generator=g).bfloat16()
+
+    x, dt, B, C = (
+        r(b, seq_len, h, p),
+        r(b, seq_len, h),
+        r(b, seq_len, groups, n),
+        r(b, seq_len, groups, n),
+    )
+    A = -torch.rand(h, device="cuda", generator=g) * 15 - 1
+    D, bias = torch.ones(h, device="cuda"), torch.randn(h, device="cuda", generator=g) - 4
+    seq_idx = (torch.arange(seq_len, device="cuda") // 1000).int()[None].expand(b, -1).contiguous()
+    common = dict(D=D, dt_bias=bias, dt_softplus=True, seq_idx=seq_idx, return_final_states=True)
+    fast, fast_state = triton_scan(x, dt, A, B, C, 256, **common)
+    slow, slow_state = ssd_chunked(x, dt, A, B, C, 256, **common)
+    scale = slow.float().abs().max().item()
+    return {
+        "max_abs_diff_over_max_abs": (fast.float() - slow.float()).abs().max().item() / scale,
+        "state_max_abs_diff": (fast_state.float() - slow_state.float()).abs().max().item(),
+    }
+
+
+def _decode_tokens_per_s(model, context: int, new_tokens: int, use_cache: bool) -> float:
+    device = model.device.type
+    prompt = torch.randint(0, model.config.vocab_size, (1, context), device=device)
+    kwargs = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False)
+    with torch.autocast(device, dtype=torch.bfloat16):
+        model.generate(prompt[:, :64], max_new_tokens=4, do_sample=False, use_cache=use_cache)
+        _sync(device)
+        start = time.perf_counter()
+        model.generate(prompt, use_cache=use_cache, **kwargs)
+        _sync(device)
+    return new_tokens / (time.perf_counter() - start)
+
+
+def gpu_benchmark(
+    batch: int, seq_len: int, steps: int, warmup: int, compile_blocks: bool, dry_run: bool = False
+) -> dict:
+    """Training throughput, memory and MFU of the 866M shape; kernel agreement; decode speed.
+
+    `dry_run` runs the same code on the CPU with the tiny shape, to check the script without a GPU.
+    """
+    from frontload.model import HybridForCausalLM, preset
+    from frontload.model.config import parameter_counts
+    from frontload.model.kernels import kernels
+
+    device = "cpu" if dry_run else "cuda"
+    contexts = (64, 128) if dry_run else (1024, 4096)
+    torch.backends.cuda.matmul.allow_tf32 = True
+    config = preset("tiny", chunk_size=32) if dry_run else preset("tiny", **GPU_SHAPE)
+    model = HybridForCausalLM(config).to(device)
+    if compile_blocks:
+        for block in model.backbone.layers:
+            if block.kind != "mamba":
+                block.compile()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=not dry_run)
+    ids = torch.randint(0, config.vocab_size, (batch, seq_len), device=device)
+    if not dry_run:
+        torch.cuda.reset_peak_memory_stats()
+    for i in range(warmup + steps):
+        if i == warmup:
+            _sync(device)
+            start = time.perf_counter()
+        with torch.autocast(device, dtype=torch.bfloat16):
+            loss = model(ids, labels=ids).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    _sync(device)
+    step = (time.perf_counter() - start) / steps
+    tokens_per_s = batch * seq_len / step
+    params = parameter_counts(config)["total"]
+    attn_layers = config.layer_kinds.count("attention")
+    # 6N per token, plus causal attention fwd+bwd: 6 * layers * T * heads * head_dim per token (halved: causal).
+    attn = 6 * attn_layers * seq_len * config.num_attention_heads * config.head_dim
+    flops_per_token = 6 * params + attn
+    peak = _matmul_tflops(device, 512 if dry_run else 8192)
+    model.eval()
+    decode = {
+        f"{context}_{'cache' if cache else 'no_cache'}": round(
+            _decode_tokens_per_s(model, context, 8 if dry_run else 32, cache), 1
+        )
+        for context in contexts
+        for cache in (True, False)
+    }
+    return {
+        "device": torch.cuda.get_device_name() if not dry_run else "cpu (dry run)",
+        "kernels": kernels().describe(device),
+        "parameters": params,
+        "batch": batch,
+        "seq_len": seq_len,
+        "compiled_attention_and_mlp": compile_blocks,
+        "step_s": round(step, 4),
+        "tokens_per_s": round(tokens_per_s),
+        "peak_memory_gb": None if dry_run else round(torch.cuda.max_memory_allocated() / 2**30, 1),
+        "measured_bf16_matmul_tflops": round(peak, 1),
+        "mfu_vs_measured_matmul": round(tokens_per_s * flops_per_token / (peak * 1e12), 3),
+        "mfu_vs_989_datasheet": round(tokens_per_s * flops_per_token / 989e12, 3),
+        "speedup_vs_peer_reference_2200": round(tokens_per_s / 2200, 1),
+        "scan_agreement_bf16": {"triton": "dry run"} if dry_run else _scan_agreement(),
+        "decode_tokens_per_s": decode,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", nargs="+", default=list(CPU_SHAPES), choices=list(CPU_SHAPES))
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per round")
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (CPU)")
+    parser.add_argument("--gpu", action="store_true", help="run the H200 measurements instead")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--seq-len", type=int, default=4096)
+    parser.add_argument("--compile", action="store_true", help="torch.compile attention/FFN blocks")
+    parser.add_argument("--dry-run", action="store_true", help="run the --gpu code on CPU, tiny")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO)
+    if args.gpu:
+        batch, seq_len = (2, 128) if args.dry_run else (args.batch, args.seq_len)
+        steps = 2 if args.dry_run else max(args.steps, 5)
+        result = gpu_benchmark(batch, seq_len, steps, 1, args.compile, args.dry_run)
+    else:
+        torch.set_num_threads(args.threads)
+        result = {
+            "machine": "CPU",
+            "threads": args.threads,
+            "cpu": cpu_benchmark(args.presets, args.steps, args.warmup),
+        }
+    print(json.dumps(result, indent=2, default=lambda v: None if math.isnan(v) else v))
+
+
+if __name__ == "__main__":
+    main()
