@@ -61,3 +61,19 @@ def test_fit_command_on_the_study_table(tmp_path):
     result = runner.invoke(app, ["allocate", "fit", str(table), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "too few" in result.output and out.is_file()
+
+
+def test_empty_workspace_corpus_is_left_out_with_a_note(corpora_workspace, tmp_path):
+    import json
+
+    from frontload.allocate.config import AllocateConfig
+    from frontload.allocate.solve import solve_plan
+    from frontload.config import load_yaml
+
+    folder = corpora_workspace.corpus_dir("dalf")
+    for part in folder.glob("*.parquet"):
+        part.unlink()
+    (folder / "manifest.json").write_text(json.dumps({"name": "dalf", "records": 0}))
+    plan = solve_plan(load_yaml(RECIPE, AllocateConfig), corpora_workspace)
+    assert plan.phase("sft").entry("dalf") is None
+    assert any("dalf is empty" in note for note in plan.notes)

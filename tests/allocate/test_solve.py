@@ -151,6 +151,16 @@ def test_milp_whole_epochs_and_at_most_k():
     assert sum(e.tokens > 0 for e in plan.phase("pretrain").entries) <= 1
 
 
+def test_milp_at_least_if_used():
+    config = _paper(
+        budgets={"pretrain": {"tokens": 1e12}, "sft": {"tokens": 5e10}},
+        limits={c: {"at_least_if_used": {"sft": 0.3}} for c in ("ldq", "shq", "lmq", "alf")},
+    )
+    plan = solve_plan(config)
+    for e in plan.phase("sft").entries:
+        assert e.tokens == 0 or e.tokens >= 0.3 * 5e10 * (1 - 1e-6)
+
+
 def test_tie_break_fewest_keeps_objective():
     free = solve_plan(_paper(solver="lp"))
     fewest = solve_plan(_paper(tie_break="fewest"))

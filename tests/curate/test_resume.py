@@ -28,7 +28,9 @@ def wait_for_completions(root, stage: str, count: int, process, timeout: float =
 
 def outputs(workspace: Workspace) -> dict:
     removed = {
-        step.name: sorted(row.get("id") or f"{row['file']}:{row['line']}" for row in read_folder(step))
+        step.name: sorted(
+            row.get("id") or f"{row['file']}:{row['line']}" for row in read_folder(step)
+        )
         for step in sorted(workspace.removed_dir.iterdir())
     }
     return {"pool": read_folder(workspace.pool_dir), "removed": removed}

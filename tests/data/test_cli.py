@@ -7,8 +7,9 @@ import sys
 
 import numpy as np
 import pytest
-from tests.data.conftest import text_rows, write_corpus
 from typer.testing import CliRunner
+
+from .helpers import text_rows, write_corpus
 
 runner = CliRunner()
 

@@ -6,9 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from tests.data.conftest import chat_rows, record, text_rows, write_corpus
 
 from frontload.errors import DataError, StageNotReady
+
+from .helpers import chat_rows, record, text_rows, write_corpus
 
 
 def _tokenize(ws, corpus, **kwargs):
@@ -149,3 +150,52 @@ def test_large_vocab_uses_uint32():
     from frontload.data.shards import token_dtype
 
     assert token_dtype(65_536).name == "uint16" and token_dtype(65_537).name == "uint32"
+
+
+def test_foreign_chat_template_uses_transformers_masks(corpus_workspace, tmp_path):
+    from frontload.data.encode import chat_messages
+    from frontload.data.shards import TokenDataset
+    from frontload.data.tokenizer import CHAT_TEMPLATE, load_tokenizer
+
+    ws = corpus_workspace
+    tokenizer = load_tokenizer(ws.tokenizer_dir)
+    tokenizer.chat_template = CHAT_TEMPLATE.replace("'\\n'", "':\\n'")  # "role:\n" headers
+    assert tokenizer.chat_template != CHAT_TEMPLATE
+    tokenizer.save_pretrained(str(tmp_path / "custom"))
+    from frontload.data.tokenize import tokenize_corpus
+
+    tokenize_corpus(ws, "dshq", tmp_path / "custom", field="messages", progress=False)
+    dataset = TokenDataset.open(ws.tokens_dir / "dshq")
+    row = chat_rows(3, 120)[1]
+    expected = tokenizer.apply_chat_template(
+        chat_messages(row), tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+    )
+    ids, mask = dataset.document(1)
+    assert "system:\n" in tokenizer.decode(ids)
+    assert ids.tolist() == list(expected["input_ids"])
+    assert mask.tolist() == list(expected["assistant_masks"])
+
+
+def test_bare_tokenizer_json_from_elsewhere(corpus_workspace, tmp_path):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    from frontload.data.shards import TokenDataset
+    from frontload.data.tokenize import tokenize_corpus
+
+    bare = Tokenizer(models.BPE())
+    bare.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bare.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=300,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    bare.train_from_iterator([r["text"] for r in text_rows(1, 300)], trainer=trainer)
+    bare.save(str(tmp_path / "tokenizer.json"))
+    manifest = tokenize_corpus(
+        corpus_workspace, "dldq", tmp_path / "tokenizer.json", name="dldq-bare", progress=False
+    )
+    dataset = TokenDataset.open(corpus_workspace.tokens_dir / "dldq-bare")
+    eos = bare.token_to_id("<|endoftext|>")
+    assert manifest["eos_id"] == eos and dataset.document(0)[0][-1] == eos
+    assert bare.decode(dataset.document(0)[0][:-1].tolist()) == text_rows(1, 300)[0]["text"]

@@ -131,3 +131,16 @@ def test_mbpp_and_empty_completions(mini_data):
     assert [
         g.verdict for g in task.grade(samples * 3, [good, "", "def add(a, b): return a - b"])
     ] == ["passed", "error", "failed"]
+
+
+def test_hub_names_fail_clearly_without_a_hub(monkeypatch):
+    from frontload.evaluate.runner import hub_source
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    task = get_task("gsm8k")
+    assert hub_source(task) == "hf:openai/gsm8k"
+    with pytest.raises(InputError, match="cannot load hf:openai/gsm8k"):
+        task.load(None, hub_source(task))
+    with pytest.raises(InputError, match="no hub dataset"):
+        hub_source(get_task("aime24"))

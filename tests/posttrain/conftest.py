@@ -55,21 +55,13 @@ def build_tokenizer(out_dir: Path, texts: list[str]):
 
 
 def build_model(out_dir: Path, vocab_size: int, seed: int = 0):
-    """A tiny causal LM saved as an HF folder."""
+    """Our hybrid model at the tiny preset (Mamba-2, attention, FFN), saved as an HF folder."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from frontload.model import HybridForCausalLM, preset
 
     torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=48,
-        intermediate_size=96,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-    )
-    model = LlamaForCausalLM(config)
+    model = HybridForCausalLM(preset("tiny", vocab_size=vocab_size, hidden_size=48))
     model.save_pretrained(str(out_dir))
     return model
 

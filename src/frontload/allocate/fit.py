@@ -216,7 +216,14 @@ def fit_model(
             )
             for c, v in (by_cat or {"avg": []}).items()
         }
-        return ResponseModel(categories=fits, objective=_objective(fits), fit=report)
+        return ResponseModel(
+            categories=fits,
+            objective=_objective(fits),
+            fitted_range=_fitted_range(rows)
+            if rows
+            else ResponseModel.model_fields["fitted_range"].get_default(call_default_factory=True),
+            fit=report,
+        )
     best = None
     for values in itertools.product(*grid.values()):
         settings = Settings(**dict(zip(grid, values, strict=True)))

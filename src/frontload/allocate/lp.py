@@ -33,6 +33,8 @@ class Solution:
 
 @dataclass
 class LPArrays:
+    """The LP in scipy's terms: minimise c.z subject to rows, with named rows for duals."""
+
     c: np.ndarray
     ub_rows: list[tuple[Affine, float]]
     eq_rows: list[tuple[Affine, float]]

@@ -41,6 +41,8 @@ class Row:
 
 @dataclass
 class Problem:
+    """Decision variables with upper bounds, hypograph terms, linear rows and a linear objective."""
+
     x_names: list[str]
     upper: list[float]
     n_vars: int = 0
@@ -114,6 +116,7 @@ def eff_slope(z: float, u: float, rstar: float) -> float:
 
 
 def concave_value(kind: str, args: list[float], params: dict[str, float]) -> float:
+    """Value of one concave kind at numeric arguments (the exact model, for every backend)."""
     if kind == "eff":
         return eff(max(args[0], 0.0), params["u"], params["rstar"])
     if kind == "sat":

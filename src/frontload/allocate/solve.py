@@ -13,17 +13,45 @@ from frontload.allocate.config import AllocateConfig
 from frontload.allocate.diagnose import raise_infeasible
 from frontload.allocate.lp import Solution
 from frontload.allocate.model import TERMS, ResponseModel, load_model, predict
-from frontload.allocate.plan import Baseline, PhasePlan, Plan, PlanEntry, Prediction
+from frontload.allocate.plan import Baseline, PhasePlan, Plan, PlanEntry, Prediction, save_plan
 from frontload.allocate.pools import Pools, pools_from_specs, pools_from_workspace, read_manifest
 from frontload.allocate.problem import affine_value, evaluate, gradient, violations
-from frontload.errors import ConfigError
+from frontload.config import load_yaml, validate
+from frontload.errors import ConfigError, StageNotReady
 from frontload.workspace import Workspace
+
+
+def load_config(path: str | Path) -> AllocateConfig:
+    """Read an allocate config; a relative `model:` path is taken relative to the config file."""
+    path = Path(path)
+    config = load_yaml(path, AllocateConfig)
+    if config.model not in ("", "default") and not Path(config.model).is_absolute():
+        config = config.model_copy(update={"model": str((path.parent / config.model).resolve())})
+    return config
+
+
+def solve_file(
+    config_path: str | Path,
+    workspace: Workspace,
+    out: str | Path | None = None,
+    solver: str | None = None,
+) -> tuple[Plan, Path]:
+    """Solve a config file and write plans/<name>.yaml (+ .json) in the workspace (or `out`)."""
+    config = load_config(config_path)
+    if solver:
+        config = validate(AllocateConfig, {**config.model_dump(), "solver": solver}, "--solver")
+    plan = solve_plan(config, workspace if config.workspace_corpora else None)
+    return plan, save_plan(plan, out or workspace.plans_dir / f"{config.name}.yaml")
+
 
 NEGLIGIBLE = 1e-6  # entries below this share of the phase budget are reported as zero
 
 
-def resolve_pools(config: AllocateConfig, workspace: Workspace | None) -> Pools:
-    """Corpora from workspace records (exact overlaps) or given by hand (declared relations)."""
+def resolve_pools(
+    config: AllocateConfig, workspace: Workspace | None, notes: list[str] | None = None
+) -> Pools:
+    """Corpora from workspace records (exact overlaps) or given by hand (declared relations).
+    Empty workspace corpora (e.g. no answer long enough for DALF) are left out with a note."""
     if config.workspace_corpora and config.corpora:
         raise ConfigError(
             "give corpora either from the workspace (workspace_corpora) or by hand (corpora)",
@@ -40,8 +68,16 @@ def resolve_pools(config: AllocateConfig, workspace: Workspace | None) -> Pools:
                     f"workspace_corpora: unknown corpus '{name}' (no {folder})",
                     f"corpora in the workspace: {', '.join(have) or 'none (run fl curate corpora)'}",
                 )
-            read_manifest(folder)
+            manifest = read_manifest(folder)
+            if not manifest.get("records") or not any(folder.glob("*.parquet")):
+                if notes is not None:
+                    notes.append(f"corpus {name} is empty in the workspace and was left out")
+                continue
             dirs[name] = folder
+        if not dirs:
+            raise StageNotReady(
+                "every workspace corpus is empty", "check `fl curate corpora` and its warnings"
+            )
         return pools_from_workspace(dirs)
     if not config.corpora:
         raise ConfigError("no corpora", "list workspace_corpora or give corpora by hand")
@@ -107,7 +143,7 @@ def _phases(built: Built, x: np.ndarray, general: str, marginal: bool = True) ->
                     tokens=tokens,
                     epochs=tokens / pools.corpus_tokens[corpus],
                     weight=min(1.0, weight),
-                    effective_tokens=eff * scale,
+                    effective_tokens=eff * scale if tokens else 0.0,
                     marginal_value=float(grad[i]),
                 )
             )
@@ -152,7 +188,8 @@ def solve_plan(
 ) -> Plan:
     """Solve and assemble the plan: phases, predictions, baselines, binding rows, shadow prices."""
     model = model or load_model(config.model)
-    pools = resolve_pools(config, workspace)
+    notes: list[str] = []
+    pools = resolve_pools(config, workspace, notes)
     if config.general_corpus in pools.corpora:
         raise ConfigError(
             f"corpus '{config.general_corpus}' is the general corpus that fills pretraining",
@@ -183,7 +220,7 @@ def solve_plan(
                 phases=_phases(built, xb, config.general_corpus, marginal=False),
             )
         )
-    notes = list(model.fit.warnings)
+    notes += model.fit.warnings
     sft_budget = config.budgets.get("sft")
     if sft_budget is not None and sft_budget.samples is not None:
         notes.append("sft budget in samples: its shadow price is per 1M samples")
@@ -206,7 +243,3 @@ def solve_plan(
         notes=notes,
         created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
-
-
-def plan_path(workspace: Workspace, name: str) -> Path:
-    return workspace.plans_dir / f"{name}.yaml"

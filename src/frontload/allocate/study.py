@@ -110,5 +110,6 @@ def convert_paper_rows(rows: list[dict]) -> list[dict]:
 
 
 def paper_experiments() -> list[dict]:
+    """The study's post-SFT rows as an experiments table (what the default model is fitted on)."""
     with paper_results_path().open(encoding="utf-8") as handle:
         return convert_paper_rows(list(csv.DictReader(handle)))

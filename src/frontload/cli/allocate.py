@@ -69,28 +69,12 @@ def solve(
     ] = None,
 ) -> None:
     """Solve the allocation; write the plan (YAML + JSON twin) and print it."""
-    from frontload.allocate.config import AllocateConfig
-    from frontload.allocate.plan import save_plan
     from frontload.allocate.report import explain
-    from frontload.allocate.solve import solve_plan
-    from frontload.config import load_yaml
+    from frontload.allocate.solve import solve_file
 
-    cfg = load_yaml(config, AllocateConfig)
-    if solver:
-        cfg = cfg.model_copy(update={"solver": solver})
-    ws = workspace_from(workspace)
-    cfg = _model_beside(cfg, config)
-    plan = solve_plan(cfg, ws if cfg.workspace_corpora else None)
-    path = save_plan(plan, out or ws.plans_dir / f"{cfg.name}.yaml")
+    plan, path = solve_file(config, workspace_from(workspace), out, solver)
     typer.echo(explain(plan))
     typer.echo(f"\nwrote {path} and {path.with_suffix('.json')}")
-
-
-def _model_beside(cfg, config: Path):
-    """A relative `model:` path is read relative to the config file."""
-    if cfg.model not in ("", "default") and not Path(cfg.model).is_absolute():
-        return cfg.model_copy(update={"model": str((config.parent / cfg.model).resolve())})
-    return cfg
 
 
 @app.command("explain")
@@ -133,11 +117,10 @@ def report_plan(
     points: Annotated[int, typer.Option(help="Points per sweep.")] = 9,
 ) -> None:
     """PNG sweeps of the predicted score vs SFT budget and vs pretraining reasoning share."""
-    from frontload.allocate.config import AllocateConfig
     from frontload.allocate.report import sweeps
-    from frontload.config import load_yaml
+    from frontload.allocate.solve import load_config
 
-    cfg = _model_beside(load_yaml(config, AllocateConfig), config)
+    cfg = load_config(config)
     ws = workspace_from(workspace)
     for path in sweeps(cfg, ws if cfg.workspace_corpora else None, out or ws.reports_dir, points):
         typer.echo(f"wrote {path}")

@@ -61,6 +61,9 @@ def run(
     limit: Annotated[int | None, typer.Option("--limit", help="First N problems per task.")] = None,
     shots: Annotated[int | None, typer.Option("--shots", help="Default: the study's.")] = None,
     data_dir: DataDirOption = None,
+    hub: Annotated[
+        bool, typer.Option("--hub", help="Load datasets from the Hugging Face hub (hf: names).")
+    ] = False,
     out: Annotated[
         Path | None, typer.Option("--out", help="Run folder (default: <workspace>/evals/<name>).")
     ] = None,
@@ -92,6 +95,7 @@ def run(
             "shots": shots,
             "data_dir": str(folder) if folder else None,
             "workers": workers,
+            "hub": hub,
         },
         "fl evaluate run",
     )

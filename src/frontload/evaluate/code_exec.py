@@ -131,6 +131,10 @@ def _cgroup_root() -> Path | None:
         probe.rmdir()
     except OSError:
         return None
+    for stale in root.glob("fl-sandbox-*"):  # left by an evaluator that was killed
+        owner = stale.name.split("-")[2]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            _empty_cgroup(stale)
     return root
 
 

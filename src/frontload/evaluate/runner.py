@@ -18,7 +18,7 @@ from pathlib import Path
 from pydantic import Field
 
 from frontload.config import StrictModel
-from frontload.errors import ConfigError
+from frontload.errors import ConfigError, InputError
 from frontload.evaluate import metrics
 from frontload.evaluate.tasks import parse_tasks
 from frontload.evaluate.tasks.base import Sample, Task, file_hash
@@ -62,6 +62,9 @@ class EvalSettings(StrictModel):
         None, ge=0, description="Few-shot examples (default: the study's per task)."
     )
     data_dir: str | None = Field(None, description="Folder with the benchmark files.")
+    hub: bool = Field(
+        False, description="Load each task's dataset from the hub (hf: names) instead."
+    )
     workers: int = Field(2, ge=1, description="Grading processes (Math-Verify, code sandbox).")
 
 
@@ -244,6 +247,11 @@ def run_evaluation(settings: EvalSettings, out_dir: Path) -> list[dict]:
     from frontload.progress import make_progress
 
     tasks = parse_tasks(",".join(settings.tasks))
+    if not (Path(settings.model) / "config.json").is_file():
+        raise InputError(
+            f"{settings.model} is not a model folder (no config.json)",
+            hint="pass --model pointing at an exported checkpoint (runs/<run>/hf/)",
+        )
     data_dir = Path(settings.data_dir) if settings.data_dir else None
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_same_settings(settings, out_dir)
@@ -251,11 +259,12 @@ def run_evaluation(settings: EvalSettings, out_dir: Path) -> list[dict]:
     evaluator.parts.mkdir(exist_ok=True)
     prepared = []
     for task in tasks:
-        records = task.load(data_dir)
+        source = hub_source(task) if settings.hub else None
+        records = task.load(data_dir, source)
         if settings.limit:
             records = records[: settings.limit]
         samples = task.build(records, settings.mode, settings.shots, data_dir)
-        prepared.append((task, samples, task.locate(data_dir, None)))
+        prepared.append((task, samples, task.locate(data_dir, source)))
     total = sum(
         len(s) * (1 if evaluator.uses_loglik(t) else settings.samples) for t, s, _ in prepared
     )
@@ -268,6 +277,15 @@ def run_evaluation(settings: EvalSettings, out_dir: Path) -> list[dict]:
             parts += evaluator.run_task(task, samples, progress, bar)
     rows = summarise(settings, out_dir, prepared, parts, time.monotonic() - started)
     return rows
+
+
+def hub_source(task: Task) -> str:
+    """`hf:<name>` for tasks published on the hub; the others need local files."""
+    if not task.hf_name:
+        raise InputError(
+            f"task {task.name} has no hub dataset", hint="pass its file with --data-dir instead"
+        )
+    return f"hf:{task.hf_name}"
 
 
 def _check_same_settings(settings: EvalSettings, out_dir: Path) -> None:
@@ -344,7 +362,6 @@ def score_predictions(
     task_name: str, predictions: Path, data_dir: Path | None, mode: str = "chat", workers: int = 2
 ) -> tuple[list[dict], dict]:
     """Grade completions made elsewhere: rows with `problem` (a sample id) and `completion`."""
-    from frontload.errors import InputError
     from frontload.evaluate.tasks import get_task
     from frontload.evaluate.tasks.base import read_records
 

@@ -183,6 +183,8 @@ def validation_rows(
 
     from frontload.data.shards import TokenDataset
 
+    if tokens <= 0:
+        return {}
     corpora = dict.fromkeys(corpus for phase in phases for corpus in phase.weights)
     rows = {}
     for corpus in corpora:

@@ -114,8 +114,8 @@ def _train(
     )
     val_rows = validation_rows(workspace, phases, recipe.seq_len, recipe.data.validation_tokens)
     bf16 = recipe.precision == "bf16" or (recipe.precision == "auto" and env.device.type == "cuda")
-    model = _build_model(recipe, tokenizer, env.device)
-    config = model.config
+    config = _model_config(recipe, tokenizer)
+    model = _build_model(config, recipe.seed, env)
     model = parallelize(
         model,
         world_size=env.world_size,
@@ -125,6 +125,8 @@ def _train(
         compile_blocks=recipe.parallel.compile,
         reshard_after_forward=recipe.parallel.reshard_after_forward,
     )
+    if env.world_size > 1:
+        _materialize(model, config, recipe.seed, env)
     optimizer = _build_optimizer(model, recipe, env.device)
     step, tokens_seen = 0, 0
     if latest is not None:
@@ -299,10 +301,9 @@ def _tokenizer_hash(tokenizer: Any) -> str | None:
     return tokenizer_hash(tokenizer)
 
 
-def _build_model(recipe: PretrainRecipe, tokenizer: Any, device: torch.device):
-    """The recipe's preset, its vocabulary sized to the workspace tokenizer, seeded identically on
-    every process (FSDP then shards the same weights)."""
-    from frontload.model import HybridForCausalLM, preset
+def _model_config(recipe: PretrainRecipe, tokenizer: Any):
+    """The recipe's preset with its overrides; the vocabulary sized to the workspace tokenizer."""
+    from frontload.model import preset
 
     overrides = dict(recipe.model.overrides)
     if tokenizer is not None:
@@ -310,9 +311,35 @@ def _build_model(recipe: PretrainRecipe, tokenizer: Any, device: torch.device):
         overrides.setdefault("eos_token_id", tokenizer.eos_token_id)
         overrides.setdefault("pad_token_id", tokenizer.pad_token_id)
     overrides.setdefault("max_position_embeddings", recipe.seq_len)
-    config = preset(recipe.model.preset, **overrides)
-    torch.manual_seed(recipe.seed)
-    return HybridForCausalLM(config).to(device)
+    return preset(recipe.model.preset, **overrides)
+
+
+def _build_model(config: Any, seed: int, env: Dist) -> torch.nn.Module:
+    """One process: the seeded model on its device. Several: an empty (meta) model that FSDP shards
+    before any memory is allocated; `_materialize` fills it."""
+    from frontload.model import HybridForCausalLM
+
+    if env.world_size > 1:
+        with torch.device("meta"):
+            return HybridForCausalLM(config)
+    torch.manual_seed(seed)
+    return HybridForCausalLM(config).to(env.device)
+
+
+def _materialize(model: torch.nn.Module, config: Any, seed: int, env: Dist) -> None:
+    """Allocate the shards, then broadcast rank 0's seeded init: the same weights as one process
+    would start from, and only one full copy (on rank 0's CPU) at any time."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+    from frontload.model import HybridForCausalLM
+
+    model.to_empty(device=env.device)
+    full = {}
+    if env.rank == 0:
+        torch.manual_seed(seed)
+        full = HybridForCausalLM(config).state_dict()
+    options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
+    set_model_state_dict(model, full, options=options)
 
 
 def _build_optimizer(
