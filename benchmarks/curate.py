@@ -115,7 +115,7 @@ def prepare(folder: Path, records: int, tasks: int, workers: int) -> tuple[Path,
     return path, size
 
 
-def bench_size(records: int, tasks: int, workers: int, repeats: int) -> dict:
+def bench_size(records: int, tasks: int, workers: int, repeats: int, with_peer: bool) -> dict:
     folder = Path(tempfile.mkdtemp(prefix=f"fl-bench-{records}-"))
     try:
         recipe, size = prepare(folder, records, tasks, workers)
@@ -132,9 +132,10 @@ def bench_size(records: int, tasks: int, workers: int, repeats: int) -> dict:
              "e(c.length,w,sample_texts(r(c.sources,w.root),c.length.sample_records))"],
             check=True,
         )  # fmt: skip
-        runs: dict[str, list[dict]] = {"fl": [], "peer": []}
+        sides = ("fl", "peer") if with_peer else ("fl",)
+        runs: dict[str, list[dict]] = {name: [] for name in sides}
         for repeat in range(repeats):
-            for name in ("fl", "peer") if repeat % 2 == 0 else ("peer", "fl"):
+            for name in sides if repeat % 2 == 0 else sides[::-1]:
                 ws = folder / f"ws-{name}-{repeat}"
                 shutil.copytree(warm / "tokenizer", ws / "tokenizer")
                 if name == "fl":
@@ -145,18 +146,21 @@ def bench_size(records: int, tasks: int, workers: int, repeats: int) -> dict:
                 runs[name].append(measure(command))
         best = {name: min(r["seconds"] for r in items) for name, items in runs.items()}
         rss = {name: max(r["peak_rss_mb"] for r in items) for name, items in runs.items()}
-        return {
+        result = {
             "records": records,
             "input_mb": round(size / 2**20, 1),
             "fl_seconds": round(best["fl"], 1),
-            "peer_seconds": round(best["peer"], 1),
-            "overhead": round(best["fl"] / best["peer"] - 1, 3),
             "fl_records_per_s": round(records / best["fl"], 1),
-            "fl_mb_per_s": round(size / 2**20 / best["fl"], 2),
+            "fl_mb_per_s": round(size / 2**20 / best["fl"], 3),
             "fl_peak_rss_mb": round(rss["fl"], 1),
-            "peer_peak_rss_mb": round(rss["peer"], 1),
             "runs": runs,
         }
+        if with_peer:
+            result["peer_seconds"] = round(best["peer"], 1)
+            result["overhead"] = round(best["fl"] / best["peer"] - 1, 3)
+            result["peer_peak_rss_mb"] = round(rss["peer"], 1)
+        print(json.dumps(result), file=sys.stderr, flush=True)
+        return result
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -167,13 +171,17 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=1, help="runs per side (alternating)")
+    parser.add_argument(
+        "--peer-max", type=int, default=10**9, help="run the peer only up to this size"
+    )
     parser.add_argument("--peer", nargs=2, metavar=("RECIPE", "WORKSPACE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peer:
         peer(*args.peer)
         return
     results = [
-        bench_size(int(n), args.tasks, args.workers, args.repeats) for n in args.records.split(",")
+        bench_size(int(n), args.tasks, args.workers, args.repeats, int(n) <= args.peer_max)
+        for n in args.records.split(",")
     ]
     print(json.dumps({"machine": "2-core shared CPU VM", "results": results}, indent=1))
 

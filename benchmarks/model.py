@@ -151,6 +151,72 @@ def _scan_agreement(seq_len: int = 4096) -> dict:
     }
 
 
+def triton_interpret_check() -> dict:
+    """mamba_ssm's real Triton scan, run by Triton's CPU interpreter, against our chunked SSD (fp32).
+
+    Needs mamba_ssm's source and triton importable, and TRITON_INTERPRET=1 MAMBA_DETERMINISTIC=1 set
+    before start (one autotune config, so no GPU benchmarking). The kernel wrappers ask torch.cuda for
+    a device context and an SM count; on CPU those two calls are stubbed.
+    """
+    import contextlib
+    import types
+
+    from frontload.model.kernels import _import_mamba_triton_scan
+    from frontload.model.ssd import ssd_chunked
+
+    torch.cuda.device = lambda index: contextlib.nullcontext()
+    torch.cuda.get_device_properties = lambda device: types.SimpleNamespace(multi_processor_count=4)
+    triton_scan = _import_mamba_triton_scan()
+    gen = torch.Generator().manual_seed(0)
+    b, T, h, p, g, n = 2, 48, 4, 16, 2, 16
+    leaves = {
+        "x": torch.randn(b, T, h, p, generator=gen),
+        "dt": torch.randn(b, T, h, generator=gen),
+        "A": -torch.rand(h, generator=gen) * 3 - 0.5,
+        "B": torch.randn(b, T, g, n, generator=gen),
+        "C": torch.randn(b, T, g, n, generator=gen),
+        "D": torch.randn(h, generator=gen),
+        "dt_bias": torch.randn(h, generator=gen),
+    }
+    weight = torch.randn(b, T, h, p, generator=gen)
+    seq_idx = torch.tensor([[0] * 20 + [1] * 28, [0] * 5 + [1] * 43], dtype=torch.int32)
+    initial = torch.randn(b, h, p, n, generator=gen)
+    result = {}
+    for case, extra in (
+        ("packed", {"seq_idx": seq_idx}),
+        ("initial_state", {"initial_states": initial}),
+    ):
+        outs = {}
+        for name, scan_fn in (("triton", triton_scan), ("torch", ssd_chunked)):
+            ins = {k: v.clone().requires_grad_() for k, v in leaves.items()}
+            y, state = scan_fn(
+                ins["x"],
+                ins["dt"],
+                ins["A"],
+                ins["B"],
+                ins["C"],
+                16,
+                D=ins["D"],
+                dt_bias=ins["dt_bias"],
+                dt_softplus=True,
+                dt_limit=(0.001, math.inf),
+                return_final_states=True,
+                **extra,
+            )
+            (y * weight).sum().backward()
+            outs[name] = {
+                "y": y,
+                "final_state": state,
+                **{f"grad_{k}": v.grad for k, v in ins.items()},
+            }
+        result[case] = {
+            key: (outs["triton"][key] - outs["torch"][key]).abs().max().item()
+            / outs["torch"][key].abs().max().item()
+            for key in outs["torch"]
+        }
+    return {"max_abs_diff_over_max_abs": result}
+
+
 def _decode_tokens_per_s(model, context: int, new_tokens: int, use_cache: bool) -> float:
     """Decode speed excluding the prompt: (time for N new tokens - time for 1) / (N - 1)."""
     device = model.device.type
@@ -251,9 +317,16 @@ def main() -> None:
     parser.add_argument("--seq-len", type=int, default=4096)
     parser.add_argument("--compile", action="store_true", help="torch.compile attention/FFN blocks")
     parser.add_argument("--dry-run", action="store_true", help="run the --gpu code on CPU, tiny")
+    parser.add_argument(
+        "--triton-interpret",
+        action="store_true",
+        help="compare mamba_ssm's Triton scan (CPU interpreter) with ours; see triton_interpret_check",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
-    if args.gpu:
+    if args.triton_interpret:
+        result = triton_interpret_check()
+    elif args.gpu:
         batch, seq_len = (2, 128) if args.dry_run else (args.batch, args.seq_len)
         steps = 2 if args.dry_run else max(args.steps, 5)
         result = gpu_benchmark(batch, seq_len, steps, 1, args.compile, args.dry_run)

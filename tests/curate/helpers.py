@@ -12,7 +12,7 @@ SAMPLE_SOURCES = [
     {"name": "math_qa", "path": "{sample}/math_qa*.jsonl", "preset": "gsm8k", "domain": "math",
      "tags": ["diverse"]},
     {"name": "math_long_cot", "path": "{sample}/math_long_cot*.jsonl.gz", "preset": "math",
-     "domain": "math", "tags": ["curated"]},
+     "fields": {"reference": "answer"}, "domain": "math", "tags": ["curated"]},
     {"name": "code", "path": "{sample}/code*.parquet", "preset": "prompt_response",
      "domain": "code", "tags": ["diverse"]},
     {"name": "chat_science", "path": "{sample}/chat_science*.jsonl", "preset": "chat",

@@ -164,3 +164,14 @@ def test_workspace_placeholder_and_globs(tmp_path):
         write_jsonl(tmp_path / name, [{"text": "hello world"}])
     files = resolve_sources([source("{workspace}/*.jsonl", preset="text")], tmp_path)
     assert [f.path.name for f in files] == ["a.jsonl", "b.jsonl"]
+
+
+def test_tasks_share_every_file_record_by_record(tmp_path):
+    rows = [{"text": f"record number {i}"} for i in range(23)]
+    write_jsonl(tmp_path / "a.jsonl", rows)
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "b.parquet")
+    for name in ("a.jsonl", "b.parquet"):
+        (file,) = resolve_sources([source(tmp_path / name, preset="text")], None)
+        shares = [[line for line, _ in iter_raw(file, rank, 4)] for rank in range(4)]
+        assert sorted(sum(shares, [])) == list(range(1, 24))
+        assert all(len(share) in (5, 6) for share in shares)

@@ -107,35 +107,3 @@ def test_real_benchmarks_index(bench_dir, tmp_path):
     assert step.matches(first["question"]) == ["gsm8k_test"]
     assert set(index.names) == {"gsm8k_test", "humaneval_HumanEval", "mbpp_sanitized_427", "mmlu"}
     assert step.matches("Kittens like to sleep in warm places during the afternoon.") == []
-
-
-def test_language_filter_with_a_local_fasttext_model(tmp_path):
-    import fasttext
-
-    english = ["the cat sits on the mat", "how many apples are left", "we add the two numbers"]
-    german = [
-        "die katze sitzt auf der matte",
-        "wie viele aepfel bleiben",
-        "wir addieren die zahlen",
-    ]
-    lines = [f"__label__en {t}" for t in english] + [f"__label__de {t}" for t in german]
-    (tmp_path / "train.txt").write_text("\n".join(lines * 100) + "\n")
-    for lr in (0.05, 0.02, 0.01, 0.005):  # fastText can diverge on tiny separable data
-        try:
-            model = fasttext.train_supervised(
-                input=str(tmp_path / "train.txt"),
-                lr=lr,
-                dim=8,
-                bucket=2000,
-                thread=1,
-                seed=0,
-                verbose=0,
-            )
-            break
-        except RuntimeError:
-            continue
-    model.save_model(str(tmp_path / "lid.bin"))
-    check = CleanFilter(CleanConfig(language_model=tmp_path / "lid.bin", min_language_score=0.3))
-    assert check.filter(qa("how many apples are left", "we add the two numbers and get 4.")) is True
-    german_doc = qa("wie viele aepfel bleiben", "wir addieren die zahlen und erhalten 4.")
-    assert check.filter(german_doc) == (False, "language")

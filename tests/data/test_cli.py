@@ -72,8 +72,10 @@ def test_train_tokenize_inspect_blend(corpus_workspace):
 
 def test_plan_blend_export(corpus_workspace):
     ws = corpus_workspace
-    out = fl("data", "tokenize")  # every corpus; chat records fall back to prompt + response
+    write_corpus(ws, "dalf_plus", [{**r, "text": None} for r in text_rows(0, 5)])
+    out = fl("data", "tokenize")  # every corpus; an empty one is skipped, not fatal
     assert all(f"{name}:" in out for name in ("dldq", "dshq", "general"))
+    assert "dalf_plus: skipped" in out
     assert "dshq-chat:" in fl(
         "data", "tokenize", "-c", "dshq", "--field", "messages", "--name", "dshq-chat"
     )

@@ -199,3 +199,45 @@ def test_bare_tokenizer_json_from_elsewhere(corpus_workspace, tmp_path):
     eos = bare.token_to_id("<|endoftext|>")
     assert manifest["eos_id"] == eos and dataset.document(0)[0][-1] == eos
     assert bare.decode(dataset.document(0)[0][:-1].tolist()) == text_rows(1, 300)[0]["text"]
+
+
+def test_text_field_falls_back_to_prompt_response_then_messages(corpus_workspace):
+    from frontload.data.shards import TokenDataset
+    from frontload.data.tokenizer import load_tokenizer
+
+    ws = corpus_workspace
+    manifest = _tokenize(ws, "dshq", name="dshq-text")
+    assert manifest["documents"] == 120 and manifest["skipped"] == 0
+    tokenizer = load_tokenizer(ws.tokenizer_dir)
+    dataset = TokenDataset.open(ws.tokens_dir / "dshq-text")
+    rows = chat_rows(3, 120)
+    first, second = (tokenizer.decode(dataset.document(i)[0][:-1]) for i in (0, 1))
+    assert first == rows[0]["prompt"] + "\n" + rows[0]["response"]
+    assert second == "\n".join(m["content"] for m in rows[1]["messages"])
+
+
+def test_workspace_corpora_skips_staging_folders(corpus_workspace):
+    from frontload.data.tokenize import workspace_corpora
+
+    write_corpus(corpus_workspace, ".staging-123", text_rows(0, 3))
+    (corpus_workspace.corpora_dir / "notes").mkdir()
+    assert workspace_corpora(corpus_workspace) == ["dldq", "dshq", "general"]
+
+
+def test_one_big_row_group_is_split_into_units(corpus_workspace, monkeypatch):
+    from frontload.data import tokenize
+    from frontload.data.shards import TokenDataset
+    from frontload.data.tokenizer import load_tokenizer
+
+    ws = corpus_workspace
+    monkeypatch.setattr(tokenize, "BATCH_ROWS", 16)
+    rows = text_rows(5, 300)
+    write_corpus(ws, "big", rows, files=1, row_group=300)
+    manifest = _tokenize(ws, "big", rows_per_shard=64)  # 4 batches of 16 rows per unit
+    assert [s["documents"] for s in manifest["shards"]] == [64, 64, 64, 64, 44]
+    tokenizer = load_tokenizer(ws.tokenizer_dir)
+    dataset = TokenDataset.open(ws.tokens_dir / "big")
+    for index in (0, 63, 64, 200, 299):
+        assert tokenizer.decode(dataset.document(index)[0][:-1]) == rows[index]["text"]
+    again = _tokenize(ws, "big", rows_per_shard=64)
+    assert again["shards"] == manifest["shards"]

@@ -33,3 +33,11 @@ def test_choice_letters():
     assert extract_choice("\\boxed{B}", "ABCD").answer == "B"
     assert extract_choice("I pick D", "ABCD").answer == "D"
     assert extract_choice("The answer is (J)", "ABCD").answer is None
+
+
+def test_prose_after_answer_is_falls_through_to_the_last_number():
+    found = extract_answer(
+        "At first the answer is not obvious to me at all. Counting gives 12 in the end"
+    )
+    assert (found.answer, found.rule) == ("12", "last_number")
+    assert extract_answer("The answer is Evelyn.").answer == "Evelyn"

@@ -72,13 +72,12 @@ def test_livecodebench_loads_and_grades_stdin_and_functional(bench_dir):
     assert task.grade([stdin_sample], [f"```python\n{solution}\n```"])[0].correct
     assert not task.grade([stdin_sample], ["```python\nprint(0)\n```"])[0].correct
     functional = next(s for s in samples if s.meta["tests"][0]["testtype"] == "functional")
-    assert (
-        task.grade(
-            [functional],
-            ["```python\nclass Solution:\n    def f(self, *a):\n        return None\n```"],
-        )[0].verdict
-        == "failed"
-    )
+    method = functional.meta["method"]
+    assert method
+    wrong = f"```python\nclass Solution:\n    def {method}(self, *a):\n        return None\n```"
+    assert task.grade([functional], [wrong])[0].verdict == "failed"
+    missing = "```python\nclass Solution:\n    def other(self, *a):\n        return None\n```"
+    assert task.grade([functional], [missing])[0].verdict == "error"
 
 
 @pytest.mark.parametrize("name", ["mmlu", "mmlu_pro"])

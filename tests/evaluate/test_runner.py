@@ -94,6 +94,7 @@ def test_cli_run_score_report_and_catalog(tiny_model, mini_data, workspace, tmp_
     assert report.exit_code == 0, report.output
     markdown = (workspace.reports_dir / "eval.md").read_text()
     assert "| Model | Overall | Math | Science | gsm8k | math500 | mmlu |" in markdown
+    assert "\n| a | " in markdown and "\n| b | " in markdown
     assert (workspace.reports_dir / "eval.png").stat().st_size > 1000
 
     predictions = tmp_path / "preds.jsonl"

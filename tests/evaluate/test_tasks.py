@@ -144,3 +144,34 @@ def test_hub_names_fail_clearly_without_a_hub(monkeypatch):
         task.load(None, hub_source(task))
     with pytest.raises(InputError, match="no hub dataset"):
         hub_source(get_task("aime24"))
+
+
+def test_livecodebench_functional_tests_call_the_starter_method(tmp_path):
+    problem = {
+        "problem": "Add two numbers.",
+        "starter_code": "class Solution:\n    def addTwo(self, a: int, b: int) -> int:\n        ",
+        "tests": json.dumps(
+            [
+                {"input": "1\n2", "output": "3", "testtype": "functional"},
+                {"input": "5\n-5", "output": "0", "testtype": "functional"},
+            ]
+        ),
+    }
+    (tmp_path / "lcb.json").write_text(json.dumps([problem]))
+    task = get_task("livecodebench")
+    sample = task.build(task.load(None, str(tmp_path / "lcb.json")), "chat", None, None)[0]
+    assert "def addTwo" in sample.prompt
+    good = "```python\nclass Solution:\n    def aaa(self):\n        return 0\n    def addTwo(self, a, b):\n        return a + b\n```"
+    wrong = good.replace("return a + b", "return a - b")
+    verdicts = [g.verdict for g in task.grade([sample, sample], [good, wrong])]
+    assert verdicts == ["passed", "failed"]
+
+
+def test_default_run_names_and_data_dir(tmp_path, monkeypatch):
+    from frontload.cli.evaluate import model_label
+    from frontload.evaluate.runner import default_data_dir
+
+    assert model_label(tmp_path / "runs" / "tiny-sft" / "hf") == "tiny-sft"
+    assert model_label(tmp_path / "my-model") == "my-model"
+    monkeypatch.setenv("FL_BENCH_DIR", str(tmp_path))
+    assert default_data_dir() == tmp_path.resolve()

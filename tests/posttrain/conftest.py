@@ -11,6 +11,7 @@ import pytest
 
 from frontload.curate.schema import RECORD_SCHEMA
 
+
 def arithmetic(n: int, seed: int, high: int = 9) -> list[tuple[str, str, str]]:
     """(prompt, response, reference) triples: sums of two numbers in 0..high."""
     rng = random.Random(seed)
@@ -44,7 +45,9 @@ def write_corpus(folder: Path, rows: list[tuple[str, str, str]], domain: str = "
         }
         for i, (p, r, ref) in enumerate(rows)
     ]
-    pq.write_table(pa.Table.from_pylist(records, schema=RECORD_SCHEMA), folder / "part-00000.parquet")
+    pq.write_table(
+        pa.Table.from_pylist(records, schema=RECORD_SCHEMA), folder / "part-00000.parquet"
+    )
 
 
 def build_tokenizer(out_dir: Path, texts: list[str]):

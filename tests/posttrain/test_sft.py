@@ -35,7 +35,9 @@ def test_sft_lowers_held_out_assistant_loss(toy_workspace):
     assert result.eval_loss_before is not None and result.eval_loss_after is not None
     assert result.eval_loss_after < result.eval_loss_before - 0.5
     assert (result.hf_dir / "config.json").is_file()
-    rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()
+    ]
     assert any("loss" in row for row in rows) and all(row["run"] == "sft_toy" for row in rows)
 
 
@@ -76,7 +78,9 @@ def test_packed_documents_do_not_see_each_other(toy_workspace):
     model.eval()
     doc_a = tokenizer("What is 1+2? 1+2=3. The answer is 3.")["input_ids"]
     doc_b = tokenizer("What is 7+5? 7+5=12.")["input_ids"]
-    collator = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id, padding_free=True)
+    collator = DataCollatorForLanguageModeling(
+        pad_token_id=tokenizer.pad_token_id, padding_free=True
+    )
     batch = collator([{"input_ids": doc_a}, {"input_ids": doc_b}])
     assert batch["position_ids"][0, len(doc_a)] == 0
     inputs = {k: v for k, v in batch.items() if k != "labels"}

@@ -47,6 +47,16 @@ def test_tiny_run_learns_switches_phase_and_exports(token_workspace, unigram_ent
     assert evals[-1]["val_loss_general"] < evals[0]["val_loss_general"]
     assert "val_loss_dldq" in evals[-1]
 
+    from frontload.workspace import Catalog
+
+    with Catalog(token_workspace) as catalog:
+        catalog.refresh()
+        table = catalog.query(
+            "SELECT max(step) AS last FROM train_metrics WHERE run = ? AND kind = 'train'",
+            ["tiny-ldq"],
+        )
+    assert table.column("last").to_pylist() == [30]
+
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     import frontload.model  # noqa: F401  (registers the architecture with the Auto classes)
@@ -76,7 +86,9 @@ def test_kill_and_resume_reproduces_the_loss_curve(token_workspace, read_rows, m
         real_log(self, step, values)
 
     monkeypatch.setattr(metrics_module.MetricsLogger, "log", dies_at_step_5)
-    cut = recipe.model_copy(update={"name": "cut"})
+    cut = recipe.model_copy(update={"name": "cut"}, deep=True)
+    # Recomputing activations changes neither the numbers nor the checkpoint's parameter names.
+    cut.parallel.activation_checkpointing = ["mamba", "attention", "mlp"]
     with pytest.raises(KeyboardInterrupt):
         pretrain(cut, token_workspace)
     monkeypatch.undo()
@@ -140,3 +152,50 @@ def test_nan_loss_stops_with_step_and_checkpoint(token_workspace):
         TrainingError, match=r"(?s)loss is (nan|inf) at step \d+.*last good checkpoint"
     ):
         pretrain(recipe, token_workspace)
+
+
+def test_cli_checks_the_recipe_before_starting(tmp_path, token_workspace):
+    from typer.testing import CliRunner
+
+    from frontload.cli import app
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nglobal_batch_tokens: -1\n")
+    result = CliRunner().invoke(
+        app, ["train", "pretrain", str(bad), "--workspace", str(token_workspace.root)]
+    )
+    assert isinstance(result.exception, ConfigError)
+    assert "global_batch_tokens" in str(result.exception)
+
+
+def _plan(budget: int, reasoning_share: float):
+    from frontload.allocate.plan import PhasePlan, Plan, PlanEntry
+
+    reasoning = int(budget * reasoning_share)
+    entries = [PlanEntry(corpus="dldq", tokens=reasoning, epochs=1.0, weight=reasoning_share)]
+    phase = PhasePlan(
+        name="pretrain",
+        budget_tokens=budget,
+        general_corpus="general",
+        general_tokens=budget - reasoning,
+        entries=entries,
+    )
+    return Plan(name="demo", phases=[phase])
+
+
+def test_plan_gives_sources_share_and_budget(token_workspace, read_rows):
+    from frontload.train.phases import plan_phases
+
+    recipe = tiny_recipe(total_tokens=None)
+    recipe.data.reasoning = []
+    recipe.data.phases = []
+    plan = _plan(512 * 3, 0.25)
+    assert recipe.total_steps(plan.phases[0].budget_tokens) == 3
+    (phase,) = plan_phases(recipe, 3, plan)
+    assert phase.weights == pytest.approx({"general": 0.75, "dldq": 0.25})
+    staged = tiny_recipe(total_tokens=None)
+    first, second = plan_phases(staged, 10, plan)  # the recipe's phases, the plan's sources
+    assert (first.end_step, first.weights) == (6, {"general": 1.0})
+    assert second.weights == pytest.approx({"general": 0.8, "dldq": 0.2})
+    run = pretrain(recipe, token_workspace, plan=plan)
+    assert [row["tokens"] for row in read_rows(run) if row["kind"] == "train"][-1] == 512 * 3

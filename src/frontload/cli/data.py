@@ -44,7 +44,7 @@ def tokenize(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Write tokens/<corpus>/ shards + manifest.json; a rerun resumes and skips finished shards."""
-    from frontload.data.tokenize import tokenize_corpus, workspace_corpora
+    from frontload.data.tokenize import EmptyCorpus, tokenize_corpus, workspace_corpora
     from frontload.errors import ConfigError, StageNotReady
     from frontload.workspace import Catalog
 
@@ -59,15 +59,21 @@ def tokenize(
     if name and len(names) > 1:
         raise ConfigError("--name needs exactly one --corpus")
     for corpus_name in names:
-        manifest = tokenize_corpus(
-            ws,
-            corpus_name,
-            tokenizer or ws.tokenizer_dir,
-            field,
-            workers,
-            rows_per_shard,
-            name=name,
-        )
+        try:
+            manifest = tokenize_corpus(
+                ws,
+                corpus_name,
+                tokenizer or ws.tokenizer_dir,
+                field,
+                workers,
+                rows_per_shard,
+                name=name,
+            )
+        except EmptyCorpus as error:
+            if corpus:  # asked for by name: an error
+                raise
+            typer.echo(f"{corpus_name}: skipped ({error.message})")
+            continue
         typer.echo(
             f"{manifest['name']}: {manifest['tokens']:,} tokens, {manifest['documents']:,} "
             f"documents in {len(manifest['shards'])} shards ({manifest['dtype']}, tokenizer "

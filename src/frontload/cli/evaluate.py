@@ -99,11 +99,20 @@ def run(
         },
         "fl evaluate run",
     )
-    run_dir = out or ws.ensure().evals_dir / (name or f"{model.name}-{mode}")
+    run_dir = out or ws.ensure().evals_dir / (name or f"{model_label(model)}-{mode}")
     rows = run_evaluation(settings, run_dir)
     _print_scores(rows)
     typer.echo(f"samples and summary in {run_dir}")
     _refresh_catalog(ws, run_dir)
+
+
+def model_label(model: Path) -> str:
+    """`runs/tiny/hf` -> `tiny`: exported checkpoints share generic folder names."""
+    folder = model.resolve()
+    generic = folder.name in {"hf", "export", "final", "model"} or folder.name.startswith(
+        "checkpoint"
+    )
+    return folder.parent.name if generic else folder.name
 
 
 def _refresh_catalog(ws, run_dir: Path) -> None:
@@ -128,7 +137,8 @@ def score(
     workers: Annotated[int, typer.Option("--workers")] = 2,
 ) -> None:
     """Grade completions produced elsewhere with the same graders as `run`."""
-    from frontload.evaluate.runner import default_data_dir, score_predictions, write_rows
+    from frontload.evaluate.runner import default_data_dir
+    from frontload.evaluate.score import score_predictions, write_rows
 
     rows, scores = score_predictions(
         task, predictions, data_dir or default_data_dir(), mode, workers

@@ -1,15 +1,68 @@
-"""CLI for pipeline (placeholder until issue 9 lands)."""
+"""`fl run PIPELINE.yaml` and `fl report study RUN_DIR`: call frontload.study."""
 
 from __future__ import annotations
 
-from frontload.cli.common import not_built
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from frontload.cli.common import WorkspaceOption, workspace_from
 
 
-def run() -> None:
-    """Not built yet (issue 9)."""
-    not_built("run", "issue 9")
+def print_tables(tables: dict) -> None:
+    """The study tables on the terminal (rich)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from frontload.study.report import CATEGORIES, TITLES, cell
+
+    console = Console()
+    for stage, rows in tables.items():
+        view = Table(title=f"{TITLES[stage]} (ours | study 8B)")
+        view.add_column("model")
+        view.add_column("avg")
+        for category in CATEGORIES[stage]:
+            view.add_column(category)
+        for row in rows:
+            ours, paper = row["ours"], row["paper"]
+            cells = [
+                f"{cell(ours.get(c))} | {cell(paper.get(c))}" for c in ["avg", *CATEGORIES[stage]]
+            ]
+            view.add_row(row["model"], *cells)
+        console.print(view)
 
 
-def report_study() -> None:
-    """Not built yet (issue 9)."""
-    not_built("report_study", "issue 9")
+def run(
+    pipeline: Annotated[Path, typer.Argument(help="Pipeline YAML (e.g. recipes/tiny/study.yaml).")],
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Run curate -> tokenizer -> allocate -> pretrain -> SFT -> RL -> evaluate -> report, skipping
+    stages that are up to date; rerun the same command to resume."""
+    from frontload.study.pipeline import run_pipeline
+    from frontload.study.report import write_report
+
+    ws = workspace_from(workspace)
+    study = run_pipeline(pipeline, ws)
+    md_path, png_path, tables = write_report(study.folder, ws)
+    print_tables(tables)
+    typer.echo(
+        f"ran {len(study.state.ran)} stages, skipped {len(study.state.skipped)} up to date; "
+        f"report: {md_path} and {png_path}"
+    )
+
+
+def report_study(
+    run_dir: Annotated[
+        Path, typer.Argument(help="Pipeline folder: <workspace>/pipeline/<name> (or its name).")
+    ],
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Study-style tables (base, after SFT, after RL) next to the study's published numbers."""
+    from frontload.study.report import write_report
+
+    ws = workspace_from(workspace)
+    folder = run_dir if run_dir.is_dir() else ws.root / "pipeline" / str(run_dir)
+    md_path, png_path, tables = write_report(folder, ws)
+    print_tables(tables)
+    typer.echo(f"wrote {md_path} and {png_path}")

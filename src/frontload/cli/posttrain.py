@@ -1,15 +1,53 @@
-"""CLI for posttrain (placeholder until issue 9 lands)."""
+"""`fl train sft` and `fl train rl`: parse options, call frontload.train.sft / frontload.train.rl."""
 
 from __future__ import annotations
 
-from frontload.cli.common import not_built
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from frontload.cli.common import WorkspaceOption, workspace_from
+
+RecipeArgument = Annotated[Path, typer.Argument(help="Recipe YAML.", show_default=False)]
+FreshOption = Annotated[
+    bool, typer.Option("--fresh", help="Ignore existing checkpoints of the run and start over.")
+]
 
 
-def sft() -> None:
-    """Not built yet (issue 9)."""
-    not_built("sft", "issue 9")
+def sft(
+    recipe: RecipeArgument,
+    plan: Annotated[
+        Path | None,
+        typer.Option("--plan", help="Plan whose sft phase gives the mixture and epochs."),
+    ] = None,
+    fresh: FreshOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Supervised fine-tuning (TRL SFTTrainer): assistant-only loss, packing; resumes by default."""
+    from frontload.train.posttrain_recipe import load_sft_recipe
+    from frontload.train.sft import sft as run_sft
+
+    result = run_sft(load_sft_recipe(recipe), workspace_from(workspace), plan, resume=not fresh)
+    before = "-" if result.eval_loss_before is None else f"{result.eval_loss_before:.3f}"
+    after = "-" if result.eval_loss_after is None else f"{result.eval_loss_after:.3f}"
+    typer.echo(
+        f"sft: {result.steps} steps on {result.train_records} conversations; held-out assistant "
+        f"loss {before} -> {after}; model in {result.hf_dir}"
+    )
 
 
-def rl() -> None:
-    """Not built yet (issue 9)."""
-    not_built("rl", "issue 9")
+def rl(
+    recipe: RecipeArgument, fresh: FreshOption = False, workspace: WorkspaceOption = None
+) -> None:
+    """GRPO (TRL GRPOTrainer) with verifiable rewards; resumes by default."""
+    from frontload.train.posttrain_recipe import load_rl_recipe
+    from frontload.train.rl import rl as run_rl
+
+    result = run_rl(load_rl_recipe(recipe), workspace_from(workspace), resume=not fresh)
+    first = "-" if result.reward_first is None else f"{result.reward_first:.3f}"
+    last = "-" if result.reward_last is None else f"{result.reward_last:.3f}"
+    typer.echo(
+        f"rl: {result.steps} steps on {result.prompts} prompts; mean reward {first} -> {last}; "
+        f"{result.reward_errors} reward errors skipped; model in {result.hf_dir}"
+    )

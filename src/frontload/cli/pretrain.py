@@ -11,6 +11,7 @@ import typer
 
 from frontload.cli.common import WorkspaceOption, workspace_from
 from frontload.errors import TrainingError
+from frontload.workspace import Workspace
 
 
 def pretrain(
@@ -51,7 +52,7 @@ def pretrain(
             raise TrainingError(
                 f"torchrun exited with status {code}", "see the first error printed above"
             )
-        typer.echo(f"run folder: {ws.runs_dir / parsed.name}")
+        _report(ws, ws.runs_dir / parsed.name)
         return
     from frontload.train.pretrain import pretrain as run_pretrain
 
@@ -60,5 +61,17 @@ def pretrain(
         from frontload.allocate.plan import load_plan
 
         loaded_plan = load_plan(plan)
-    run_dir = run_pretrain(parsed, ws, loaded_plan, resume)
+    _report(ws, run_pretrain(parsed, ws, loaded_plan, resume))
+
+
+def _report(ws: Workspace, run_dir: Path) -> None:
+    """Register the run's metrics.jsonl in the catalog (`train_metrics`) and say where it is."""
+    from frontload.workspace import Catalog
+
+    with Catalog(ws) as catalog:
+        catalog.refresh()
     typer.echo(f"run folder: {run_dir}")
+    typer.echo(
+        f"loss curve: fl stats \"SELECT step, loss FROM train_metrics WHERE run = '{run_dir.name}'"
+        " AND kind = 'train' ORDER BY step\""
+    )

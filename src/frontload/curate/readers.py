@@ -92,24 +92,31 @@ def resolve_sources(sources: list[SourceConfig], workspace_root: Path | None) ->
     return files
 
 
-def iter_raw(file: SourceFile) -> Iterator[tuple[int, dict[str, Any] | Malformed]]:
-    """(line or row number, raw dict or Malformed) for every record in one file."""
+def iter_raw(
+    file: SourceFile, rank: int = 0, world_size: int = 1
+) -> Iterator[tuple[int, dict[str, Any] | Malformed]]:
+    """(line or row number, raw dict or Malformed) for the records of one file whose line/row
+    index modulo `world_size` is `rank`: every task sees every source, in equal shares."""
+    share = (rank, world_size)
     if file.format in ("jsonl", "jsonl.gz"):
-        yield from _iter_jsonl(file.path, gz=file.format == "jsonl.gz")
+        yield from _iter_jsonl(file.path, file.format == "jsonl.gz", share)
     elif file.format == "parquet":
-        yield from _iter_parquet(file.path)
+        yield from _iter_parquet(file.path, share)
     elif file.format == "hf_disk":
-        yield from _iter_hf_disk(file.path)
+        yield from _iter_hf_disk(file.path, share)
     else:  # pragma: no cover - the recipe's Literal rules this out
         raise ConfigError(f"{file.path}: unknown format {file.format!r}")
 
 
-def _iter_jsonl(path: Path, gz: bool) -> Iterator[tuple[int, dict[str, Any] | Malformed]]:
+def _iter_jsonl(
+    path: Path, gz: bool, share: tuple[int, int]
+) -> Iterator[tuple[int, dict[str, Any] | Malformed]]:
+    rank, world_size = share
     try:
         handle = gzip.open(path, "rb") if gz else open(path, "rb")  # noqa: SIM115
         with handle:
             for number, raw in enumerate(handle, start=1):
-                if not raw.strip():
+                if (number - 1) % world_size != rank or not raw.strip():
                     continue
                 try:
                     line = raw.decode("utf-8")
@@ -131,21 +138,33 @@ def _iter_jsonl(path: Path, gz: bool) -> Iterator[tuple[int, dict[str, Any] | Ma
         raise InputError(f"{path}: cannot read ({error})") from error
 
 
-def _iter_parquet(path: Path) -> Iterator[tuple[int, dict[str, Any] | Malformed]]:
+def _rows(batches, share: tuple[int, int]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(1-based row number, row) of this task's share of a stream of record batches."""
+    rank, world_size = share
+    start = 0
+    for batch in batches:
+        first = (rank - start) % world_size
+        picked = list(range(first, batch.num_rows, world_size))
+        for offset, value in zip(picked, batch.take(picked).to_pylist(), strict=True):
+            yield start + offset + 1, value
+        start += batch.num_rows
+
+
+def _iter_parquet(
+    path: Path, share: tuple[int, int]
+) -> Iterator[tuple[int, dict[str, Any] | Malformed]]:
     import pyarrow.parquet as pq
 
     try:
         parquet = pq.ParquetFile(path)
     except Exception as error:  # pyarrow raises several types for a corrupt file
         raise InputError(f"{path}: not a readable parquet file ({error})") from error
-    row = 0
-    for batch in parquet.iter_batches(batch_size=2048):
-        for value in batch.to_pylist():
-            row += 1
-            yield row, value
+    yield from _rows(parquet.iter_batches(batch_size=2048), share)
 
 
-def _iter_hf_disk(path: Path) -> Iterator[tuple[int, dict[str, Any] | Malformed]]:
+def _iter_hf_disk(
+    path: Path, share: tuple[int, int]
+) -> Iterator[tuple[int, dict[str, Any] | Malformed]]:
     """A `datasets.save_to_disk` folder (a Dataset, or every split of a DatasetDict)."""
     import pyarrow as pa
 
@@ -154,15 +173,15 @@ def _iter_hf_disk(path: Path) -> Iterator[tuple[int, dict[str, Any] | Malformed]
         folders = [path / split for split in splits]
     else:
         folders = [path]
-    row = 0
-    for folder in folders:
-        state = json.loads((folder / "state.json").read_text())
-        for entry in state["_data_files"]:
-            with pa.memory_map(str(folder / entry["filename"])) as source:
-                for batch in pa.ipc.open_stream(source):
-                    for value in batch.to_pylist():
-                        row += 1
-                        yield row, value
+
+    def batches():
+        for folder in folders:
+            state = json.loads((folder / "state.json").read_text())
+            for entry in state["_data_files"]:
+                with pa.memory_map(str(folder / entry["filename"])) as source:
+                    yield from pa.ipc.open_stream(source)
+
+    yield from _rows(batches(), share)
 
 
 def first_record(file: SourceFile, limit: int = 50) -> dict[str, Any] | None:

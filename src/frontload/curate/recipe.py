@@ -69,8 +69,8 @@ class SourceConfig(StrictModel):
         """The preset overlaid with the explicit fields."""
         merged: dict[str, Any] = dict(PRESETS.get(self.preset or "", {}))
         merged.update(self.fields.model_dump(exclude_none=True))
-        if merged.get("reference") and not merged.get("reference_rule"):
-            merged["reference_rule"] = "field"
+        if self.fields.reference and not self.fields.reference_rule:
+            merged["reference_rule"] = "field"  # an explicit reference field wins over a preset
         return FieldMap(**merged)
 
     @model_validator(mode="after")

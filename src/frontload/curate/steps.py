@@ -121,7 +121,8 @@ def write_parquet_atomic(rows: list[dict[str, Any]], schema: pa.Schema, path: Pa
 
 
 class SourceReader(PipelineStep):
-    """Reads this rank's share of the input files; malformed records go to removed/malformed/."""
+    """Reads this rank's share of every input file (every world_size-th record, so each task sees
+    every source); malformed records go to removed/malformed/."""
 
     type = "📖 - READER"
     name = "read"
@@ -133,9 +134,9 @@ class SourceReader(PipelineStep):
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1):
         malformed: list[dict[str, Any]] = []
-        for file in self.files[rank::world_size]:
+        for file in self.files:
             source, mapping = file.source, file.source.mapping()
-            for line, raw in iter_raw(file):
+            for line, raw in iter_raw(file, rank, world_size):
                 self.stat_update("total")
                 if isinstance(raw, dict):
                     try:

@@ -194,7 +194,8 @@ class Blend:
     def _choose(self, k: int) -> int:
         """Source of global sequence k (0-based): earliest deadline among sources behind target."""
         behind = self.weights * (k + 1) - self.served > 1e-9
-        deadline = np.where(behind, (self.served + 1) / self.weights, np.inf)
+        deadline = np.full(len(self.weights), np.inf)
+        np.divide(self.served + 1, self.weights, out=deadline, where=behind)
         return int(np.argmin(deadline))
 
     def next_batch(self, batch_size: int) -> dict[str, np.ndarray]:

@@ -23,22 +23,37 @@ def corpus_files(workspace: Workspace, name: str) -> list[Path]:
     return files
 
 
+TEXT_COLUMNS = ("text", "prompt", "response", "messages")
+
+
 def record_text(record: dict) -> str:
-    """`text`, else prompt and response joined (what pretraining would see)."""
+    """`text`, else prompt and response, else the messages' contents (what pretraining sees)."""
     if record.get("text"):
         return record["text"]
     parts = [record.get("prompt") or "", record.get("response") or ""]
+    if not any(parts):
+        parts = [m.get("content") or "" for m in record.get("messages") or []]
     return "\n".join(p for p in parts if p)
+
+
+def batch_texts(batch) -> list[str]:
+    """`record_text` of every row of a pyarrow RecordBatch; other columns read only when needed."""
+    names = batch.schema.names
+    texts = batch.column("text").to_pylist() if "text" in names else [None] * batch.num_rows
+    if all(texts):
+        return texts
+    others = [n for n in TEXT_COLUMNS[1:] if n in names]
+    columns = {n: batch.column(n).to_pylist() for n in others}
+    return [text or record_text({n: columns[n][i] for n in others}) for i, text in enumerate(texts)]
 
 
 def _file_texts(path: Path) -> Iterator[str]:
     import pyarrow.parquet as pq
 
     handle = pq.ParquetFile(path)
-    columns = [c for c in ("text", "prompt", "response") if c in handle.schema_arrow.names]
+    columns = [c for c in TEXT_COLUMNS if c in handle.schema_arrow.names]
     for batch in handle.iter_batches(batch_size=BATCH_ROWS, columns=columns):
-        for record in batch.to_pylist():
-            text = record_text(record)
+        for text in batch_texts(batch):
             if text:
                 yield text
 

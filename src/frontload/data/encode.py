@@ -1,6 +1,6 @@
 """Turn a batch of corpus records into token ids (and a loss mask for chat), ready to pack.
 
-Text documents (`text`, else prompt and response) get EOS appended. Chat documents are rendered with the tokenizer's chat template; the
+Text documents (`corpus.record_text`) get EOS appended. Chat documents are rendered with the tokenizer's chat template; the
 mask marks the tokens inside its `{% generation %}` spans (assistant content and end-of-turn). For our
 own template the rendering is done here in Python (same string, much faster than Jinja per record)
 and tokens are attributed to the assistant by their character offsets, as transformers does.
@@ -13,7 +13,7 @@ from itertools import chain
 
 import numpy as np
 
-from frontload.data.corpus import record_text
+from frontload.data.corpus import batch_texts
 from frontload.data.tokenizer import CHAT_TEMPLATE, EOS, TURN_START
 from frontload.errors import DataError
 
@@ -55,20 +55,6 @@ def render_chat(messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
             spans.append((size, size + len(body)))
         size += len(body)
     return "".join(parts), spans
-
-
-def batch_texts(batch) -> list[str | None]:
-    """The `text` column, with prompt + response where `text` is empty."""
-    columns = {name: batch.column(name).to_pylist() for name in batch.schema.names}
-    texts = columns.get("text") or [None] * batch.num_rows
-    if all(texts) or not ({"prompt", "response"} & columns.keys()):
-        return texts
-    prompts = columns.get("prompt") or [None] * batch.num_rows
-    responses = columns.get("response") or [None] * batch.num_rows
-    return [
-        text or record_text({"prompt": p, "response": r})
-        for text, p, r in zip(texts, prompts, responses, strict=True)
-    ]
 
 
 class Encoder:

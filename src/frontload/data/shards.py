@@ -205,6 +205,11 @@ class TokenDataset:
                 hint=f"re-tokenize with the trainer's tokenizer: `fl data tokenize --corpus "
                 f"{path.name} --tokenizer DIR` (it rewrites shards of another tokenizer)",
             )
+        if not isinstance(manifest.get("shards"), list) or "tokens" not in manifest:
+            raise DataError(
+                f"{manifest_path} is not a token dataset manifest (no shards/tokens)",
+                hint=f"re-run `fl data tokenize --corpus {path.name}`",
+            )
         tokens, masks, shard_ids, starts, lengths = [], [], [], [], []
         for index, meta in enumerate(manifest["shards"]):
             validate_sizes(path, meta)

@@ -1,9 +1,10 @@
 """Corpus parquet -> packed token shards under `tokens/<corpus>/`, resumable, one shard per work unit.
 
-A work unit is a run of whole row groups of one `part-*.parquet` file, so shard names follow the
-corpus layout and a rerun skips every shard whose `.json` says it was made from the same file (size
-and mtime), tokenizer and field. Units run in a process pool; each streams its rows in batches so
-memory stays bounded whatever the corpus size. The manifest is written last.
+A work unit is a run of small row groups of one `part-*.parquet` file, or a slice of batches of a
+big one, so shard names follow the corpus layout and a rerun skips every shard whose `.json` says it
+was made from the same rows of the same file (size and mtime), tokenizer and field. Units run in a
+process pool; each streams its rows in batches so memory stays bounded whatever the corpus size.
+The manifest is written last.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 
+from frontload.data.corpus import TEXT_COLUMNS
 from frontload.data.shards import (
     FORMAT_VERSION,
     MANIFEST,
@@ -28,17 +31,18 @@ from frontload.workspace import Workspace
 
 DEFAULT_ROWS_PER_SHARD = 100_000
 BATCH_ROWS = 1024
-COLUMNS = {"text": ["text", "prompt", "response"], "messages": ["messages", "prompt", "response"]}
+COLUMNS = {"text": list(TEXT_COLUMNS), "messages": ["messages", "prompt", "response"]}
 
 
 @dataclass(frozen=True)
 class Unit:
-    """Rows of one parquet file that become one shard."""
+    """Rows of one parquet file that become one shard: whole row groups, or batches of one."""
 
     index: int
     file: str
     row_groups: tuple[int, ...]
-    source: dict  # identity of the input: file name, size, mtime, row groups
+    batches: tuple[int, int] | None  # [start, stop) batches of BATCH_ROWS within one big group
+    source: dict  # identity of the input: file name, size, mtime, row groups, batches
 
     @property
     def name(self) -> str:
@@ -46,7 +50,8 @@ class Unit:
 
 
 def plan_units(corpus_dir: Path, rows_per_shard: int) -> list[Unit]:
-    """Split the corpus files into units of whole row groups, at most ~rows_per_shard rows each."""
+    """Split the corpus files into units of about rows_per_shard rows (several small row groups,
+    or a slice of a big one), so work spreads over the workers whatever the file layout."""
     import pyarrow.parquet as pq
 
     files = sorted(corpus_dir.glob("part-*.parquet"))
@@ -55,31 +60,48 @@ def plan_units(corpus_dir: Path, rows_per_shard: int) -> list[Unit]:
             f"corpus {corpus_dir.name!r} has no part-*.parquet files in {corpus_dir}",
             hint="build the corpora first: `fl curate corpora`",
         )
-    units: list[Unit] = []
+    per_unit = max(1, rows_per_shard // BATCH_ROWS)  # batches per slice of a big row group
+    specs: list[tuple[Path, os.stat_result, list[int], tuple[int, int] | None]] = []
     for path in files:
         stat = path.stat()
-        groups = pq.ParquetFile(path).metadata
+        metadata = pq.ParquetFile(path).metadata
         current: list[int] = []
         rows = 0
-        for group in range(groups.num_row_groups):
+        for group in range(metadata.num_row_groups):
+            group_rows = metadata.row_group(group).num_rows
+            if group_rows > rows_per_shard:
+                if current:
+                    specs.append((path, stat, current, None))
+                    current, rows = [], 0
+                batches = -(-group_rows // BATCH_ROWS)
+                for first in range(0, batches, per_unit):
+                    specs.append((path, stat, [group], (first, min(first + per_unit, batches))))
+                continue
             current.append(group)
-            rows += groups.row_group(group).num_rows
+            rows += group_rows
             if rows >= rows_per_shard:
-                units.append(_unit(len(units), path, current, stat))
+                specs.append((path, stat, current, None))
                 current, rows = [], 0
         if current:
-            units.append(_unit(len(units), path, current, stat))
-    return units
+            specs.append((path, stat, current, None))
+    return [_unit(index, *spec) for index, spec in enumerate(specs)]
 
 
-def _unit(index: int, path: Path, groups: list[int], stat: os.stat_result) -> Unit:
+def _unit(
+    index: int, path: Path, stat: os.stat_result, groups: list[int], batches: tuple[int, int] | None
+) -> Unit:
     source = {
         "file": path.name,
         "size": stat.st_size,
         "mtime_ns": stat.st_mtime_ns,
         "row_groups": list(groups),
+        "batches": None if batches is None else list(batches),
     }
-    return Unit(index=index, file=str(path), row_groups=tuple(groups), source=source)
+    return Unit(index, str(path), tuple(groups), batches, source)
+
+
+class EmptyCorpus(DataError):
+    """The corpus has no record with something to encode."""
 
 
 _WORKER: dict = {}
@@ -116,9 +138,11 @@ def _run_unit(unit: Unit, out_dir: str, dtype: str, identity: dict) -> dict:
         )
     writer = ShardWriter(Path(out_dir), unit.name, dtype, with_mask=chat)
     skipped = 0
-    for batch in handle.iter_batches(
+    first, stop = unit.batches or (0, None)
+    batches = handle.iter_batches(
         batch_size=BATCH_ROWS, row_groups=list(unit.row_groups), columns=columns
-    ):
+    )
+    for batch in islice(batches, first, stop):
         encoded = encoder.encode(batch)
         skipped += encoded.skipped
         if len(encoded.lengths):
@@ -184,7 +208,7 @@ def tokenize_corpus(
         **identity,
     }
     if manifest["documents"] == 0:
-        raise DataError(
+        raise EmptyCorpus(
             f"corpus {corpus!r} has no {field} to tokenize ({manifest['skipped']} empty records)",
             hint="check the corpus rule, or use --field messages for chat corpora",
         )
@@ -197,7 +221,8 @@ def workspace_corpora(workspace: Workspace) -> list[str]:
     folder = workspace.corpora_dir
     if not folder.is_dir():
         return []
-    return sorted(p.name for p in folder.iterdir() if any(p.glob("part-*.parquet")))
+    names = (p.name for p in folder.iterdir() if not p.name.startswith("."))  # skip staging dirs
+    return sorted(n for n in names if any((folder / n).glob("part-*.parquet")))
 
 
 def _execute(todo, args, workers, out_dir, dtype, identity, progress, corpus):

@@ -125,7 +125,7 @@ def _cgroup_root() -> Path | None:
     root = Path("/sys/fs/cgroup/pids")
     if os.geteuid() != 0 or not (root / "cgroup.procs").exists():
         return None
-    probe = root / f"fl-probe-{os.getpid()}"
+    probe = root / f"fl-probe-{os.getpid()}-{random.getrandbits(48):x}"
     try:
         probe.mkdir()
         probe.rmdir()

@@ -66,6 +66,8 @@ def _answer_is(text: str) -> str | None:
         candidate = tail.split("\n", 1)[0]
         candidate = re.split(r"\.(?:\s|$)", candidate, maxsplit=1)[0]
     candidate = candidate.strip().strip("*").strip().rstrip(".").strip()
+    if len(candidate.split()) > 5 and not re.search(r"[\d\\]", candidate):
+        return None  # prose ("the answer is not obvious yet ..."), not a stated answer
     return candidate or None
 
 

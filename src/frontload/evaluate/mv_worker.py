@@ -31,7 +31,13 @@ def equivalent(prediction: str, reference: str) -> bool:
     return bool(verify(gold, pred, timeout_seconds=None))
 
 
+MEMORY_LIMIT = 4 * 1024**3  # a runaway sympy expression fails here instead of swapping the machine
+
+
 def main() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     logging.disable(logging.WARNING)
     import math_verify  # noqa: F401  (import before "ready" so the first deadline is fair)
 

@@ -43,11 +43,7 @@ def table(runs: list[Path]) -> tuple[list[str], list[list[str]], dict[str, dict[
     tasks: list[str] = []
     for run in runs:
         rows = load_rows(run)
-        label = (
-            f"{rows[0].get('model_name') or run.name} ({rows[0].get('mode', '?')})"
-            if rows
-            else run.name
-        )
+        label = run.name  # run names are unique; model folders are often all called `hf`
         scores = {}
         for row in rows:
             scores[row["task"]] = 100.0 * float(row["score"])

@@ -21,7 +21,7 @@ from frontload.config import StrictModel
 from frontload.errors import ConfigError, InputError
 from frontload.evaluate import metrics
 from frontload.evaluate.tasks import parse_tasks
-from frontload.evaluate.tasks.base import Sample, Task, file_hash
+from frontload.evaluate.tasks.base import Graded, Sample, Task, file_hash
 
 SAMPLE_COLUMNS = (
     "task",
@@ -98,7 +98,8 @@ def _part_done(path: Path, rows: int) -> bool:
         return False
 
 
-def _write_part(rows: list[dict], path: Path) -> None:
+def write_part(rows: list[dict], path: Path) -> None:
+    """Sample rows as parquet with a fixed schema, written atomically (write, then rename)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -133,8 +134,6 @@ def grade_rows(
         else:
             graded = task.grade(samples, completions, workers=workers)
     except Exception as error:  # noqa: BLE001 - recorded per sample, the run goes on
-        from frontload.evaluate.tasks.base import Graded
-
         graded = [Graded(None, "error", "grader", f"{type(error).__name__}: {error}")] * len(
             samples
         )
@@ -215,7 +214,7 @@ class Evaluator:
                     self.settings.workers,
                     by_index=self.uses_loglik(task),
                 )
-                _write_part(rows, path)
+                write_part(rows, path)
             progress.advance(bar, len(batch))
         return paths
 
@@ -358,40 +357,6 @@ def summarise(
     return rows
 
 
-def score_predictions(
-    task_name: str, predictions: Path, data_dir: Path | None, mode: str = "chat", workers: int = 2
-) -> tuple[list[dict], dict]:
-    """Grade completions made elsewhere: rows with `problem` (a sample id) and `completion`."""
-    from frontload.evaluate.tasks import get_task
-    from frontload.evaluate.tasks.base import read_records
-
-    task = get_task(task_name)
-    if predictions.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        records = pq.read_table(predictions).to_pylist()
-    else:
-        records = read_records(predictions)
-    samples = {s.id: s for s in task.build(task.load(data_dir), mode, None, data_dir)}
-    items, prompts, completions = [], [], []
-    for number, record in enumerate(records, 1):
-        if "problem" not in record or "completion" not in record:
-            raise InputError(f"{predictions}: row {number} needs `problem` and `completion` fields")
-        problem = str(record["problem"])
-        if problem not in samples:
-            raise InputError(
-                f"{predictions}: row {number}: problem {problem!r} is not in task {task.name}",
-                hint=f"ids look like {next(iter(samples))!r}",
-            )
-        items.append((samples[problem], int(record.get("sample") or 0)))
-        prompts.append(samples[problem].prompt)
-        completions.append(str(record["completion"] or ""))
-    rows = grade_rows(task, items, prompts, completions, workers) if items else []
-    per_problem = metrics.group_by_problem((r["problem"], r["verdict"] == "passed") for r in rows)
-    k = min((len(v) for v in per_problem.values()), default=1)
-    return rows, {"task": task.name, **metrics.task_scores(per_problem, ks=(1, k))}
-
-
 def default_data_dir() -> Path | None:
     """$FL_BENCH_DIR, else ../shared/data/bench from here or from the checkout, when present."""
     candidates = [os.environ.get("FL_BENCH_DIR"), "../shared/data/bench"]
@@ -400,9 +365,3 @@ def default_data_dir() -> Path | None:
         if candidate and Path(candidate).is_dir():
             return Path(candidate).resolve()
     return None
-
-
-def write_rows(rows: list[dict], path: Path) -> None:
-    """Graded rows as parquet (written atomically)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write_part(rows, path)

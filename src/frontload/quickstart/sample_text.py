@@ -236,7 +236,11 @@ def long_cot(rng: random.Random, index: int, total: int) -> dict:
     )
     if not good and rng.random() < 0.5:
         paragraphs = paragraphs[: max(1, len(paragraphs) // 3)]  # a sloppy, short attempt
-    return {"problem": problem, "solution": "\n\n".join([*paragraphs, closing])}
+    return {
+        "problem": problem,
+        "solution": "\n\n".join([*paragraphs, closing]),
+        "answer": str(answer),
+    }
 
 
 CODE_TASKS = [

@@ -27,6 +27,7 @@ from frontload.errors import TrainingError
 
 STEP_DIR = re.compile(r"^step_(\d{8})$")
 META_FILE = "meta.json"
+WRAPPERS = re.compile(r"(_checkpoint_wrapped_module|_orig_mod)\.")
 MODEL_KEY = "model"
 OPTIMIZER_KEY = "optimizer"
 
@@ -52,8 +53,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def param_shapes(model: torch.nn.Module) -> dict[str, list[int]]:
-    """Global (unsharded) parameter shapes: a DTensor's `.shape` is already the global one."""
-    return {name: list(param.shape) for name, param in model.named_parameters()}
+    """Global (unsharded) parameter shapes by plain name: a DTensor's `.shape` is already global,
+    and wrapper prefixes (activation checkpointing, compile) are dropped so toggling them is fine."""
+    return {WRAPPERS.sub("", name): list(param.shape) for name, param in model.named_parameters()}
 
 
 @contextlib.contextmanager
@@ -146,10 +148,9 @@ class CheckpointManager:
         check_same_model(meta, model, path)
         rank_file = path / f"rank_{self.rank:05d}.pt"
         if not rank_file.is_file():
-            raise TrainingError(
-                f"{path} was saved by fewer processes (no {rank_file.name})",
-                "resume with the same --nproc as the run that saved it",
-            )
+            # Resuming on more processes: the data position is global (the blend counts global
+            # sequences) and DCP reshards the weights, so rank 0's trainer state serves every rank.
+            rank_file = path / "rank_00000.pt"
         model_state, optimizer_state = get_state_dict(model, optimizer)
         state = {MODEL_KEY: model_state, OPTIMIZER_KEY: optimizer_state}
         with _single_process_ok():

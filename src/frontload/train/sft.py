@@ -65,9 +65,9 @@ def pick_device(hardware: Hardware) -> dict[str, Any]:
 
 def load_model_and_tokenizer(workspace: Workspace, model_path: str, tokenizer_path: str | None):
     """Load the HF model and its tokenizer, refusing a pair that does not fit together."""
-    import frontload.model  # noqa: F401  (registers frontload_hybrid with the Auto classes)
     from transformers import AutoModelForCausalLM
 
+    import frontload.model  # noqa: F401  (registers frontload_hybrid with the Auto classes)
     from frontload.data.tokenizer import load_tokenizer
 
     model_dir = resolve(workspace, model_path)

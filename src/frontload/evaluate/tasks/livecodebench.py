@@ -24,7 +24,7 @@ FUNCTIONAL_HARNESS = """
 
 import json as _json
 _args = [_json.loads(_line) for _line in {inputs!r}.strip().split("\\n")]
-_method = [m for m in dir(Solution) if not m.startswith("_")][0]
+_method = {method!r} or [m for m in dir(Solution) if not m.startswith("_")][0]
 _result = getattr(Solution(), _method)(*_args)
 print(_json.dumps(_result))
 """
@@ -39,6 +39,12 @@ def parse_tests(value: object) -> list[dict]:
         return json.loads(text)
     except json.JSONDecodeError:
         return ast.literal_eval(text)
+
+
+def starter_method(starter: str) -> str:
+    """The method the tests call: the first `def name(self, ...)` of the starter code."""
+    found = re.search(r"def\s+(\w+)\s*\(\s*self", starter)
+    return found.group(1) if found else ""
 
 
 def _normalise_json(text: str) -> str:
@@ -69,7 +75,7 @@ class LiveCodeBench(Task):
                     str(record.get("id", index)),
                     PROMPT.format(problem=record["problem"], format=fmt),
                     None,
-                    meta={"tests": tests},
+                    meta={"tests": tests, "method": starter_method(starter)},
                 )
             )
         return samples
@@ -81,7 +87,8 @@ class LiveCodeBench(Task):
         for number, test in enumerate(sample.meta["tests"]):
             if test.get("testtype") == "functional":
                 result = run_program(
-                    code + FUNCTIONAL_HARNESS.format(inputs=test["input"]),
+                    code
+                    + FUNCTIONAL_HARNESS.format(inputs=test["input"], method=sample.meta["method"]),
                     stdin=None,
                     expected_stdout=None,
                     limits=self.limits,
