@@ -217,6 +217,33 @@ def triton_interpret_check() -> dict:
     return {"max_abs_diff_over_max_abs": result}
 
 
+def _model_agreement(model, seq_len: int = 2048) -> dict:
+    """Logits with the fast kernels vs the PyTorch fallbacks (bf16 autocast, packed rows)."""
+    import os
+
+    from frontload.model.kernels import kernels
+
+    ids = torch.randint(0, model.config.vocab_size, (1, seq_len), device="cuda")
+    seq_idx = (torch.arange(seq_len, device="cuda") // 700).int()[None].contiguous()
+    logits = {}
+    for mode in ("fast", "torch"):
+        os.environ["FL_MODEL_KERNELS"] = "" if mode == "fast" else "torch"
+        kernels.cache_clear()
+        with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
+            logits[mode] = model(ids, seq_idx=seq_idx).logits.float()
+    os.environ.pop("FL_MODEL_KERNELS")
+    kernels.cache_clear()
+    diff = (logits["fast"] - logits["torch"]).abs()
+    return {
+        "max_abs_diff_over_max_abs": diff.max().item() / logits["torch"].abs().max().item(),
+        "mean_abs_diff": diff.mean().item(),
+        "argmax_agreement": (logits["fast"].argmax(-1) == logits["torch"].argmax(-1))
+        .float()
+        .mean()
+        .item(),
+    }
+
+
 def _decode_tokens_per_s(model, context: int, new_tokens: int, use_cache: bool) -> float:
     """Decode speed excluding the prompt: (time for N new tokens - time for 1) / (N - 1)."""
     device = model.device.type
@@ -302,6 +329,7 @@ def gpu_benchmark(
         "mfu_vs_989_datasheet": round(tokens_per_s * flops_per_token / 989e12, 3),
         "speedup_vs_peer_reference_2200": round(tokens_per_s / 2200, 1),
         "scan_agreement_bf16": {"triton": "dry run"} if dry_run else _scan_agreement(),
+        "model_logits_fast_vs_torch_bf16": {} if dry_run else _model_agreement(model),
         "decode_tokens_per_s": decode,
     }
 

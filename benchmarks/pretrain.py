@@ -181,6 +181,7 @@ def run_cpu(args) -> dict:
     from frontload.model import preset
     from frontload.workspace import Workspace
 
+    torch.set_num_threads(1)  # the trainer's CPU default (recipe cpu_threads); same for the peer
     root = Path(tempfile.mkdtemp(prefix="fl-bench-pretrain-"))
     write_tokens(root, vocab=512, tokens=2_000_000)
     workspace = Workspace.resolve(root)

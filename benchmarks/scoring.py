@@ -113,8 +113,13 @@ def scoring(records: int, batch: int, work: Path) -> dict:
     from datatrove.data import Document
 
     from frontload.curate.length import LengthConfig, TokenCounter, ensure_tokenizer, length_steps
-    from frontload.curate.quality import QualityConfig, QualityTrainConfig, Scorer, train_classifier
-    from frontload.curate.quality_step import QualityScoreStep
+    from frontload.curate.quality import (
+        QualityConfig,
+        QualityTrainConfig,
+        Scorer,
+        quality_steps,
+        train_classifier,
+    )
     from frontload.workspace import Workspace
 
     workspace = Workspace.resolve(work / "ws").ensure()
@@ -145,7 +150,7 @@ def scoring(records: int, batch: int, work: Path) -> dict:
     config = QualityConfig(
         model=workspace.models_dir / "quality.bin", batch_size=batch, verify=False
     )
-    steps = [QualityScoreStep(config, workspace, config.model)]
+    steps = quality_steps(config, workspace)
     steps += length_steps(LengthConfig(batch_size=batch), workspace, tokenizer)
 
     def ours():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -102,3 +103,6 @@ def pool(workspace):
     records = make_records(600)
     write_pool(workspace, records)
     return records
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]

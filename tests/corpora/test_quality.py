@@ -16,15 +16,41 @@ from frontload.curate.quality import (
     Scorer,
     prepare,
     quality_steps,
-    read_specs,
     roc_auc,
     train_from_config,
 )
+from frontload.curate.quality_specs import read_specs
 from frontload.curate.quality_step import QualityScoreStep
 from frontload.errors import InputError
+from frontload.workspace import Workspace
 
-GOOD = ["therefore", "theorem", "lemma", "proof", "integral", "derivative", "hence", "we", "conclude", "boxed", "equals"]
-BAD = ["click", "here", "subscribe", "buy", "now", "cheap", "offer", "free", "shipping", "deal", "login", "cookie"]
+GOOD = [
+    "therefore",
+    "theorem",
+    "lemma",
+    "proof",
+    "integral",
+    "derivative",
+    "hence",
+    "we",
+    "conclude",
+    "boxed",
+    "equals",
+]
+BAD = [
+    "click",
+    "here",
+    "subscribe",
+    "buy",
+    "now",
+    "cheap",
+    "offer",
+    "free",
+    "shipping",
+    "deal",
+    "login",
+    "cookie",
+]
 SMALL = {"bucket": 100_000, "dim": 16, "epochs": 10}  # tiny fastText matrices can hit NaN
 
 
@@ -103,6 +129,8 @@ def test_a_file_that_is_not_a_model_is_a_clear_error(tmp_path):
         Scorer.load(bad)
     with pytest.raises(InputError, match="file not found"):
         Scorer.load(tmp_path / "absent.bin")
+    with pytest.raises(InputError, match="broken.bin: not a fastText"):
+        quality_steps(QualityConfig(model=bad), Workspace.resolve(tmp_path / "ws"))
 
 
 def documents(records: list[dict]) -> list[Document]:
@@ -135,7 +163,7 @@ def test_step_bootstraps_a_model_from_source_tags(workspace):
     ]
     random.Random(0).shuffle(records)
     config = QualityConfig(
-        bootstrap=QualityTrainConfig(**SMALL), bootstrap_records=150, verify=False
+        bootstrap=QualityTrainConfig(**SMALL), bootstrap_records=75, verify=False
     )
     step = QualityScoreStep(config, workspace, None, bootstrap=True)
     out = list(step.run(iter(documents(records))))

@@ -108,6 +108,7 @@ def test_init_is_the_documented_one() -> None:
         ({"num_attention_heads": 4, "num_key_value_heads": 3}, "num_key_value_heads"),
         ({"mamba_num_heads": 4, "n_groups": 3}, "n_groups"),
         ({"hidden_size": 0}, "hidden_size"),
+        ({"tie_word_embeddings": True}, "tie_word_embeddings"),
     ],
 )
 def test_bad_configs_name_the_field(overrides: dict, field: str) -> None:

@@ -40,11 +40,9 @@ def run(
     """Run curate -> tokenizer -> allocate -> pretrain -> SFT -> RL -> evaluate -> report, skipping
     stages that are up to date; rerun the same command to resume."""
     from frontload.study.pipeline import run_pipeline
-    from frontload.study.report import write_report
 
-    ws = workspace_from(workspace)
-    study = run_pipeline(pipeline, ws)
-    md_path, png_path, tables = write_report(study.folder, ws)
+    study = run_pipeline(pipeline, workspace_from(workspace))
+    md_path, png_path, tables = study.report
     print_tables(tables)
     typer.echo(
         f"ran {len(study.state.ran)} stages, skipped {len(study.state.skipped)} up to date; "

@@ -20,7 +20,13 @@ from frontload.curate.corpora import (
     CorpusRule,
     split_conjuncts,
 )
-from frontload.curate.manifest import corpus_stats, make_manifest, pool_version, write_manifest
+from frontload.curate.manifest import (
+    VOCAB_SAMPLE,
+    corpus_stats,
+    make_manifest,
+    pool_version,
+    write_manifest,
+)
 from frontload.curate.schema import COLUMNS, RECORD_SCHEMA
 from frontload.errors import ConfigError, DataError, StageNotReady
 from frontload.workspace import Catalog, Workspace
@@ -66,6 +72,11 @@ class CorpusBuilder:
             )
         keep = "TRUE" if config.contaminated == "keep" else "coalesce(len(contaminated), 0) = 0"
         self.connection.execute(f"CREATE VIEW pool AS SELECT * FROM pool_all WHERE {keep}")
+        # Manifests read only these columns: one copy in memory instead of a pool scan per figure.
+        self.connection.execute(
+            "CREATE TEMP TABLE __meta AS SELECT id, domain, quality, answer_tokens, total_tokens, "
+            "dup_cluster FROM pool"
+        )
         self.pool_records, self.clean_records = self.connection.execute(
             f"SELECT count(*), count(*) FILTER (WHERE {keep}) FROM pool_all"
         ).fetchall()[0]
@@ -175,7 +186,13 @@ class CorpusBuilder:
             f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM pool '
             f"WHERE id IN (SELECT id FROM {_ids(name)})",
         )
-        stats = corpus_stats(self.connection, f'"{name}"')
+        ids = _ids(name)
+        stats = corpus_stats(
+            self.connection,
+            f"(SELECT * FROM __meta SEMI JOIN {ids} USING (id))",
+            f"(SELECT text FROM pool WHERE id IN "
+            f"(SELECT id FROM {ids} ORDER BY hash(id), id LIMIT {VOCAB_SAMPLE}))",
+        )
         if not stats["records"]:
             logger.warning(f"corpus {name} is empty: {self.explain(name, rule, where)}")
         self._write(name)

@@ -32,42 +32,40 @@ def _entropy(counts: list[int]) -> float:
     return float(-sum(c / total * math.log2(c / total) for c in counts if c)) + 0.0
 
 
-def _quantiles(connection, relation: str, column: str) -> dict[str, float | None]:
-    row = connection.execute(
-        f"SELECT quantile_cont({column}, [0.1, 0.5, 0.9]) FROM {relation}"
-    ).fetchall()[0]
-    values = row[0] or [None, None, None]
+def _quantiles(values: list | None) -> dict[str, float | None]:
+    values = values or [None, None, None]
     return {
         key: (None if value is None else round(float(value), 6))
         for key, value in zip(("p10", "p50", "p90"), values, strict=True)
     }
 
 
-def corpus_stats(connection, relation: str) -> dict[str, Any]:
-    """Every number of the manifest, computed in DuckDB over `relation` (a view or subquery)."""
-    records, tokens, answer_tokens, clusters = connection.execute(
-        f"SELECT count(*), coalesce(sum(total_tokens), 0), coalesce(sum(answer_tokens), 0), "
-        f"count(DISTINCT coalesce(dup_cluster, id)) FROM {relation}"
+def corpus_stats(connection, records: str, texts: str) -> dict[str, Any]:
+    """Every number of the manifest, in DuckDB: `records` is a relation with the metadata
+    columns, `texts` one with the `text` of a fixed sample (VOCAB_SAMPLE records by id hash)."""
+    (records_n, tokens, answer_tokens, clusters, quality, lengths) = connection.execute(
+        "SELECT count(*), coalesce(sum(total_tokens), 0), coalesce(sum(answer_tokens), 0), "
+        "count(DISTINCT coalesce(dup_cluster, id)), quantile_cont(quality, [0.1, 0.5, 0.9]), "
+        f"quantile_cont(answer_tokens, [0.1, 0.5, 0.9]) FROM {records}"
     ).fetchall()[0]
     by_domain = connection.execute(
-        f"SELECT domain, count(*), coalesce(sum(total_tokens), 0) FROM {relation} "
+        f"SELECT domain, count(*), coalesce(sum(total_tokens), 0) FROM {records} "
         "GROUP BY domain ORDER BY domain"
     ).fetchall()
     words = connection.execute(
-        f"SELECT count(*) FROM (SELECT unnest(regexp_split_to_array(lower(text), '\\s+')) AS w "
-        f"FROM (SELECT text FROM {relation} ORDER BY hash(id) LIMIT {VOCAB_SAMPLE})) "
-        "WHERE w <> '' GROUP BY w"
+        "SELECT count(*) FROM (SELECT unnest(regexp_split_to_array(lower(text), '\\s+')) AS w "
+        f"FROM {texts}) WHERE w <> '' GROUP BY w"
     ).fetchall()
     return {
-        "records": int(records),
+        "records": int(records_n),
         "tokens": int(tokens),
         "answer_tokens": int(answer_tokens),
-        "domain_mix": {d: round(n / records, 6) for d, n, _ in by_domain} if records else {},
+        "domain_mix": {d: round(n / records_n, 6) for d, n, _ in by_domain} if records_n else {},
         "domain_tokens": {d: int(t) for d, _, t in by_domain},
-        "quality_quantiles": _quantiles(connection, relation, "quality"),
-        "answer_tokens_quantiles": _quantiles(connection, relation, "answer_tokens"),
+        "quality_quantiles": _quantiles(quality),
+        "answer_tokens_quantiles": _quantiles(lengths),
         "diversity": {
-            "clusters_per_1k": round(1000 * clusters / records, 3) if records else 0.0,
+            "clusters_per_1k": round(1000 * clusters / records_n, 3) if records_n else 0.0,
             "domain_entropy": round(_entropy([n for _, n, _ in by_domain]), 6),
             "vocab_entropy": round(_entropy([n for (n,) in words]), 6),
         },

@@ -1,18 +1,10 @@
-"""fastText quality classifier (DCLM recipe): train it from example specs, score records in batches.
-
-A spec is a file path or glob (jsonl, jsonl.gz or parquet with a text field), a pool query
-(`sql:SELECT text FROM pool WHERE verified AND answer_tokens > 1000`) or a recipe source
-(`source:NAME`) or the recipe sources with a tag (`tag:curated`), read as the pipeline reads them.
-"""
+"""fastText quality classifier (DCLM recipe): train it from example specs (see `quality_specs`),
+score records in batches, and build the curation steps that use it."""
 
 from __future__ import annotations
 
-import glob
-import gzip
 import json
 import random
-import re
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +12,13 @@ from loguru import logger
 from pydantic import Field
 
 from frontload.config import StrictModel
-from frontload.errors import ConfigError, InputError, StageNotReady, TrainingError
+from frontload.curate.quality_specs import TAG_PREFIX, read_specs
+from frontload.errors import InputError, TrainingError
 from frontload.workspace import Workspace
 
 LABEL_HQ = "__label__hq"
 LABEL_LQ = "__label__lq"
-SQL_PREFIX = "sql:"
-SOURCE_PREFIX = "source:"
-TAG_PREFIX = "tag:"
-_SPACES = re.compile(r"\s+")
+FASTTEXT_MAGIC = 793712314  # first int32 of every fastText .bin
 
 
 class QualityTrainConfig(StrictModel):
@@ -76,10 +66,10 @@ class QualityConfig(StrictModel):
         description="without a model or train spec: tags whose records are negative examples",
     )
     bootstrap_records: int = Field(
-        20_000, gt=0, description="records buffered to train the tag-labelled model"
+        5_000, gt=0, description="examples per class for the tag-labelled model"
     )
     bootstrap: QualityTrainConfig = Field(
-        default_factory=lambda: QualityTrainConfig(bucket=100_000, dim=32),
+        default_factory=lambda: QualityTrainConfig(bucket=100_000, dim=32, epochs=20),
         description="training settings of the tag-labelled model (positive/negative ignored)",
     )
     batch_size: int = Field(1024, gt=0, description="records per fastText predict call")
@@ -90,154 +80,13 @@ class QualityConfig(StrictModel):
 
 
 def prepare(text: str) -> str:
-    """DCLM preprocessing: newlines flattened, whitespace collapsed (fastText reads one line)."""
-    return _SPACES.sub(" ", text or "").strip()
+    """DCLM preprocessing: newlines flattened (fastText reads one line and already splits words on
+    any other whitespace, so nothing else needs collapsing)."""
+    return (text or "").replace("\n", " ")
 
 
 def default_model_path(workspace: Workspace) -> Path:
     return workspace.models_dir / "quality.bin"
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading example specs
-
-
-def _record_text(record: dict[str, Any], field: str, source: str) -> str | None:
-    value = record.get(field)
-    if value is None and field == "text" and ("prompt" in record or "response" in record):
-        value = "\n\n".join(str(record.get(k) or "") for k in ("prompt", "response"))
-    if value is None:
-        raise InputError(
-            f"{source}: no field {field!r} (fields: {', '.join(sorted(record))})",
-            "pass --text-field with the field holding the text",
-        )
-    return str(value)
-
-
-def _read_file(path: Path, field: str, limit: int) -> Iterator[str]:
-    name = path.name
-    if name.endswith(".parquet"):
-        import pyarrow.parquet as pq
-
-        try:
-            file = pq.ParquetFile(path)
-        except Exception as error:
-            raise InputError(f"{path}: not a readable parquet file ({error})") from error
-        columns = file.schema_arrow.names
-        if field not in columns:
-            raise InputError(f"{path}: no column {field!r} (columns: {', '.join(columns)})")
-        count = 0
-        for batch in file.iter_batches(columns=[field], batch_size=4096):
-            for value in batch.column(0).to_pylist():
-                if count >= limit:
-                    return
-                count += 1
-                yield value or ""
-        return
-    if not (name.endswith(".jsonl") or name.endswith(".jsonl.gz") or name.endswith(".json")):
-        raise InputError(f"{path}: unsupported format", "use .jsonl, .jsonl.gz or .parquet")
-    opener = gzip.open if name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if number > limit:
-                return
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise InputError(f"{path}:{number}: invalid JSON ({error.msg})") from error
-            yield _record_text(record, field, f"{path}:{number}")
-
-
-def _read_pool_query(sql: str, workspace: Workspace, limit: int) -> Iterator[str]:
-    import duckdb
-
-    pool = sorted(workspace.pool_dir.glob("*.parquet"))
-    if not pool:
-        raise StageNotReady(
-            f"spec {SQL_PREFIX}{sql}: the workspace has no pool yet",
-            "run `fl curate run` first, or use file specs",
-        )
-    connection = duckdb.connect()
-    pattern = str(workspace.pool_dir / "*.parquet").replace("'", "''")
-    connection.execute(f"CREATE VIEW pool AS SELECT * FROM read_parquet('{pattern}')")
-    try:
-        table = connection.sql(sql).to_arrow_table()
-    except duckdb.Error as error:
-        raise ConfigError(f"spec {SQL_PREFIX}{sql}: query failed: {error}") from error
-    finally:
-        connection.close()
-    column = "text" if "text" in table.column_names else table.column_names[0]
-    yield from (value or "" for value in table.column(column).to_pylist()[:limit])
-
-
-def _read_sources(spec: str, sources: list | None, workspace: Workspace, limit: int):
-    """Texts of recipe sources (`source:NAME` or `tag:TAG`), read and mapped as the pipeline does,
-    an equal share of `limit` from each chosen source."""
-    from frontload.curate.readers import (
-        Malformed,
-        RecordError,
-        iter_raw,
-        map_record,
-        resolve_sources,
-    )
-
-    kind, _, name = spec.partition(":")
-    chosen = [s for s in sources or [] if (s.name == name if kind == "source" else name in s.tags)]
-    if not chosen and (kind == "source" or not sources):
-        known = ", ".join(s.name for s in sources or []) or "none (pass --recipe)"
-        raise ConfigError(f"spec {spec}: matches no source of the recipe", f"sources: {known}")
-    share = -(-limit // max(1, len(chosen)))
-    for source in chosen:
-        count = 0
-        for file in resolve_sources([source], workspace.root):
-            mapping = file.source.mapping()
-            for _, raw in iter_raw(file):
-                if count >= share:
-                    break
-                if isinstance(raw, Malformed):
-                    continue
-                try:
-                    yield map_record(raw, mapping)["text"]
-                except RecordError:
-                    continue
-                count += 1
-
-
-def read_spec(
-    spec: str,
-    workspace: Workspace,
-    field: str = "text",
-    limit: int = 10**9,
-    sources: list | None = None,
-) -> Iterator[str]:
-    """Texts of one spec (file, glob, `sql:` pool query, `source:` recipe source), at most `limit`."""
-    if spec.startswith(SQL_PREFIX):
-        yield from _read_pool_query(spec[len(SQL_PREFIX) :], workspace, limit)
-        return
-    if spec.startswith((SOURCE_PREFIX, TAG_PREFIX)):
-        yield from _read_sources(spec, sources, workspace, limit)
-        return
-    paths = sorted(Path(p) for p in glob.glob(spec, recursive=True)) or [Path(spec)]
-    for path in paths:
-        if not path.is_file():
-            raise InputError(f"{spec}: no such file", "check the path or glob")
-        yield from _read_file(path, field, limit)
-
-
-def read_specs(
-    specs: Iterable[str], workspace: Workspace, field: str, limit: int, sources: list | None = None
-) -> list[str]:
-    """All non-empty texts of several specs, up to `limit` in total."""
-    texts: list[str] = []
-    for spec in specs:
-        for text in read_spec(spec, workspace, field, limit - len(texts), sources):
-            if text.strip():
-                texts.append(text)
-            if len(texts) >= limit:
-                return texts
-    return texts
 
 
 # ---------------------------------------------------------------------------------------------
@@ -353,12 +202,24 @@ class Scorer:
             )
         self.k = len(labels)
 
+    @staticmethod
+    def check(path: Path) -> None:
+        """Fail early, without loading it, when `path` is missing or not a fastText model."""
+        if not Path(path).is_file():
+            raise InputError(f"quality model {path}: file not found", "check quality.model")
+        with open(path, "rb") as handle:
+            magic = int.from_bytes(handle.read(4), "little")
+        if magic != FASTTEXT_MAGIC:
+            raise InputError(
+                f"quality model {path}: not a fastText .bin model",
+                "train one with `fl curate quality train`",
+            )
+
     @classmethod
     def load(cls, path: Path) -> Scorer:
         import fasttext
 
-        if not Path(path).is_file():
-            raise InputError(f"quality model {path}: file not found", "check quality.model")
+        cls.check(path)
         try:
             fasttext.FastText.eprint = lambda *args, **kwargs: None
             model = fasttext.load_model(str(path))
@@ -390,6 +251,7 @@ def quality_steps(
     if config.verify:
         steps.append(VerifyStep(workers=config.verify_workers, timeout=config.verify_timeout))
     if config.model is not None:
+        Scorer.check(config.model)
         steps.append(QualityScoreStep(config, workspace, config.model, bootstrap=False))
         return steps
     train = config.train

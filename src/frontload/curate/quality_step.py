@@ -89,7 +89,7 @@ class QualityScoreStep(PipelineStep):
         data = iter(data)
         path = self.model_path
         if path is None and self.bootstrap:
-            buffer = list(islice(data, self.config.bootstrap_records))
+            buffer = list(islice(data, 2 * self.config.bootstrap_records))
             if self._bootstrap(buffer):
                 path = default_model_path(self.workspace)
             data = chain(buffer, data)

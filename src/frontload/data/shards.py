@@ -78,6 +78,11 @@ class ShardWriter:
 
     def append(self, tokens: np.ndarray, lengths: np.ndarray, mask: np.ndarray | None) -> None:
         """Documents laid end to end: `tokens` (N,), their `lengths` (D,), `mask` (N,) for chat."""
+        if len(tokens) and int(tokens.max()) > np.iinfo(self.dtype).max:
+            raise DataError(
+                f"token id {int(tokens.max())} does not fit the shard dtype {self.dtype.name}",
+                hint="the tokenizer's ids exceed its reported vocab size; re-save the tokenizer",
+            )
         self.handles["tokens"].write(tokens.astype(self.dtype, copy=False).tobytes())
         ends = self.tokens + np.cumsum(lengths, dtype=OFFSET_DTYPE)
         self.handles["docs"].write(ends.astype(OFFSET_DTYPE, copy=False).tobytes())

@@ -108,13 +108,15 @@ _WORKER: dict = {}
 
 
 def _init_worker(tokenizer_path: str, field: str, threads: int | None) -> None:
-    """Load the tokenizer once per process; pin its thread pool when several processes share CPUs."""
+    """Pin the tokenizer's thread pool (several processes share the CPUs); a forked worker keeps
+    the parent's encoder, any other loads the tokenizer once."""
     from frontload.data.encode import Encoder
     from frontload.data.tokenizer import load_tokenizer
 
     if threads is not None:
         os.environ["RAYON_NUM_THREADS"] = str(threads)
-    _WORKER["encoder"] = Encoder(load_tokenizer(tokenizer_path), field)
+    if getattr(_WORKER.get("encoder"), "field", None) != field:
+        _WORKER["encoder"] = Encoder(load_tokenizer(tokenizer_path), field)
 
 
 def _use_encoder(encoder) -> None:

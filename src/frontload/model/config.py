@@ -135,6 +135,10 @@ def validate_config(config: HybridConfig) -> None:
             f"{config.n_groups} does not divide mamba_num_heads {config.mamba_num_heads}",
             "each B/C group must serve a whole number of Mamba heads",
         )
+    if config.tie_word_embeddings:
+        _fail(
+            "tie_word_embeddings", "must be false", "the model keeps untied embeddings (Nemotron-H)"
+        )
     if not 0 < config.time_step_min <= config.time_step_max:
         _fail(
             "time_step_min", "must satisfy 0 < time_step_min <= time_step_max", "e.g. 0.001 and 0.1"

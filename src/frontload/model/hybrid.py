@@ -155,7 +155,7 @@ def resolve_seq_idx(
     None when every row is a single document, so the dense kernels (no masks) are used.
     """
     if seq_idx is not None:
-        return seq_idx.to(torch.int32)
+        return seq_idx.to(torch.int32).contiguous()  # the Triton and conv kernels need this
     if position_ids is None or tokens < 2 or past > 0:
         return None
     positions = position_ids.expand(batch, tokens) if position_ids.dim() == 2 else position_ids

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import os
 import sys
 import types
 from collections.abc import Callable
@@ -106,8 +107,11 @@ def _try(loader: Callable[[], Any], name: str) -> Any:
 
 @cache
 def kernels() -> Kernels:
-    """Probe the optional kernels once; CUDA kernels are only considered when CUDA is available."""
-    if not torch.cuda.is_available():
+    """Probe the optional kernels once; CUDA kernels are only considered when CUDA is available.
+
+    FL_MODEL_KERNELS=torch forces the PyTorch fallbacks (to compare against the fast kernels).
+    """
+    if not torch.cuda.is_available() or os.environ.get("FL_MODEL_KERNELS") == "torch":
         found = Kernels(None, None, None, None, None)
     else:
         found = Kernels(

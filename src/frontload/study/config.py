@@ -83,6 +83,9 @@ class PipelineConfig(StrictModel):
         description="Corpora to tokenize into shards for pretraining.",
     )
     allocate: str | None = Field(None, description="Allocation config (None: skip the solver).")
+    pretrain_overrides: dict[str, Any] = Field(
+        default_factory=dict, description="Recipe keys replaced in every arm (e.g. total_tokens)."
+    )
     arms: list[Arm] = Field(description="Pretraining arms.")
     sft: list[SFTArm] = Field(default_factory=list, description="SFT datasets, each on every arm.")
     rl: RLStage | None = Field(None, description="GRPO after SFT (optional).")

@@ -106,6 +106,7 @@ class Study:
         self.folder = workspace.root / "pipeline" / config.name
         self.state = StageState(self.folder)
         self.models: list[dict] = []
+        self.report: tuple[Path, Path, dict] | None = None
 
     def run_name(self, *parts: str) -> str:
         return "_".join([self.config.name, *parts]).lower().replace("-", "_")
@@ -179,7 +180,8 @@ class Study:
         from frontload.train.recipe import PretrainRecipe
 
         name = self.run_name(arm.name)
-        recipe = merged(self.base, arm.pretrain, arm.overrides, PretrainRecipe, {"name": name})
+        overrides = {**self.config.pretrain_overrides, **arm.overrides}
+        recipe = merged(self.base, arm.pretrain, overrides, PretrainRecipe, {"name": name})
         use_plan = plan if arm.use_plan else None
         if arm.use_plan and plan is None:
             raise ConfigError(f"arm {arm.name} uses the plan but the pipeline has no allocate:")
@@ -277,7 +279,7 @@ class Study:
         (self.folder / "models.json").write_text(json.dumps(self.models, indent=2))
         from frontload.study.report import write_report
 
-        write_report(self.folder, self.ws)
+        self.report = write_report(self.folder, self.ws)
         return self.folder
 
 

@@ -56,8 +56,7 @@ def parallelize(
         apply_activation_checkpointing(decoder, blocks, kinds=set(checkpoint_kinds))
         blocks = model_blocks(model)
     if compile_blocks:
-        apply_compile(decoder, blocks)
-        blocks = model_blocks(model)
+        apply_compile(blocks)
     if world_size > 1:
         apply_fsdp(
             model,
@@ -82,10 +81,11 @@ def apply_activation_checkpointing(decoder: nn.Module, blocks: list[Block], *, k
     _log(f"activation checkpointing: {wrapped} blocks ({', '.join(sorted(kinds))})")
 
 
-def apply_compile(decoder: nn.Module, blocks: list[Block]) -> None:
-    """Compile each block on its own: small graphs compile fast and are reused by equal blocks."""
+def apply_compile(blocks: list[Block]) -> None:
+    """Compile each block in place (names unchanged): small graphs compile fast, and blocks of the
+    same kind and shape reuse one compiled graph."""
     for block in blocks:
-        decoder.layers[block.index] = torch.compile(block.module, fullgraph=False)
+        block.module.compile()
     _log(f"torch.compile: {len(blocks)} blocks")
 
 

@@ -68,6 +68,9 @@ def pretrain(
 ) -> Path:
     """Train (or continue) the run `recipe.name`; returns its folder runs/<name>/."""
     env = Dist.start()
+    threads = torch.get_num_threads()
+    if env.device.type == "cpu" and recipe.cpu_threads:
+        torch.set_num_threads(recipe.cpu_threads)
     try:
         return _train(recipe, workspace, plan, resume, env)
     except torch.OutOfMemoryError as error:
@@ -78,6 +81,7 @@ def pretrain(
             "turn on parallel.activation_checkpointing: [mamba, attention, mlp], or use more GPUs",
         ) from error
     finally:
+        torch.set_num_threads(threads)
         env.close()
 
 
@@ -310,8 +314,11 @@ def _model_config(recipe: PretrainRecipe, tokenizer: Any):
         overrides.setdefault("vocab_size", len(tokenizer))
         overrides.setdefault("eos_token_id", tokenizer.eos_token_id)
         overrides.setdefault("pad_token_id", tokenizer.pad_token_id)
-    overrides.setdefault("max_position_embeddings", recipe.seq_len)
-    return preset(recipe.model.preset, **overrides)
+    config = preset(recipe.model.preset, **overrides)
+    if config.max_position_embeddings < recipe.seq_len:  # a guard only: no position embeddings
+        overrides["max_position_embeddings"] = recipe.seq_len
+        config = preset(recipe.model.preset, **overrides)
+    return config
 
 
 def _build_model(config: Any, seed: int, env: Dist) -> torch.nn.Module:

@@ -21,10 +21,14 @@ from frontload.train.posttrain_recipe import RLRecipe
 from frontload.train.rewards import RewardLog, build_rewards, task_of
 from frontload.train.sft import (
     MetricsWriter,
+    checkpoint_step,
+    drop_printer,
+    extend_context,
     last_checkpoint,
     load_model_and_tokenizer,
     metrics_callback,
     pick_device,
+    quiet_libraries,
     resolve,
 )
 from frontload.workspace import Workspace
@@ -89,6 +93,15 @@ def load_prompts(workspace: Workspace, recipe: RLRecipe) -> list[dict]:
     return rows[: recipe.max_prompts] if recipe.max_prompts else rows
 
 
+def longest_prompt(tokenizer, prompts: list[dict]) -> int:
+    """Tokens in the longest templated prompt."""
+    texts = [
+        tokenizer.apply_chat_template(p["prompt"], add_generation_prompt=True, tokenize=False)
+        for p in prompts
+    ]
+    return max(len(ids) for ids in tokenizer(texts)["input_ids"])
+
+
 def grpo_config(recipe: RLRecipe, run_dir: Path, weights: list[float] | None):
     """The study's GRPO settings: constant LR, G rollouts per prompt, temperature, KL beta."""
     from trl import GRPOConfig
@@ -124,9 +137,11 @@ def rl(recipe: RLRecipe, workspace: Workspace, resume: bool = True) -> RLResult:
     from datasets import Dataset
     from trl import GRPOTrainer
 
+    quiet_libraries()
     torch.manual_seed(recipe.seed)
     model, tokenizer = load_model_and_tokenizer(workspace, recipe.model, recipe.tokenizer)
     prompts = load_prompts(workspace, recipe)
+    extend_context(model, longest_prompt(tokenizer, prompts) + recipe.max_completion_length)
     run_dir = workspace.runs_dir / recipe.name
     run_dir.mkdir(parents=True, exist_ok=True)
     log = RewardLog(run_dir, recipe.log_samples)
@@ -140,7 +155,9 @@ def rl(recipe: RLRecipe, workspace: Workspace, resume: bool = True) -> RLResult:
         processing_class=tokenizer,
         callbacks=[metrics_callback(writer)],
     )
+    drop_printer(trainer)
     checkpoint = last_checkpoint(run_dir / "checkpoints") if resume else None
+    writer.start(checkpoint_step(checkpoint))
     try:
         trainer.train(resume_from_checkpoint=checkpoint)
     except ValueError as error:

@@ -109,6 +109,28 @@ def check_pair(model, tokenizer, model_dir: Path, tok_dir: Path) -> None:
         raise ConfigError(f"tokenizer {tok_dir} has no eos token")
 
 
+def extend_context(model, length: int) -> None:
+    """Let SFT run longer sequences than pretraining (the study: 8k -> 32k). The attention layers
+    have no position embedding, so `max_position_embeddings` is only a guard to raise."""
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if limit is not None and model.config.model_type == "frontload_hybrid" and length > limit:
+        model.config.max_position_embeddings = length
+
+
+def quiet_libraries() -> None:
+    """datasets' per-map progress bars drown the trainer's own log lines."""
+    import datasets
+
+    datasets.disable_progress_bars()
+
+
+def drop_printer(trainer) -> None:
+    """TRL prints every log dict to stdout; metrics.jsonl keeps them instead."""
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
+
+
 def record_messages(row: dict) -> list[dict] | None:
     """The chat form of a record: its messages, else prompt/response; None without an answer."""
     messages = row.get("messages") or []
@@ -207,6 +229,14 @@ class MetricsWriter:
         self.run, self.stage, self.path = run, stage, path
         self.started = time.time()
 
+    def start(self, resumed_step: int | None) -> None:
+        """Drop rows a resumed run will log again (all of them when starting fresh)."""
+        if not self.path.is_file():
+            return
+        rows = [json.loads(line) for line in self.path.read_text().splitlines() if line]
+        kept = [r for r in rows if resumed_step is not None and r["step"] <= resumed_step]
+        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+
     def write(self, step: int, logs: dict) -> None:
         row = {"run": self.run, "stage": self.stage, "step": step, "time": time.time()}
         row["elapsed_s"] = round(row["time"] - self.started, 3)
@@ -234,6 +264,11 @@ def metrics_callback(writer: MetricsWriter):
     return _Metrics()
 
 
+def checkpoint_step(checkpoint: str | None) -> int | None:
+    """The step of a `checkpoint-<step>` folder."""
+    return int(Path(checkpoint).name.rsplit("-", 1)[1]) if checkpoint else None
+
+
 def last_checkpoint(folder: Path) -> str | None:
     """The newest Trainer checkpoint in `folder`, to resume from."""
     from transformers.trainer_utils import get_last_checkpoint
@@ -249,8 +284,10 @@ def sft(
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
+    quiet_libraries()
     torch.manual_seed(recipe.seed)
     model, tokenizer = load_model_and_tokenizer(workspace, recipe.model, recipe.tokenizer)
+    extend_context(model, recipe.max_length * recipe.micro_batch_size)  # padding-free: one row
     train, held_out = build_conversations(workspace, recipe, plan)
     run_dir = workspace.runs_dir / recipe.name
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -289,7 +326,9 @@ def sft(
         processing_class=tokenizer,
         callbacks=[metrics_callback(writer)],
     )
+    drop_printer(trainer)
     checkpoint = last_checkpoint(run_dir / "checkpoints") if resume else None
+    writer.start(checkpoint_step(checkpoint))
     before = trainer.evaluate()["eval_loss"] if held_out and checkpoint is None else None
     if before is not None:
         writer.write(0, {"eval_loss": before})

@@ -1,0 +1,148 @@
+"""Post-training throughput: SFT tokens/s and GRPO rollouts/s through our TRL wiring, for our tiny
+hybrid model against transformers' NemotronHForCausalLM of the same shape and weights.
+
+    python benchmarks/posttrain.py                  # tiny preset, 8 SFT steps, 3 GRPO steps
+    python benchmarks/posttrain.py --sft-steps 4 --rl-steps 2
+
+Both models run the same `frontload.train.sft.sft` / `frontload.train.rl.rl` functions (TRL
+SFTTrainer with packing, GRPOTrainer with the math reward) on a toy arithmetic corpus, one after
+the other in the same process. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+def write_corpus(folder: Path, n: int, seed: int) -> list[str]:
+    from frontload.curate.schema import RECORD_SCHEMA
+
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        a, b = rng.randint(0, 99), rng.randint(0, 99)
+        prompt, response = f"What is {a}+{b}?", f"{a}+{b}={a + b}. The answer is {a + b}."
+        rows.append(
+            {"id": f"r{i}", "source": "toy", "domain": "math", "prompt": prompt}
+            | {"response": response, "reference": str(a + b), "text": f"{prompt}\n{response}"}
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pylist(rows, schema=RECORD_SCHEMA)
+    pq.write_table(table, folder / "part-00000.parquet")
+    return [r["text"] for r in rows]
+
+
+def build_models(ws, vocab_size: int) -> None:
+    """runs/ours/hf (HybridForCausalLM, tiny preset) and runs/peer/hf (NemotronH, same weights)."""
+    import torch
+
+    from frontload.model import HybridForCausalLM, preset
+    from frontload.model.convert import to_nemotron_h
+
+    torch.manual_seed(0)
+    ours = HybridForCausalLM(preset("tiny", vocab_size=vocab_size))
+    ours.save_pretrained(str(ws.runs_dir / "ours" / "hf"))
+    to_nemotron_h(ours).save_pretrained(str(ws.runs_dir / "peer" / "hf"))
+
+
+def measure(ws, which: str, sft_steps: int, rl_steps: int) -> dict:
+    from frontload.train.posttrain_recipe import RLRecipe, SFTRecipe
+    from frontload.train.rl import rl
+    from frontload.train.sft import sft
+
+    model = f"runs/{which}/hf"
+    recipe = SFTRecipe(
+        name=f"sft_{which}",
+        model=model,
+        tokenizer="tokenizer",
+        corpora=[{"name": "toy"}],
+        eval_fraction=0.0,
+        lr=1e-3,
+        global_batch_size=4,
+        micro_batch_size=4,
+        max_length=512,
+        max_steps=sft_steps,
+        logging_steps=1,
+        save_steps=10_000,
+    )
+    start = time.perf_counter()
+    sft(recipe, ws, resume=False)
+    sft_s = time.perf_counter() - start
+    metrics = [json.loads(x) for x in (ws.runs_dir / f"sft_{which}" / "metrics.jsonl").open()]
+    tokens = max(float(m.get("num_tokens", 0)) for m in metrics)
+    rl_recipe = RLRecipe(
+        name=f"rl_{which}",
+        model=model,
+        tokenizer="tokenizer",
+        prompts=["toy"],
+        max_prompts=64,
+        lr=1e-5,
+        num_generations=8,
+        prompts_per_step=2,
+        micro_batch_size=16,
+        max_completion_length=32,
+        max_steps=rl_steps,
+        save_steps=10_000,
+    )
+    start = time.perf_counter()
+    rl(rl_recipe, ws, resume=False)
+    rl_s = time.perf_counter() - start
+    rollouts = rl_steps * rl_recipe.prompts_per_step * rl_recipe.num_generations
+    return {
+        "sft_seconds": round(sft_s, 2),
+        "sft_tokens": tokens,
+        "sft_tokens_per_s": round(tokens / sft_s, 1),
+        "rl_seconds": round(rl_s, 2),
+        "rl_rollouts": rollouts,
+        "rl_rollouts_per_s": round(rollouts / rl_s, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sft-steps", type=int, default=8)
+    parser.add_argument("--rl-steps", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    import torch
+
+    from frontload.data.tokenizer import train_tokenizer
+    from frontload.workspace import Workspace
+
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = Workspace.resolve(Path(tmp) / "ws").ensure()
+        texts = write_corpus(ws.corpus_dir("toy"), 400, seed=0)
+        train_tokenizer(texts * 3, vocab_size=512, out_dir=ws.tokenizer_dir)
+        build_models(ws, vocab_size=512)
+        results = {
+            name: measure(ws, name, args.sft_steps, args.rl_steps) for name in ("ours", "peer")
+        }
+    ratio = {
+        key: round(results["ours"][key] / results["peer"][key], 3)
+        for key in ("sft_tokens_per_s", "rl_rollouts_per_s")
+    }
+    print(
+        json.dumps(
+            {
+                "preset": "tiny",
+                "device": "cpu",
+                "threads": args.threads,
+                **results,
+                "ours_over_peer": ratio,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

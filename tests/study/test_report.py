@@ -1,0 +1,60 @@
+"""The study report: category means and overall from evaluation summaries, published numbers
+matched by arm, SFT data and stage, markdown + PNG written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from frontload.errors import StageNotReady
+from frontload.study.report import published_match, published_rows, write_report
+
+
+def write_eval(workspace, run: str, scores: dict[str, tuple[str, float]]) -> None:
+    folder = workspace.evals_dir / run
+    folder.mkdir(parents=True)
+    rows = [{"task": t, "category": c, "score": s} for t, (c, s) in scores.items()]
+    (folder / "summary.json").write_text(json.dumps(rows))
+
+
+def test_report_tables_match_the_study_layout(workspace):
+    folder = workspace.root / "pipeline" / "toy"
+    folder.mkdir(parents=True)
+    models = [
+        {"model": "M_LMQ", "pt_reasoning": "LMQ", "sft_data": "", "rl": 0, "stage": "base"}
+        | {"run": "r0", "eval": "e0"},
+        {"model": "M_LMQ+SFT_SHQ", "pt_reasoning": "LMQ", "sft_data": "SHQ", "rl": 0}
+        | {"stage": "sft", "run": "r1", "eval": "e1"},
+        {"model": "M_LMQ+SFT_SHQ+RL", "pt_reasoning": "LMQ", "sft_data": "SHQ", "rl": 1}
+        | {"stage": "rl", "run": "r2", "eval": "e2"},
+    ]
+    (folder / "models.json").write_text(json.dumps(models))
+    write_eval(
+        workspace,
+        "e0",
+        {"gsm8k": ("math", 0.5), "math500": ("math", 0.3), "mmlu": ("science", 0.2)},
+    )
+    write_eval(workspace, "e1", {"gsm8k": ("math", 0.6)})
+    md_path, png_path, tables = write_report(folder, workspace)
+    base = tables["base"][0]
+    assert base["ours"]["math"] == pytest.approx(40.0)
+    assert base["ours"]["avg"] == pytest.approx(30.0)  # mean of category means, not of tasks
+    assert base["paper"]["avg"] == pytest.approx(64.07)  # T1 M_LMQ
+    assert tables["sft"][0]["paper"]["avg"] == pytest.approx(50.95)  # T4 M_LMQ+SFT_SHQ
+    assert tables["rl"][0]["paper"]["avg"] == pytest.approx(56.66)  # T3
+    assert tables["rl"][0]["ours"] == {}  # not evaluated: shown as '-'
+    text = md_path.read_text()
+    assert "## Base models" in text and "## After SFT" in text and "## After RL" in text
+    assert png_path.stat().st_size > 1000
+
+
+def test_no_published_numbers_where_the_design_differs():
+    rows = published_rows()
+    model = {"stage": "sft", "pt_reasoning": "SHQ", "sft_data": "LDQ", "rl": 0}
+    assert published_match(model, rows) == {}
+
+
+def test_report_before_the_pipeline_ran_is_a_clear_error(workspace):
+    with pytest.raises(StageNotReady, match="fl run"):
+        write_report(workspace.root / "pipeline" / "none", workspace)
