@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
+
+# Two xdist workers on two cores: one thread each. Oversubscribed torch threads made the tiny
+# training tests ~8x slower on a loaded machine.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = REPO_ROOT.parent / "shared" / "data" / "bench"
@@ -29,3 +36,12 @@ def bench_dir() -> Path:
             f"benchmark files not found at {BENCH_DIR} (shared/ is not beside the checkout)"
         )
     return BENCH_DIR
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Keep torch single-threaded in tests that imported it."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+    yield

@@ -85,3 +85,14 @@ def test_sampling_and_beam_search_run() -> None:
     assert sampled.shape == (4, 11)
     beams = model.generate(prompt, max_new_tokens=6, num_beams=3, do_sample=False)
     assert beams.shape[0] == 2
+
+
+def test_an_empty_transformers_cache_is_replaced() -> None:
+    from transformers import DynamicCache
+
+    model = tiny_model(5)
+    ids = torch.randint(0, 512, (1, 8))
+    with torch.no_grad():
+        out = model(ids, past_key_values=DynamicCache(), use_cache=True)
+    assert isinstance(out.past_key_values, HybridCache)
+    assert out.past_key_values.get_seq_length() == 8

@@ -172,3 +172,15 @@ def test_load_pretrained_names_the_mismatch(tmp_path) -> None:
         load_pretrained(tmp_path, config=preset("tiny", hidden_size=32, chunk_size=8))
     with pytest.raises(ConfigError, match="(?s)lacks parameter.*layer_pattern"):
         load_pretrained(tmp_path, config=preset("tiny", layer_pattern="M*M-M", chunk_size=8))
+
+
+def test_position_ids_shared_by_the_batch() -> None:
+    """A (T,) or (1, T) position_ids (TRL's padding-free layout) applies to every row."""
+    from frontload.model.hybrid import resolve_seq_idx
+
+    positions = torch.tensor([0, 1, 2, 0, 1, 0])
+    want = torch.tensor([[0, 0, 0, 1, 1, 2]] * 3, dtype=torch.int32)
+    assert torch.equal(resolve_seq_idx(None, positions, 3, 6, 0), want)
+    assert torch.equal(resolve_seq_idx(None, positions[None], 3, 6, 0), want)
+    assert resolve_seq_idx(None, torch.arange(6), 3, 6, 0) is None
+    assert resolve_seq_idx(None, positions, 3, 6, past=4) is None

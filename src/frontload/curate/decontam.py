@@ -1,8 +1,9 @@
 """Benchmark decontamination: a word n-gram index over benchmark items, and a filter that flags or
 drops records sharing n-grams with them.
 
-Items of at least `short_below` words are indexed by `n`-grams (13 by default); shorter ones by
-`short_n`-grams, and items shorter than that by their whole normalised word sequence. Hashes are
+An item's question and answer together are indexed by `n`-grams (13 by default); its question alone
+by `n`-grams too when it has at least `short_below` words, else by `short_n`-grams (8), and a
+question shorter than that by its whole normalised word sequence. Hashes are
 stable (blake2b per word, polynomial per n-gram) so the index built once is valid in every worker.
 """
 
@@ -65,27 +66,32 @@ def ngram_hashes(word_hashes: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def load_benchmark_items(spec: BenchmarkFile, workspace_root: Path | None) -> dict[str, list[str]]:
-    """{benchmark name: [item text, ...]} for a file or glob of jsonl/json/csv benchmark files."""
+Item = tuple[str, str | None]  # (question, question + answers or None)
+
+
+def load_benchmark_items(spec: BenchmarkFile, workspace_root: Path | None) -> dict[str, list[Item]]:
+    """{benchmark name: [(question, question+answer), ...]} for a file or glob of jsonl/json/csv."""
     pattern = expand_path(spec.path, workspace_root)
     paths = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
     if not paths or not all(Path(p).is_file() for p in paths):
         missing = pattern if not paths else next(p for p in paths if not Path(p).is_file())
         raise InputError(f"decontam benchmark {missing}: file not found (or empty glob)")
-    items: dict[str, list[str]] = {}
+    items: dict[str, list[Item]] = {}
     for path in map(Path, paths):
         name = spec.name or path.name.split(".")[0]
-        items.setdefault(name, []).extend(_read_items(path, spec.fields))
+        items.setdefault(name, []).extend(_read_items(path, spec))
     return items
 
 
-def _read_items(path: Path, fields: list[str]) -> list[str]:
+def _read_items(path: Path, spec: BenchmarkFile) -> list[Item]:
     name = path.name.lower()
     opener = gzip.open if name.endswith(".gz") else open
     try:
         with opener(path, "rt", encoding="utf-8") as handle:  # type: ignore[operator]
             if name.endswith((".csv", ".csv.gz")):
-                return [row[0] for row in csv.reader(handle) if row and row[0] != "question"]
+                return [
+                    (row[0], None) for row in csv.reader(handle) if row and row[0] != "question"
+                ]
             if name.endswith((".json", ".json.gz")):
                 rows = json.load(handle)
                 rows = rows if isinstance(rows, list) else list(rows.values())
@@ -95,14 +101,21 @@ def _read_items(path: Path, fields: list[str]) -> list[str]:
                 raise ConfigError(f"decontam benchmark {path}: use .jsonl, .json or .csv (or .gz)")
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InputError(f"decontam benchmark {path}: cannot parse ({error})") from error
-    texts = []
+    items: list[Item] = []
     for row in rows:
-        parts = [str(row[key]) for key in fields if isinstance(row, dict) and row.get(key)]
-        if parts:
-            texts.append("\n".join(parts))
-    if not texts:
-        raise ConfigError(f"decontam benchmark {path}: none of the fields {fields} found")
-    return texts
+        if not isinstance(row, dict):
+            continue
+        question = next((str(row[k]) for k in spec.prompt_fields if row.get(k)), None)
+        if question is None:
+            continue
+        answers = [str(row[k]) for k in spec.answer_fields if row.get(k)]
+        items.append((question, "\n".join([question, *answers]) if answers else None))
+    if not items:
+        raise ConfigError(
+            f"decontam benchmark {path}: none of the fields {spec.prompt_fields} found",
+            "set prompt_fields on the benchmark entry",
+        )
+    return items
 
 
 @dataclass
@@ -141,21 +154,30 @@ def build_index(config: DecontamConfig, workspace_root: Path | None = None) -> D
     hasher, names, needed = WordHasher(), [], []
     per_n: dict[int, tuple[list[np.ndarray], list[np.ndarray]]] = {}
     whole: dict[int, int] = {}
+
+    def add(item: int, hashes: np.ndarray, n: int) -> None:
+        bucket = per_n.setdefault(n, ([], []))
+        bucket[0].append(hashes)
+        bucket[1].append(np.full(len(hashes), item, dtype=np.int64))
+
     for spec in config.benchmarks:
-        for name, texts in load_benchmark_items(spec, workspace_root).items():
-            for text in texts:
-                item, words = len(names), words_of(text)
+        for name, items in load_benchmark_items(spec, workspace_root).items():
+            for question, full in items:
+                item, words = len(names), words_of(question)
                 names.append(name)
                 n = config.n if len(words) >= config.short_below else config.short_n
                 hashes = ngram_hashes(hasher(words), n)
-                needed.append(min(config.min_matches, max(1, len(hashes))))
-                if len(hashes) == 0:
-                    if words:
-                        whole[int(ngram_hashes(hasher(words), len(words))[0])] = item
-                    continue
-                bucket = per_n.setdefault(n, ([], []))
-                bucket[0].append(hashes)
-                bucket[1].append(np.full(len(hashes), item, dtype=np.int64))
+                count = len(hashes)
+                if count:
+                    add(item, hashes, n)
+                elif words:
+                    whole[int(ngram_hashes(hasher(words), len(words))[0])] = item
+                if full is not None:
+                    full_hashes = ngram_hashes(hasher(words_of(full)), config.n)
+                    count += len(full_hashes)
+                    if len(full_hashes):
+                        add(item, full_hashes, config.n)
+                needed.append(min(config.min_matches, max(1, count)))
     tables = {}
     for n, (hash_parts, item_parts) in per_n.items():
         hashes, items = np.concatenate(hash_parts), np.concatenate(item_parts)

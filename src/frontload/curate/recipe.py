@@ -136,9 +136,13 @@ class BenchmarkFile(StrictModel):
 
     name: str | None = Field(None, description="benchmark name (default: the file stem)")
     path: str = Field(description="file or glob (jsonl, jsonl.gz, json list, csv)")
-    fields: list[str] = Field(
-        default_factory=lambda: ["question", "problem", "prompt", "answer", "solution"],
-        description="fields whose text is indexed (those present); csv: the first column",
+    prompt_fields: list[str] = Field(
+        default_factory=lambda: ["question", "problem", "prompt"],
+        description="fields holding the question (the first present); csv: the first column",
+    )
+    answer_fields: list[str] = Field(
+        default_factory=lambda: ["answer", "solution", "canonical_solution", "code"],
+        description="fields holding answers, indexed together with the question",
     )
 
 
@@ -147,8 +151,8 @@ class DecontamConfig(StrictModel):
 
     enabled: bool = Field(True, description="run decontamination when benchmarks are given")
     benchmarks: list[BenchmarkFile] = Field(default_factory=list, description="benchmark files")
-    n: int = Field(13, ge=3, description="n-gram size for benchmark items of >= short_below words")
-    short_n: int = Field(8, ge=3, description="n-gram size for shorter benchmark items")
+    n: int = Field(13, ge=3, description="n-gram size (questions+answers, long questions)")
+    short_n: int = Field(8, ge=3, description="n-gram size for questions under short_below words")
     short_below: int = Field(40, ge=1, description="word count under which short_n is used")
     min_matches: int = Field(1, ge=1, description="shared n-grams needed to flag a record")
     action: Literal["flag", "drop"] = Field("flag", description="flag in `contaminated` or drop")

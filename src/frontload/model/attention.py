@@ -48,7 +48,7 @@ def _varlen_bounds(seq_idx: torch.Tensor) -> tuple[torch.Tensor, int]:
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ctx: StepContext) -> torch.Tensor:
     """Softmax attention of q (b, T, hq, d) over k/v (b, S, hkv, d), S >= T, into (b, T, hq, d)."""
-    b, T, _, d = q.shape
+    b, T = q.shape[:2]
     S = k.shape[1]
     fast = kernels() if q.is_cuda and q.dtype in (torch.float16, torch.bfloat16) else None
     padded = ctx.key_mask is not None

@@ -25,6 +25,11 @@ from frontload.model.mlp import MLP, GatedRMSNorm, RMSNorm
 
 MIXERS = {"mamba": Mamba2Mixer, "attention": Attention, "mlp": MLP}
 
+# transformers renamed the outputs' `past_key_values` field to `cache` (5.2x); accept either version.
+CACHE_FIELD = (
+    "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
+)
+
 
 class HybridBlock(GradientCheckpointingLayer):
     """h + mixer(RMSNorm(h)); the mixer kind comes from the layer pattern."""
@@ -140,7 +145,9 @@ class HybridModel(HybridPreTrainedModel):
             hidden = block(hidden, ctx)
         if cache is not None:
             cache.seen_tokens += T
-        return BaseModelOutputWithPast(last_hidden_state=self.norm_f(hidden), cache=cache)
+        return BaseModelOutputWithPast(
+            last_hidden_state=self.norm_f(hidden), **{CACHE_FIELD: cache}
+        )
 
 
 def resolve_seq_idx(
@@ -158,8 +165,7 @@ def resolve_seq_idx(
         return seq_idx.to(torch.int32).contiguous()  # the Triton and conv kernels need this
     if position_ids is None or tokens < 2 or past > 0:
         return None
-    positions = position_ids.expand(batch, tokens) if position_ids.dim() == 2 else position_ids
-    positions = positions.reshape(batch, tokens)
+    positions = position_ids.reshape(-1, tokens).expand(batch, tokens)  # (T,) or (1|B, T)
     restarts = positions[:, 1:] == 0
     if not bool(restarts.any()):
         return None
@@ -211,6 +217,15 @@ class HybridForCausalLM(HybridPreTrainedModel, GenerationMixin):
     ) -> CausalLMOutputWithPast:
         """seq_idx (B, T) int32 separates packed documents; without it, position_ids restarts do."""
         cache = cache if cache is not None else past_key_values
+        if cache is not None and not isinstance(cache, HybridCache):
+            # A generic transformers cache (from a generate() that does not ask us first) is replaced
+            # while still empty: it cannot hold Mamba state.
+            if cache.get_seq_length() > 0:
+                raise InputError(
+                    f"a {type(cache).__name__} with content was passed; this model needs HybridCache",
+                    "let generate() create the cache, or pass frontload.model.HybridCache()",
+                )
+            cache = HybridCache()
         if use_cache is None:
             use_cache = self.config.use_cache and not self.training and labels is None
         if use_cache and cache is None:
