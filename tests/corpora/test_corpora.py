@@ -75,6 +75,14 @@ def test_default_corpora_obey_their_rules(workspace, pool):
         assert all(not row["contaminated"] for row in corpus_rows(workspace, name))
 
 
+def test_dshq_from_every_source_when_untagged(workspace, pool):
+    build_corpora(
+        CorporaConfig(dshq_tag=None, dshq_min_answer_tokens=100, quality_percentile=50), workspace
+    )
+    sources = {row["source"] for row in corpus_rows(workspace, "dshq")}
+    assert "curated_source" in sources and "diverse_source" in sources
+
+
 def test_keep_contaminated_mode_keeps_flagged_records(workspace, pool):
     build_corpora(CorporaConfig(contaminated="keep"), workspace)
     flagged = {r["id"] for r in pool if r["contaminated"] and "diverse" in r["tags"]}
@@ -191,3 +199,14 @@ def test_no_pool_and_old_pool_are_clear_errors(workspace):
     pq.write_table(table, workspace.pool_dir / "part-00000.parquet")
     with pytest.raises(DataError, match="lacks columns quality"):
         build_corpora(None, workspace)
+
+
+def test_unscored_pool_explains_the_empty_dshq(workspace, warnings):
+    records = make_records(60)
+    for record in records:
+        record["quality"] = None
+    write_pool(workspace, records, parts=1)
+    manifests = build_corpora(None, workspace)
+    assert manifests["dshq"]["records"] == 0 and manifests["dldq"]["records"] > 0
+    assert manifests["dldq"]["quality_quantiles"] == {"p10": None, "p50": None, "p90": None}
+    assert any("quality is null in every pool record" in w for w in warnings)

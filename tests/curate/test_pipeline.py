@@ -134,7 +134,8 @@ def test_bad_recipe_stops_before_work(tmp_path):
 
 
 def test_executor_config_builds_slurm_and_ray(tmp_path):
-    from frontload.curate.pipeline import Stage, make_executor
+    from frontload.curate.executors import make_executor
+    from frontload.curate.pipeline import Stage
     from frontload.curate.recipe import ExecutorConfig
 
     stage = Stage("ingest", [lambda data, rank, world: data], 8, [None])

@@ -9,7 +9,6 @@ over the whole (clean) pool first: `{quality:p90}` is the pool's 90th percentile
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -78,16 +77,18 @@ class CorpusRule(StrictModel):
         return found
 
 
-def default_rules() -> dict[str, CorpusRule]:
-    """The study's corpora (design.md section 4) in terms of this config's thresholds."""
+def default_rules(dshq_tag: str | None = "curated") -> dict[str, CorpusRule]:
+    """The study's corpora (design.md section 4) in terms of this config's thresholds; DSHQ comes
+    from the sources tagged `dshq_tag`, or from every source (scored as such) when it is None."""
+    source = f"list_contains(tags, '{dshq_tag}') AND " if dshq_tag else ""
     return {
         "dldq": CorpusRule(
             description="every clean record of the sources tagged diverse",
             where="list_contains(tags, 'diverse')",
         ),
         "dshq": CorpusRule(
-            description="top-quality, long, verified-where-possible records of curated sources",
-            where="list_contains(tags, 'curated') AND quality >= {quality:p{quality_percentile}} "
+            description="top-quality, long, verified-where-possible records",
+            where=f"{source}quality >= {{quality:p{{quality_percentile}}}} "
             "AND answer_tokens >= {dshq_min_answer_tokens} AND verified IS NOT false",
         ),
         "dlmq": CorpusRule(description="DLDQ union DSHQ", union=["dldq", "dshq"]),
@@ -116,6 +117,11 @@ class CorporaConfig(StrictModel):
         90, ge=0, le=100, description="DSHQ quality floor: this percentile of the pool's quality"
     )
     dshq_min_answer_tokens: int = Field(1024, ge=0, description="DSHQ answer_tokens floor")
+    dshq_tag: str | None = Field(
+        "curated",
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="DSHQ draws from sources with this tag; null: every source, by score alone",
+    )
     dalf_min_answer_tokens: int = Field(4096, ge=0, description="DALF keeps answer_tokens > this")
     dalf_plus_fraction: float | None = Field(
         None, gt=0, le=1, description="build dalf_plus with this fraction of DSHQ (off if unset)"
@@ -138,7 +144,7 @@ class CorporaConfig(StrictModel):
 
     def all_rules(self) -> dict[str, CorpusRule]:
         """Defaults, then the recipe's rules; dalf_plus switched on by `dalf_plus_fraction`."""
-        rules = default_rules()
+        rules = default_rules(self.dshq_tag)
         if self.dalf_plus_fraction is not None:
             sample = SampleSpec(corpus="dshq", fraction=self.dalf_plus_fraction)
             rules["dalf_plus"] = rules["dalf_plus"].model_copy(
@@ -202,10 +208,6 @@ def split_conjuncts(predicate: str) -> list[str]:
         index += 1
     parts.append(predicate[start:].strip())
     return [p for p in parts if p]
-
-
-def iter_placeholders(text: str) -> Iterator[re.Match]:
-    return PLACEHOLDER.finditer(text)
 
 
 def load_rules(

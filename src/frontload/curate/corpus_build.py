@@ -136,6 +136,11 @@ class CorpusBuilder:
                 0
             ]
             thresholds[match.group(0)] = result
+            if result is None:
+                logger.warning(
+                    f"corpus rule {name}: {column} is null in every pool record, so "
+                    f"{match.group(0)} is NULL and selects nothing (was the pool scored?)"
+                )
             return "NULL" if result is None else repr(float(result))
 
         return PLACEHOLDER.sub(percentile, text)

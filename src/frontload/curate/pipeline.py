@@ -11,9 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import shutil
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +20,7 @@ from typing import Any
 
 from loguru import logger
 
+from frontload.curate.executors import console_to, make_executor
 from frontload.curate.readers import (
     SourceFile,
     check_mapping,
@@ -29,7 +28,7 @@ from frontload.curate.readers import (
     map_record,
     resolve_sources,
 )
-from frontload.curate.recipe import CurateRecipe, ExecutorConfig
+from frontload.curate.recipe import CurateRecipe
 from frontload.workspace import Catalog, Workspace
 
 DROP_REASONS = {"exact_dedup": "exact_duplicate", "near_dedup": "near_duplicate"}
@@ -80,49 +79,6 @@ def sample_texts(files: list[SourceFile], limit: int) -> Iterator[str]:
                 with contextlib.suppress(ValueError):
                     yield map_record(raw, mapping)["text"]
                     taken += 1
-
-
-def make_executor(config: ExecutorConfig, stage: Stage, logging_dir: Path, depends=None):
-    """datatrove's own executor for the recipe's `executor.kind`."""
-    if config.kind == "slurm":
-        from datatrove.executor.slurm import SlurmPipelineExecutor
-
-        slurm = config.slurm
-        assert slurm is not None  # the recipe validator guarantees it
-        return SlurmPipelineExecutor(
-            pipeline=stage.steps,
-            tasks=stage.tasks,
-            time=slurm.time,
-            partition=slurm.partition,
-            cpus_per_task=slurm.cpus_per_task,
-            mem_per_cpu_gb=slurm.mem_per_cpu_gb,
-            job_name=f"{slurm.job_name}-{stage.name}",
-            venv_path=slurm.venv_path,
-            sbatch_args=slurm.sbatch_args or None,
-            logging_dir=str(logging_dir),
-            depends=depends,
-        )
-    if config.kind == "ray":
-        from datatrove.executor.ray import RayPipelineExecutor
-
-        ray = config.ray
-        return RayPipelineExecutor(
-            pipeline=stage.steps,
-            tasks=stage.tasks,
-            workers=config.workers,
-            logging_dir=str(logging_dir),
-            depends=depends,
-            cpus_per_task=ray.cpus_per_task if ray else 1,
-            mem_per_cpu_gb=ray.mem_per_cpu_gb if ray else 2,
-        )
-    from datatrove.executor.local import LocalPipelineExecutor
-
-    return LocalPipelineExecutor(
-        pipeline=stage.steps,
-        tasks=stage.tasks,
-        workers=min(config.workers, stage.tasks),
-        logging_dir=str(logging_dir),
-    )
 
 
 class RunFolders:
@@ -236,27 +192,6 @@ def ensure_cluster_files(clusters: Path, tasks: int) -> None:
     for rank in range(tasks):
         for suffix in ("remove", "clusters"):
             (clusters / f"{rank:06d}.{suffix}").touch(exist_ok=True)
-
-
-@contextlib.contextmanager
-def console_to(log_path: Path) -> Iterator[Any]:
-    """Send datatrove's console logging (ours and the workers') to a file; yield a rich console
-    that still writes to the terminal for our own progress."""
-    from rich.console import Console
-
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    sys.stderr.flush()
-    saved = os.dup(2)
-    terminal = os.fdopen(os.dup(saved), "w", buffering=1)
-    with open(log_path, "a") as log:
-        os.dup2(log.fileno(), 2)
-        try:
-            yield Console(file=terminal, stderr=False)
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            terminal.close()
 
 
 def run_curation(recipe: CurateRecipe, workspace: Workspace) -> CurateResult:

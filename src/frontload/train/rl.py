@@ -26,6 +26,7 @@ from frontload.train.sft import (
     extend_context,
     last_checkpoint,
     load_model_and_tokenizer,
+    mark_auto_loadable,
     metrics_callback,
     pick_device,
     quiet_libraries,
@@ -144,6 +145,11 @@ def rl(recipe: RLRecipe, workspace: Workspace, resume: bool = True) -> RLResult:
     extend_context(model, longest_prompt(tokenizer, prompts) + recipe.max_completion_length)
     run_dir = workspace.runs_dir / recipe.name
     run_dir.mkdir(parents=True, exist_ok=True)
+    if recipe.beta > 0 and not hasattr(model.config, "auto_map"):
+        # TRL rebuilds the KL reference model from the folder the policy came from
+        mark_auto_loadable(model.config)
+        model.save_pretrained(str(run_dir / "start"))
+        model.config._name_or_path = str(run_dir / "start")
     log = RewardLog(run_dir, recipe.log_samples)
     rewards, _ = build_rewards(recipe.rewards.kinds, recipe.rewards.code_timeout_s, log)
     writer = MetricsWriter(recipe.name, "rl", run_dir / "metrics.jsonl")
@@ -163,6 +169,7 @@ def rl(recipe: RLRecipe, workspace: Workspace, resume: bool = True) -> RLResult:
     except ValueError as error:
         raise TrainingError(f"RL run {recipe.name!r} failed: {error}") from error
     hf_dir = run_dir / "hf"
+    mark_auto_loadable(trainer.model.config)
     trainer.save_model(str(hf_dir))
     tokenizer.save_pretrained(str(hf_dir))
     curve = [h["reward"] for h in trainer.state.log_history if "reward" in h]

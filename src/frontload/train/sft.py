@@ -117,6 +117,13 @@ def extend_context(model, length: int) -> None:
         model.config.max_position_embeddings = length
 
 
+def mark_auto_loadable(config) -> None:
+    """Give the config an `auto_map`: TRL rebuilds a reference model from the saved folder and
+    reads that attribute for architectures that transformers itself does not define."""
+    if not hasattr(config, "auto_map"):
+        config.auto_map = {}
+
+
 def quiet_libraries() -> None:
     """datasets' per-map progress bars drown the trainer's own log lines."""
     import datasets
@@ -338,6 +345,7 @@ def sft(
         raise TrainingError(f"SFT run {recipe.name!r} failed: {error}") from error
     after = trainer.evaluate()["eval_loss"] if held_out else None
     hf_dir = run_dir / "hf"
+    mark_auto_loadable(trainer.model.config)
     trainer.save_model(str(hf_dir))
     tokenizer.save_pretrained(str(hf_dir))
     summary = {
