@@ -77,3 +77,28 @@ def test_exports():
     assert names == ["dldq", "dshq", "general"]
     assert sum(probs) == pytest.approx(1.0, abs=1e-12)
     assert _plan().phase("sft").blend_weights() == {"dshq": 1.0}
+
+
+def test_explain_scales_marginal_values_to_the_budget():
+    """A 20k-token demo budget is priced per 1k tokens, not per (meaningless) extra billion;
+    non-binding rows' duals are left out."""
+    from frontload.allocate.report import explain
+
+    def plan(budget: int) -> Plan:
+        entries = [PlanEntry(corpus="a", tokens=budget, epochs=1.0, weight=1.0, marginal_value=2e4)]
+        return Plan(
+            name="p",
+            phases=[
+                PhasePlan(name="sft", budget_tokens=budget, general_corpus=None, entries=entries)
+            ],
+            binding_constraints=["budget:sft", "group_max:share"],
+            shadow_prices={"budget:sft": 3e4, "group_max:share": 1e4, "budget:pretrain": 7e-4},
+        )
+
+    small = explain(plan(20_480))
+    assert "value/1k" in small and "20" in small.split("value/1k")[1].splitlines()[1]
+    assert "one more 1k SFT tokens would be worth 0.03 points" in small
+    assert "relaxing group_max:share by 1k tokens: +0.01 points" in small
+    assert "budget:pretrain by" not in small
+    large = explain(plan(50_000_000_000))
+    assert "one more 1B SFT tokens would be worth 3e+04 points" in large

@@ -136,6 +136,11 @@ def test_unknown_corpus_and_non_convex_term():
         solve_plan(_paper(limits={"zzz": {"max_epochs": {"sft": 1}}}))
     with pytest.raises(ConfigError, match="not concave"):
         solve_plan(_paper(extra_terms=["cp.square(x['shq:sft'])"]))
+    with pytest.raises(ConfigError, match="(?s)unknown variable 'shqq:sft'.*shq:sft"):
+        solve_plan(_paper(extra_terms=["cp.log(1 + x['shqq:sft'])"]))
+    # a term the chosen backend would silently drop is refused instead
+    with pytest.raises(ConfigError, match="only solved in conic mode"):
+        solve_plan(_paper(extra_terms=["cp.log(1 + x['shq:sft'])"], tie_break="fewest"))
 
 
 def test_milp_whole_epochs_and_at_most_k():
@@ -161,12 +166,17 @@ def test_milp_at_least_if_used():
         assert e.tokens == 0 or e.tokens >= 0.3 * 5e10 * (1 - 1e-6)
 
 
-def test_tie_break_fewest_keeps_objective():
+def test_tie_break_fewest_keeps_objective(capfd):
     free = solve_plan(_paper(solver="lp"))
     fewest = solve_plan(_paper(tie_break="fewest"))
+    assert "Highs" not in capfd.readouterr().out  # HiGHS's native debug lines stay out
     assert fewest.objective == pytest.approx(free.objective, rel=1e-4)
     used = lambda plan: sum(e.tokens > 1e3 for ph in plan.phases for e in ph.entries)  # noqa: E731
     assert used(fewest) <= used(free)
+    # the second stage fixes which corpora are used, not how much: budgets keep their price
+    sft_price = free.shadow_prices["budget:sft"]
+    assert sft_price > 0.1
+    assert fewest.shadow_prices["budget:sft"] == pytest.approx(sft_price, rel=0.05)
 
 
 def test_marginal_values_are_the_gradient():
@@ -218,3 +228,16 @@ def test_sft_quality_floor_and_fractions_hold():
     assert index >= 0.6 - 1e-6
     assert plan.phase("pretrain").entry("ldq").weight >= 0.1 - 1e-6
     assert sft.entry("ldq").tokens == 0
+
+
+def test_out_of_range_limits_and_unknown_reference_corpora_name_the_field():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="max_epochs.sft is -1"):
+        _paper(max_epochs={"pretrain": 16, "sft": -1})
+    with pytest.raises(ValidationError, match="limits.shq.max_fraction.sft is 1.5"):
+        _paper(limits={"shq": {"max_fraction": {"sft": 1.5}}})
+    with pytest.raises(ValidationError, match="groups.share: min 0.5 > max 0.4"):
+        _paper(groups=[{"name": "share", "phase": "pretrain", "min": 0.5, "max": 0.4}])
+    with pytest.raises(ConfigError, match="reference.sft: unknown corpus 'shqq'"):
+        solve_plan(_paper(tie_break="reference", reference={"sft": {"shqq": 1.0}}))

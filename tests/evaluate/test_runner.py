@@ -141,3 +141,22 @@ def test_longer_limit_refills_the_short_last_chunk(tiny_model, mini_data, tmp_pa
         ("1", 0),
         ("1", 1),
     ]
+
+
+def test_checkpoint_whose_weights_do_not_match_its_config_is_an_input_error(tiny_model, tmp_path):
+    import shutil
+
+    from frontload.errors import InputError
+    from frontload.evaluate.generation import load_model
+
+    folder = tmp_path / "edited"
+    shutil.copytree(tiny_model, folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "hidden_size": 16}))
+    with pytest.raises(InputError, match="cannot load the model"):
+        load_model(folder, device="cpu")
+
+    (folder / "tokenizer.json").unlink()
+    (folder / "tokenizer_config.json").unlink()
+    with pytest.raises(InputError, match="has no tokenizer"):
+        load_model(folder, device="cpu")

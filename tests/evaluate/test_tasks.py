@@ -52,6 +52,27 @@ def test_gsm8k_prompts_are_deterministic_and_exclude_nothing_odd(mini_data):
     assert [s.reference for s in first] == ["2", "3", "4", "5"]
 
 
+def test_gsm8k_without_train_file_never_shows_an_item_its_own_answer(tmp_path):
+    rows = [{"question": f"q{i}?", "answer": f"w{i} #### {i}"} for i in range(6)]
+    (tmp_path / "gsm8k_test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    task = get_task("gsm8k")
+    samples = task.build(task.load(tmp_path), "base", 3, tmp_path)
+    for i, sample in enumerate(samples):
+        assert sample.prompt.count("Question:") == 4
+        assert sample.prompt.count(f"Question: q{i}?") == 1  # only as the item itself
+
+
+def test_gsm8k_malformed_shot_file_and_non_object_records_are_clear(tmp_path):
+    (tmp_path / "gsm8k_test.jsonl").write_text(json.dumps({"question": "a", "answer": "#### 1"}))
+    (tmp_path / "gsm8k_train.jsonl").write_text(json.dumps({"quest": "a", "answer": "#### 1"}))
+    task = get_task("gsm8k")
+    with pytest.raises(InputError, match="gsm8k_train.jsonl record 0: missing field.*question"):
+        task.build(task.load(tmp_path), "base", None, tmp_path)
+    (tmp_path / "gsm8k_test.jsonl").write_text('{"question": "a", "answer": "#### 1"}\n[1, 2]\n')
+    with pytest.raises(InputError, match="record 2: expected a JSON object, found list"):
+        task.load(tmp_path)
+
+
 def test_math500_minerva_prompt(mini_data):
     task = get_task("math500")
     sample = task.build(task.load(mini_data), "base", None, mini_data)[0]
@@ -175,3 +196,21 @@ def test_default_run_names_and_data_dir(tmp_path, monkeypatch):
     assert model_label(tmp_path / "my-model") == "my-model"
     monkeypatch.setenv("FL_BENCH_DIR", str(tmp_path))
     assert default_data_dir() == tmp_path.resolve()
+
+
+def test_score_predictions_rejects_empty_unreadable_and_bad_sample_numbers(mini_data, tmp_path):
+    from frontload.evaluate.score import score_predictions
+
+    def score(name, text):
+        path = tmp_path / name
+        path.write_text(text)
+        return score_predictions("gsm8k", path, mini_data, workers=1)
+
+    rows, scores = score("ok.jsonl", json.dumps({"problem": 0, "completion": "#### 2"}))
+    assert scores["category"] == "math" and rows[0]["verdict"] == "passed"
+    with pytest.raises(InputError, match="no predictions"):
+        score("empty.jsonl", "")
+    with pytest.raises(InputError, match="not a readable parquet"):
+        score("broken.parquet", "x")
+    with pytest.raises(InputError, match="`sample` must be a whole number"):
+        score("bad.jsonl", json.dumps({"problem": 0, "completion": "", "sample": "a"}))

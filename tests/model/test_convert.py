@@ -82,3 +82,14 @@ def test_export_and_import_commands(tmp_path) -> None:
         torch.testing.assert_close(back(ids).logits, model(ids).logits, atol=0, rtol=0)
     result = runner.invoke(app, ["import", str(tmp_path / "ours"), str(tmp_path / "bad")])
     assert result.exit_code != 0 and "nemotron_h" in str(result.exception)
+    # a NemotronH folder whose config.json no longer fits its weights: one clear error
+    import json
+
+    from frontload.errors import InputError
+    from frontload.model.convert import import_nemotron_h
+
+    config_file = tmp_path / "nh" / "config.json"
+    edited = {**json.loads(config_file.read_text()), "hidden_size": 32}
+    config_file.write_text(json.dumps(edited))
+    with pytest.raises(InputError, match="cannot load the nemotron_h model"):
+        import_nemotron_h(tmp_path / "nh", tmp_path / "bad2")

@@ -174,6 +174,19 @@ def test_load_pretrained_names_the_mismatch(tmp_path) -> None:
         load_pretrained(tmp_path, config=preset("tiny", layer_pattern="M*M-M", chunk_size=8))
 
 
+def test_auto_from_pretrained_of_another_shape_is_one_clear_error(tmp_path) -> None:
+    """AutoModelForCausalLM goes through our shape check: a ConfigError, not transformers' report."""
+    import json
+
+    tiny_model().save_pretrained(tmp_path)
+    with pytest.raises(ConfigError, match="(?s)embeddings.weight.*differs in hidden_size"):
+        AutoModelForCausalLM.from_pretrained(tmp_path, config=preset("tiny", hidden_size=32))
+    config_file = tmp_path / "config.json"  # an edited config.json next to the old weights
+    config_file.write_text(json.dumps({**json.loads(config_file.read_text()), "hidden_size": 32}))
+    with pytest.raises(ConfigError, match="(?s)has shape.*config.json was edited"):
+        AutoModelForCausalLM.from_pretrained(tmp_path)
+
+
 def test_position_ids_shared_by_the_batch() -> None:
     """A (T,) or (1, T) position_ids (TRL's padding-free layout) applies to every row."""
     from frontload.model.hybrid import resolve_seq_idx

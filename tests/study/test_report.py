@@ -43,6 +43,8 @@ def test_report_tables_match_the_study_layout(workspace):
     assert base["paper"]["avg"] == pytest.approx(64.07)  # T1 M_LMQ
     assert tables["sft"][0]["paper"]["avg"] == pytest.approx(50.95)  # T4 M_LMQ+SFT_SHQ
     assert tables["rl"][0]["paper"]["avg"] == pytest.approx(56.66)  # T3
+    t3_math = (45.21 + 33.96 + 87.13 + 93.07) / 4  # T3 lists benchmarks: category = their mean
+    assert tables["rl"][0]["paper"]["math"] == pytest.approx(t3_math)
     assert tables["rl"][0]["ours"] == {}  # not evaluated: shown as '-'
     text = md_path.read_text()
     assert "## Base models" in text and "## After SFT" in text and "## After RL" in text

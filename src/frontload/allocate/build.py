@@ -46,12 +46,15 @@ def _limit(config: AllocateConfig, corpus: str):
 
 def build_problem(config: AllocateConfig, pools: Pools, model: ResponseModel) -> Built:
     """Decision variables, constraints (budgets, epochs, fractions, groups, floor, trust) and terms."""
-    for name in list(config.limits) + [
-        c for g in config.groups if g.corpora != "all" for c in g.corpora
-    ]:
+    named = [(f"limits.{c}", c) for c in config.limits]
+    named += [
+        (f"groups.{g.name}", c) for g in config.groups if g.corpora != "all" for c in g.corpora
+    ]
+    named += [(f"reference.{p}", c) for p, split in config.reference.items() for c in split]
+    for where, name in named:
         if name not in pools.corpora:
             raise ConfigError(
-                f"unknown corpus '{name}' in limits/groups",
+                f"{where}: unknown corpus '{name}'",
                 f"known corpora: {', '.join(pools.corpora)}",
             )
     budgets = phase_budgets(config, pools)

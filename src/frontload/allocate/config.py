@@ -115,3 +115,22 @@ class AllocateConfig(StrictModel):
         if self.budgets["pretrain"].samples is not None:
             raise ValueError("budgets.pretrain: give tokens (or params), not samples")
         return self
+
+    @model_validator(mode="after")
+    def _limits_in_range(self) -> AllocateConfig:
+        """Caught here with the field's name; a negative cap would only surface as 'infeasible'."""
+        for phase, cap in self.max_epochs.items():
+            if cap < 0:
+                raise ValueError(f"max_epochs.{phase} is {cap}; epoch caps must be >= 0")
+        for corpus, limit in self.limits.items():
+            for phase, cap in limit.max_epochs.items():
+                if cap < 0:
+                    raise ValueError(f"limits.{corpus}.max_epochs.{phase} is {cap}; must be >= 0")
+            for key in ("min_fraction", "max_fraction", "at_least_if_used"):
+                for phase, share in getattr(limit, key).items():
+                    if not 0 <= share <= 1:
+                        raise ValueError(f"limits.{corpus}.{key}.{phase} is {share}; give 0..1")
+        for group in self.groups:
+            if group.min > group.max:
+                raise ValueError(f"groups.{group.name}: min {group.min} > max {group.max}")
+        return self

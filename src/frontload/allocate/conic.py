@@ -20,6 +20,11 @@ def _extra_term(text: str, x_named: dict):
 
     try:
         expr = eval(text, {"__builtins__": {}}, {"cp": cp, "x": x_named, "np": np})  # noqa: S307
+    except KeyError as error:
+        names = ", ".join(sorted(n for n in x_named if ":" in n))
+        raise ConfigError(
+            f"extra_terms: '{text}' names unknown variable {error}", f"variables: {names}"
+        ) from None
     except Exception as error:
         raise ConfigError(f"extra_terms: cannot evaluate '{text}': {error}") from error
     expr = cp.sum(expr) if hasattr(expr, "shape") and expr.shape else expr

@@ -205,7 +205,11 @@ def fit_model(
     report = FitReport()
     by_cat = {c: [r for r in rows if r["category"] == c] for c in categories}
     if not rows or min(len(v) for v in by_cat.values()) < 4:
-        message = f"only {len(rows)} rows: too few to fit, using the prior coefficients"
+        least = min((len(v) for v in by_cat.values()), default=0)
+        message = (
+            f"only {len(rows)} post-SFT rows ({least} in the smallest category, 4 needed): "
+            "too few to fit, using the prior coefficients"
+        )
         warnings.warn(message, stacklevel=2)
         report.warnings.append(message)
         report.unidentified = list(TERMS)

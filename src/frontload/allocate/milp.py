@@ -8,6 +8,10 @@ with the discrete choices fixed.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+
 import numpy as np
 from scipy import sparse
 
@@ -19,15 +23,30 @@ from frontload.errors import SolverError
 TIE_TOLERANCE = 1e-6
 
 
+@contextlib.contextmanager
+def _quiet_native_stdout():
+    """HiGHS's MIP code prints debug lines straight to fd 1 even with disp off; keep them out of the
+    plan the user reads."""
+    sys.stdout.flush()
+    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved), os.close(devnull)
+
+
 def _milp(c, a, lo, hi, bounds, integrality):
     from scipy.optimize import Bounds, LinearConstraint, milp
 
-    res = milp(
-        c,
-        constraints=LinearConstraint(a, lo, hi) if a.shape[0] else None,
-        bounds=Bounds(*np.array(bounds, dtype=float).T),
-        integrality=integrality,
-    )
+    with _quiet_native_stdout():
+        res = milp(
+            c,
+            constraints=LinearConstraint(a, lo, hi) if a.shape[0] else None,
+            bounds=Bounds(*np.array(bounds, dtype=float).T),
+            integrality=integrality,
+        )
     if res.status == 2 or res.x is None:
         raise SolverError("infeasible (MILP)", "relax at_least_if_used, max_corpora or epochs")
     if res.status != 0:
@@ -95,7 +114,7 @@ def solve_milp(built: Built, config: AllocateConfig) -> Solution:
     z = _milp(c, a, np.array(lo), np.array(hi), bounds, np.array(integrality))
     if config.tie_break != "none":
         z = _second_stage(built, config, c, a, lo, hi, bounds, integrality, z, binaries)
-    return _with_duals(built, config, z, integrality, n, extra)
+    return _with_duals(built, config, z, n, extra)
 
 
 def _second_stage(built, config, c, a, lo, hi, bounds, integrality, z, binaries):
@@ -134,22 +153,22 @@ def _second_stage(built, config, c, a, lo, hi, bounds, integrality, z, binaries)
     return z2[:m]
 
 
-def _with_duals(built, config, z, integrality, n, extra) -> Solution:
-    """Shadow prices and binding rows from the LP with every discrete variable fixed."""
+def _with_duals(built, config, z, n, extra) -> Solution:
+    """Shadow prices and binding rows from the LP with the discrete choices fixed: whole SFT epochs
+    fix their corpus, unused corpora stay at zero, the used ones stay free (so budgets still have
+    a price; fixing every x would make every dual zero)."""
     from scipy.optimize import linprog
 
     problem = built.problem
     arrays = lp_arrays(problem, config.lp_breakpoints, extra)
     (a_ub, b_ub), _ = arrays.matrices()
     fixed_bounds = list(arrays.var_bounds)
-    if any(integrality) or config.tie_break != "none":
-        # the discrete choices fix each x at its value; the LP duals then price the rows
-        for i in range(problem.n_x):
-            fixed_bounds[i] = (z[i], z[i]) if _touched(i, config, built) else fixed_bounds[i]
+    for i in range(problem.n_x):
+        fixed_bounds[i] = _fixed(i, z[i], fixed_bounds[i], config, built)
     res = linprog(arrays.c, A_ub=a_ub, b_ub=b_ub, bounds=fixed_bounds, method="highs")
     duals, binding = {}, []
     if res.status == 0:
-        slack = b_ub - a_ub @ res.x
+        slack = b_ub - a_ub @ z[:n]
         for r, name in arrays.names_ub.items():
             duals[name] = float(-res.ineqlin.marginals[r])
             if abs(slack[r]) <= 1e-7 * max(1.0, abs(b_ub[r])):
@@ -161,12 +180,19 @@ def _with_duals(built, config, z, integrality, n, extra) -> Solution:
     )
 
 
-def _touched(i: int, config: AllocateConfig, built: Built) -> bool:
+def _fixed(i: int, value: float, bounds: tuple, config: AllocateConfig, built: Built) -> tuple:
+    """Bounds of x[i] in the pricing LP, given the discrete choice the MILP made for it."""
     corpus, phase = next(k for k, v in built.xindex.items() if v == i)
     limit = config.limits.get(corpus)
-    return (
-        (phase == "sft" and config.integer_sft_epochs)
-        or bool(limit and limit.at_least_if_used.get(phase))
-        or phase in config.max_corpora
-        or config.tie_break != "none"
-    )
+    share = limit.at_least_if_used.get(phase) if limit else None
+    if phase == "sft" and config.integer_sft_epochs:
+        return (value, value)
+    discrete = bool(share) or phase in config.max_corpora or config.tie_break != "none"
+    if not discrete:
+        return bounds
+    if value <= 1e-9 * max(1.0, abs(bounds[1] or 0.0)):
+        return (0.0, 0.0)
+    if share:
+        need = share * built.budget_tokens[phase] / built.scale
+        return (max(bounds[0] or 0.0, need), bounds[1])
+    return bounds

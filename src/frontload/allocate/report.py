@@ -16,20 +16,34 @@ def _fmt(tokens: float) -> str:
     return f"{tokens:.0f}"
 
 
+def display_unit(plan: Plan) -> tuple[str, float]:
+    """Token step for marginal values: 1B at the study's scale, smaller for small budgets, so that
+    "one more step" stays within ~10% of the smallest budget (a linear price means nothing beyond)."""
+    budgets = [p.budget_tokens for p in plan.phases if p.budget_tokens > 0]
+    smallest = min(budgets, default=1e12)
+    for label, size in (("1B", 1e9), ("1M", 1e6), ("1k", 1e3)):
+        if size <= 0.1 * smallest:
+            return label, size
+    return "1", 1.0
+
+
 def explain(plan: Plan) -> str:
-    """The plan as a table per phase plus a few lines on why."""
+    """The plan as a table per phase plus a few lines on why (values per a budget-sized step)."""
+    label, size = display_unit(plan)
+    per = size / 1e9  # plan values are stored per 1B tokens
     lines = [f"plan {plan.name} (solver {plan.solver}, model {plan.model})"]
     for phase in plan.phases:
         lines.append(f"\n{phase.name}: budget {_fmt(phase.budget_tokens)} tokens")
+        value_head = f"value/{label}"
         lines.append(
-            f"  {'corpus':<12}{'tokens':>10}{'epochs':>8}{'weight':>8}{'effective':>11}{'value/1B':>10}"
+            f"  {'corpus':<12}{'tokens':>10}{'epochs':>8}{'weight':>8}{'effective':>11}{value_head:>10}"
         )
         for e in sorted(phase.entries, key=lambda e: -e.tokens):
             if e.tokens == 0 and abs(e.marginal_value) < 1e-9:
                 continue
             lines.append(
                 f"  {e.corpus:<12}{_fmt(e.tokens):>10}{e.epochs:>8.2f}{e.weight:>8.3f}"
-                f"{_fmt(e.effective_tokens):>11}{e.marginal_value:>10.3g}"
+                f"{_fmt(e.effective_tokens):>11}{e.marginal_value * per:>10.3g}"
             )
         if phase.general_corpus and phase.general_tokens:
             share = phase.general_tokens / max(phase.budget_tokens, 1)
@@ -49,11 +63,14 @@ def explain(plan: Plan) -> str:
     )
     sft = plan.shadow_prices.get("budget:sft")
     if sft is not None:
-        unit = "1M SFT samples" if _samples(plan) else "1B SFT tokens"
-        lines.append(f"  one more {unit} would be worth {sft:.3g} points")
+        if _samples(plan):
+            lines.append(f"  one more 1M SFT samples would be worth {sft:.3g} points")
+        else:
+            lines.append(f"  one more {label} SFT tokens would be worth {sft * per:.3g} points")
     for name, value in plan.shadow_prices.items():
-        if name != "budget:sft" and abs(value) > 1e-9:
-            lines.append(f"  relaxing {name} by 1B tokens: {value:+.3g} points")
+        # a non-binding row's dual is solver noise, not a reason
+        if name != "budget:sft" and name in plan.binding_constraints and abs(value) > 1e-9:
+            lines.append(f"  relaxing {name} by {label} tokens: {value * per:+.3g} points")
     lines += [f"  note: {n}" for n in plan.notes]
     return "\n".join(lines)
 

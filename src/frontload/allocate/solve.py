@@ -95,7 +95,14 @@ def run_solver(built: Built, config: AllocateConfig) -> Solution:
         or config.max_corpora
         or any(lim.at_least_if_used for lim in config.limits.values())
     )
-    if config.solver == "milp" or needs_milp or config.tie_break != "none":
+    discrete = config.solver == "milp" or needs_milp or config.tie_break != "none"
+    if config.extra_terms and (discrete or config.solver == "lp"):
+        raise ConfigError(
+            "extra_terms are only solved in conic mode; this config would ignore them",
+            "use solver: conic with tie_break: none and no integer/at-least/max-corpora limits, "
+            "or drop extra_terms",
+        )
+    if discrete:
         from frontload.allocate.milp import solve_milp
 
         return solve_milp(built, config)

@@ -24,8 +24,33 @@ def load_model(path: str | Path, device: str | None = None):
             hint="pass --model pointing at an exported checkpoint (runs/<run>/hf/)",
         )
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype="auto").to(device).eval()
+    if not any((folder / name).exists() for name in ("tokenizer.json", "tokenizer_config.json")):
+        raise InputError(
+            f"{folder} has no tokenizer (tokenizer.json)",
+            hint="save the tokenizer next to the weights (copy the workspace's tokenizer/ files)",
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    except (ValueError, OSError) as error:
+        first = (str(error).strip().splitlines() or [repr(error)])[0][:200]
+        raise InputError(
+            f"{folder}: cannot load the tokenizer ({first})",
+            hint="save a fast tokenizer (tokenizer.json) next to the weights",
+        ) from None
+    try:
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype="auto").to(device).eval()
+    except (RuntimeError, ValueError, OSError) as error:  # transformers' report of a bad folder
+        first = (str(error).strip().splitlines() or [repr(error)])[0][:200]
+        raise InputError(
+            f"{folder}: cannot load the model ({type(error).__name__}: {first})",
+            hint="the weights must match config.json; re-export the checkpoint (runs/<run>/hf/)",
+        ) from None
+    rows = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > rows:  # ids past the embedding table would crash mid-run
+        raise InputError(
+            f"{folder}: the tokenizer has {len(tokenizer)} tokens, the model's embeddings {rows}",
+            hint="the tokenizer belongs to another model; save the one it was trained with",
+        )
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     return model, tokenizer

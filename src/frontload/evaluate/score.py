@@ -16,12 +16,7 @@ def score_predictions(
 ) -> tuple[list[dict], dict]:
     """Grade completions made elsewhere: rows with `problem` (a sample id) and `completion`."""
     task = get_task(task_name)
-    if predictions.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        records = pq.read_table(predictions).to_pylist()
-    else:
-        records = read_records(predictions)
+    records = _read_predictions(predictions)
     samples = {s.id: s for s in task.build(task.load(data_dir), mode, None, data_dir)}
     items, prompts, completions = [], [], []
     for number, record in enumerate(records, 1):
@@ -33,13 +28,43 @@ def score_predictions(
                 f"{predictions}: row {number}: problem {problem!r} is not in task {task.name}",
                 hint=f"ids look like {next(iter(samples))!r}",
             )
-        items.append((samples[problem], int(record.get("sample") or 0)))
+        sample = record.get("sample") or 0
+        if (
+            isinstance(sample, bool)
+            or not isinstance(sample, int | str)
+            or not str(sample).isdigit()
+        ):
+            raise InputError(
+                f"{predictions}: row {number}: `sample` must be a whole number, got {sample!r}",
+                hint="number the completions of one problem 0, 1, 2, ...",
+            )
+        items.append((samples[problem], int(sample)))
         prompts.append(samples[problem].prompt)
         completions.append(str(record["completion"] or ""))
     rows = grade_rows(task, items, prompts, completions, workers) if items else []
     per_problem = metrics.group_by_problem((r["problem"], r["verdict"] == "passed") for r in rows)
     k = min((len(v) for v in per_problem.values()), default=1)
-    return rows, {"task": task.name, **metrics.task_scores(per_problem, ks=(1, k))}
+    scores = metrics.task_scores(per_problem, ks=(1, k))
+    return rows, {"task": task.name, "category": task.category, **scores}
+
+
+def _read_predictions(path: Path) -> list[dict]:
+    """Rows from parquet, JSONL or a JSON list; an empty or unreadable file is an InputError."""
+    if path.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not path.is_file():
+            raise InputError(f"{path} not found")
+        try:
+            records = pq.read_table(path).to_pylist()
+        except (pa.ArrowException, OSError) as error:
+            raise InputError(f"{path}: not a readable parquet file ({error})") from None
+    else:
+        records = read_records(path)
+    if not records:
+        raise InputError(f"{path}: no predictions", hint="one row per completion")
+    return records
 
 
 def write_rows(rows: list[dict], path: Path) -> None:

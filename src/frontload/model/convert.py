@@ -140,7 +140,14 @@ def _load_folder(src: Path, model_type: str) -> Any:
             f"{src} holds a {found!r} model, expected {model_type!r}",
             "export takes a frontload model folder; import takes a NemotronH folder",
         )
-    return AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
+    try:
+        return AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
+    except (RuntimeError, ValueError, OSError) as error:  # transformers' mismatch report
+        first = (str(error).strip().splitlines() or [repr(error)])[0][:200]
+        raise InputError(
+            f"{src}: cannot load the {model_type} model ({type(error).__name__}: {first})",
+            "the weights must match config.json; restore the config.json saved with them",
+        ) from None
 
 
 def export_nemotron_h(src: Path, out: Path) -> Path:
@@ -167,18 +174,6 @@ def _copy_tokenizer(src: Path, out: Path) -> None:
             shutil.copy2(path, out / path.name)
 
 
-def _checkpoint_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
-    """Tensor shapes from safetensors headers (no tensor data is read)."""
-    from safetensors import safe_open
-
-    shapes: dict[str, tuple[int, ...]] = {}
-    for file in sorted(folder.glob("*.safetensors")):
-        with safe_open(str(file), framework="pt") as handle:
-            for name in handle.keys():  # noqa: SIM118 (safe_open is not a dict)
-                shapes[name] = tuple(handle.get_slice(name).get_shape())
-    return shapes
-
-
 def load_pretrained(
     folder: str | Path, config: HybridConfig | None = None, **kwargs: Any
 ) -> HybridForCausalLM:
@@ -186,29 +181,4 @@ def load_pretrained(
     folder = Path(folder)
     if not (folder / "config.json").is_file():
         raise InputError(f"{folder} has no config.json", "point at a save_pretrained folder")
-    saved = HybridConfig.from_pretrained(folder)
-    config = config or saved
-    with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in HybridForCausalLM(config).state_dict().items()}
-    found = _checkpoint_shapes(folder)
-    differing = [
-        field
-        for field in ("layer_pattern", *SHARED_FIELDS)
-        if getattr(saved, field) != getattr(config, field)
-    ]
-    hint = (
-        f"the checkpoint's config.json differs in {', '.join(differing)}; load it with that config"
-        if differing
-        else "the weights do not match their own config.json; the checkpoint may be corrupt"
-    )
-    missing = sorted(set(expected) - set(found))
-    if found and missing:
-        raise ConfigError(f"checkpoint {folder} lacks parameter `{missing[0]}`", hint)
-    for name, shape in expected.items():
-        if name in found and found[name] != shape:
-            raise ConfigError(
-                f"checkpoint {folder}: parameter `{name}` has shape {found[name]}, "
-                f"the model config expects {shape}",
-                hint,
-            )
     return HybridForCausalLM.from_pretrained(folder, config=config, **kwargs)

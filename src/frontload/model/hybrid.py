@@ -185,6 +185,22 @@ class HybridForCausalLM(HybridPreTrainedModel, GenerationMixin):
         self.post_init()
 
     @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: Any, *args: Any, **kwargs: Any) -> Any:
+        """Local folders get a shape check first: a mismatch is one ConfigError naming the field,
+        not transformers' report and RuntimeError (also reached through AutoModelForCausalLM)."""
+        from pathlib import Path
+
+        from frontload.model.checkpoint import check_checkpoint
+
+        folder = Path(str(pretrained_model_name_or_path))
+        config = kwargs.get("config")
+        if (folder / "config.json").is_file() and not kwargs.get("ignore_mismatched_sizes"):
+            if not isinstance(config, HybridConfig):
+                config = HybridConfig.from_pretrained(folder)
+            check_checkpoint(cls, folder, config)
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
+    @classmethod
     def _supports_default_dynamic_cache(cls) -> bool:
         # Our HybridCache is created in forward; transformers' DynamicCache does not know Mamba state.
         return False

@@ -129,7 +129,7 @@ def read_records(path: Path) -> list[dict]:
                 data = json.load(handle)
                 if not isinstance(data, list):
                     raise InputError(f"{path}: expected a JSON list of records")
-                return data
+                return _objects(data, path, "item")
             if stem.endswith(".csv"):
                 return list(csv.DictReader(handle))
             records = []
@@ -142,9 +142,20 @@ def read_records(path: Path) -> list[dict]:
                             f"{path}:{number}: not valid JSON ({error.msg})",
                             hint="each line must be one JSON object",
                         ) from None
-            return records
+            return _objects(records, path, "record")
     except (UnicodeDecodeError, OSError, json.JSONDecodeError) as error:
         raise InputError(f"{path}: cannot read ({error})") from None
+
+
+def _objects(records: list, path: Path, unit: str) -> list[dict]:
+    """Every record must be a JSON object; say which one is not (1-based, as editors count)."""
+    for number, record in enumerate(records, 1):
+        if not isinstance(record, dict):
+            raise InputError(
+                f"{path}: {unit} {number}: expected a JSON object, found {type(record).__name__}",
+                hint="each record is an object with the task's fields",
+            )
+    return records
 
 
 def load_hf(name: str, config: str | None, split: str) -> list[dict]:

@@ -40,18 +40,26 @@ class GSM8K(Task):
     def build(self, records, mode, shots, data_dir) -> list[Sample]:
         check_mode(self, mode)
         shots = 8 if shots is None else shots
-        examples: list[dict] = []
-        if mode == "base" and shots:
-            pool_path = Path(data_dir) / self.shots_filename if data_dir else None
-            pool = read_records(pool_path) if pool_path and pool_path.exists() else records
-            examples = pick_shots(pool, shots, self.name)
-        prefix = "".join(worked_example(example) + "\n\n" for example in examples)
-        samples = []
         for index, record in enumerate(records):
             require(record, ("question", "answer"), f"{self.name} record {index}")
+        pool: list[dict] = []
+        own_pool = False  # shots drawn from the test records themselves: never an item's own
+        if mode == "base" and shots:
+            pool_path = Path(data_dir) / self.shots_filename if data_dir else None
+            if pool_path and pool_path.exists():
+                pool = read_records(pool_path)
+                for index, record in enumerate(pool):
+                    require(record, ("question", "answer"), f"{pool_path} record {index}")
+            else:
+                pool, own_pool = records, True
+        shared = pick_shots(pool, shots, self.name) if pool and not own_pool else []
+        samples = []
+        for index, record in enumerate(records):
             if mode == "chat":
                 prompt = record["question"] + CHAT_SUFFIX
             else:
+                examples = pick_shots(pool, shots, self.name, record) if own_pool else shared
+                prefix = "".join(worked_example(example) + "\n\n" for example in examples)
                 prompt = f"{prefix}Question: {record['question']}\nAnswer:"
             samples.append(Sample(str(index), prompt, reference_answer(record["answer"])))
         return samples
