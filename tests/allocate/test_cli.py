@@ -37,6 +37,8 @@ def test_solve_explain_and_report(corpora_workspace, tmp_path):
     result = runner.invoke(app, ["report", "plan", str(config), "-w", ws, "--points", "3"])
     assert result.exit_code == 0, result.output
     assert len(list(corpora_workspace.reports_dir.glob("tiny_*.png"))) == 2
+    result = runner.invoke(app, ["report", "plan", str(config), "-w", ws, "--points", "1"])
+    assert result.exit_code == 2 and "--points" in result.output  # a usage error, no traceback
 
 
 def test_unknown_workspace_corpus_is_a_clear_error(corpora_workspace, tmp_path):
@@ -49,6 +51,16 @@ def test_unknown_workspace_corpus_is_a_clear_error(corpora_workspace, tmp_path):
     )
     assert result.exit_code != 0
     assert "unknown corpus 'nope'" in str(result.exception)
+
+
+def test_missing_model_file_names_the_field(tmp_path):
+    from frontload.allocate.solve import load_config
+    from frontload.errors import ConfigError
+
+    config = tmp_path / "allocate.yaml"
+    config.write_text(RECIPE.read_text().replace("model: default", "model: fitted.yaml"))
+    with pytest.raises(ConfigError, match=r"model: .*fitted.yaml not found"):
+        load_config(config)
 
 
 def test_fit_command_on_the_study_table(tmp_path):

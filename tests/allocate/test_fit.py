@@ -59,6 +59,17 @@ def test_missing_columns_and_too_few_rows(tmp_path):
     with pytest.warns(UserWarning, match="too few"):
         model = fit_model(read_experiments(few), study_corpora())
     assert model.fit.unidentified == list(TERMS)
+    # a misspelt corpus is an error even when the table is too small to fit
+    typo = tmp_path / "typo.csv"
+    typo.write_text(few.read_text().replace("shq:10,1000,avg,20", "shqq:10,1000,avg,20"))
+    with pytest.raises(InputError, match="run b: sft: unknown corpus 'shqq'"):
+        fit_model(read_experiments(typo), study_corpora())
+
+
+def test_repeated_corpus_in_a_cell_adds_up_whatever_its_case():
+    from frontload.allocate.fit import parse_allocation
+
+    assert parse_allocation("LDQ:1e9+ldq:2e9|shq:1") == [{"ldq": 3e9}, {"shq": 1.0}]
 
 
 def test_terms_the_table_cannot_see_are_pinned_and_flagged():

@@ -66,6 +66,10 @@ def test_bad_files_are_clear(tmp_path):
         load_plan(bad)
     with pytest.raises(ConfigError, match="no midtrain phase"):
         _plan().require_phase("midtrain")
+    config = tmp_path / "allocate.yaml"
+    config.write_text("name: x\nbudgets:\n  pretrain: {tokens: 1000}\n")
+    with pytest.raises(InputError, match="is an allocate config, not a plan"):
+        load_plan(config)
 
 
 def test_exports():

@@ -160,3 +160,31 @@ def test_checkpoint_whose_weights_do_not_match_its_config_is_an_input_error(tiny
     (folder / "tokenizer_config.json").unlink()
     with pytest.raises(InputError, match="has no tokenizer"):
         load_model(folder, device="cpu")
+
+
+def test_tokenizer_larger_than_the_embeddings_is_an_input_error(tiny_model, tmp_path):
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from frontload.errors import InputError
+    from frontload.evaluate.generation import load_model
+
+    folder = tmp_path / "other-tokenizer"
+    shutil.copytree(tiny_model, folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    rows = json.loads((folder / "config.json").read_text())["vocab_size"]
+    tokenizer.add_tokens([f"<extra{i}>" for i in range(rows - len(tokenizer) + 5)])
+    tokenizer.save_pretrained(folder)
+    with pytest.raises(InputError, match=r"tokenizer has \d+ tokens, the model's embeddings"):
+        load_model(folder, device="cpu")
+
+
+def test_settings_refuse_greedy_multi_sampling_and_unknown_modes(tiny_model, mini_data):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="identical greedy completions"):
+        settings(tiny_model, mini_data, temperature=0.0)  # samples=2
+    with pytest.raises(ValidationError, match="mode"):
+        settings(tiny_model, mini_data, mode="bas")
+    assert settings(tiny_model, mini_data, temperature=0.0, samples=1).samples == 1

@@ -109,6 +109,9 @@ def test_init_is_the_documented_one() -> None:
         ({"mamba_num_heads": 4, "n_groups": 3}, "n_groups"),
         ({"hidden_size": 0}, "hidden_size"),
         ({"tie_word_embeddings": True}, "tie_word_embeddings"),
+        ({"hidden_size": "abc"}, "hidden_size.*whole number"),  # `fl train info --set` strings
+        ({"layer_pattern": 5}, "layer_pattern.*must be a string"),
+        ({"time_step_max": "x"}, "time steps must be numbers"),
     ],
 )
 def test_bad_configs_name_the_field(overrides: dict, field: str) -> None:
@@ -160,6 +163,8 @@ def test_train_info_command() -> None:
     counts = json.loads(result.output)
     assert counts["total"] == parameter_counts(preset("tiny"))["total"]
     assert counts["mamba"] > 0 and counts["attention"] > 0 and counts["mlp"] > 0
+    table = CliRunner().invoke(app, ["train", "info", "tiny"])
+    assert f"total: {counts['total'] / 1e6:.3f}M parameters" in table.output  # not "0.000B"
 
 
 def test_load_pretrained_names_the_mismatch(tmp_path) -> None:

@@ -90,3 +90,41 @@ def test_packed_documents_do_not_see_each_other(toy_workspace):
         shifted = model(input_ids=torch.tensor([doc_a + doc_b])).logits[0, len(doc_a) :]
     torch.testing.assert_close(packed, alone, atol=1e-4, rtol=1e-4)
     assert not torch.allclose(shifted, alone, atol=1e-4)  # the check can fail: context does leak
+
+
+def test_plan_sft_phase_sets_mixture_and_epochs(toy_workspace):
+    from frontload.allocate.plan import PhasePlan, Plan, PlanEntry, save_plan
+    from frontload.train.sft import build_conversations
+
+    entry = PlanEntry(corpus="dshq", tokens=2000, epochs=2.0, weight=1.0)
+    plan = Plan(name="p", phases=[PhasePlan(name="sft", budget_tokens=2000, entries=[entry])])
+    path = save_plan(plan, toy_workspace.plans_dir / "p.yaml")
+    train, held_out = build_conversations(toy_workspace, tiny_recipe(corpora=[]), path)
+    import itertools
+
+    import pyarrow.parquet as pq
+
+    part = toy_workspace.corpus_dir("dshq") / "part-00000.parquet"
+    sizes = pq.read_table(part, columns=["total_tokens"]).column(0).to_pylist()
+    needed = next(i + 1 for i, total in enumerate(itertools.accumulate(sizes)) if total >= 1000)
+    assert needed < len(sizes)  # the plan's 1000 unique tokens cap the corpus
+    assert len(train) // 2 + len(held_out) == needed
+    assert len(train) % 2 == 0 and all(t[-1]["role"] == "assistant" for t in train)
+
+
+def test_plan_without_sft_phase_is_an_error(toy_workspace):
+    from frontload.allocate.plan import PhasePlan, Plan, save_plan
+    from frontload.train.sft import build_conversations
+
+    plan = Plan(name="p", phases=[PhasePlan(name="pretrain", budget_tokens=0)])
+    path = save_plan(plan, toy_workspace.plans_dir / "p.yaml")
+    with pytest.raises(ConfigError, match="no sft phase"):
+        build_conversations(toy_workspace, tiny_recipe(), path)
+
+
+def test_tokenizer_other_than_the_models_is_an_error(toy_workspace, tmp_path):
+    from frontload.data.tokenizer import train_tokenizer
+
+    other = train_tokenizer(["completely different text " * 50] * 20, 300, tmp_path / "other")
+    with pytest.raises(ConfigError, match="not the one model"):
+        sft(tiny_recipe(tokenizer=str(other)), toy_workspace)

@@ -97,9 +97,23 @@ def parse_allocation(cell: str) -> list[dict[str, float]]:
             name, _, tokens = part.partition(":")
             if not tokens:
                 raise ValueError(f"'{part}' should be corpus:tokens")
-            alloc[name.strip().lower()] = alloc.get(name, 0.0) + float(tokens)
+            key = name.strip().lower()
+            alloc[key] = alloc.get(key, 0.0) + float(tokens)
         out.append(alloc)
     return out
+
+
+def _check_corpora(rows: list[dict], specs: dict[str, CorpusSpec]) -> None:
+    """Unknown corpus names are an error even when too few rows fall back to the prior."""
+    for row in rows:
+        for column in ("pretrain", "sft"):
+            for alloc in parse_allocation(row[column]):
+                unknown = sorted(set(alloc) - set(specs))
+                if unknown:
+                    raise InputError(
+                        f"run {row['run']}: {column}: unknown corpus '{unknown[0]}'",
+                        f"known corpora: {', '.join(sorted(specs))} (describe others with --corpora)",
+                    )
 
 
 def features(rows: list[dict], specs: dict[str, CorpusSpec], settings: Settings) -> np.ndarray:
@@ -200,6 +214,7 @@ def fit_model(
 ) -> ResponseModel:
     """Fit every category; settings by leave-one-run-out; too few rows falls back to the prior."""
     grid = grid or GRID
+    _check_corpora(rows, specs)
     categories = sorted({r["category"] for r in rows})
     prior = np.array([PRIOR_COEFS[t] for t in TERMS])
     report = FitReport()

@@ -28,7 +28,11 @@ def _quiet_native_stdout():
     """HiGHS's MIP code prints debug lines straight to fd 1 even with disp off; keep them out of the
     plan the user reads."""
     sys.stdout.flush()
-    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    try:
+        saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    except OSError:  # no fd 1 to silence (closed stdout): nothing can leak into it either
+        yield
+        return
     try:
         os.dup2(devnull, 1)
         yield

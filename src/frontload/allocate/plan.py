@@ -155,6 +155,11 @@ def load_plan(path: str | Path) -> Plan:
         data = read_yaml(path)
     if not isinstance(data, dict):
         raise InputError(f"{path}: a plan must be a mapping with `name` and `phases`")
+    if "phases" not in data and "budgets" in data:  # easy to mix up: both live under recipes/plans
+        raise InputError(
+            f"{path} is an allocate config, not a plan",
+            f"solve it first: fl allocate solve {path}, then pass plans/<name>.yaml",
+        )
     return validate(Plan, data, str(path))
 
 

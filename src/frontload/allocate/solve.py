@@ -27,6 +27,11 @@ def load_config(path: str | Path) -> AllocateConfig:
     config = load_yaml(path, AllocateConfig)
     if config.model not in ("", "default") and not Path(config.model).is_absolute():
         config = config.model_copy(update={"model": str((path.parent / config.model).resolve())})
+    if config.model not in ("", "default") and not Path(config.model).is_file():
+        raise ConfigError(
+            f"{path}: model: {config.model} not found",
+            "give a model file from `fl allocate fit` (relative to the config) or `default`",
+        )
     return config
 
 

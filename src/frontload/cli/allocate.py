@@ -27,7 +27,7 @@ def fit(
             help="YAML whose `corpora` describe the table's corpora (default: the study's)."
         ),
     ] = None,
-    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the spread.")] = 50,
+    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for the spread.")] = 50,
 ) -> None:
     """Fit coefficients (sign-constrained least squares + prior); report held-out error."""
     from frontload.allocate.fit import fit_model, read_corpora, read_experiments
@@ -114,7 +114,7 @@ def report_plan(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Folder (default: reports/).")
     ] = None,
-    points: Annotated[int, typer.Option(help="Points per sweep.")] = 9,
+    points: Annotated[int, typer.Option(min=2, help="Points per sweep (at least 2).")] = 9,
 ) -> None:
     """PNG sweeps of the predicted score vs SFT budget and vs pretraining reasoning share."""
     from frontload.allocate.report import sweeps

@@ -134,7 +134,7 @@ def score(
     ] = "chat",
     data_dir: DataDirOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="Write graded rows (parquet).")] = None,
-    workers: Annotated[int, typer.Option("--workers")] = 2,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Grading processes.")] = 2,
 ) -> None:
     """Grade completions produced elsewhere with the same graders as `run`."""
     from frontload.evaluate.runner import default_data_dir

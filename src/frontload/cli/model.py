@@ -70,7 +70,12 @@ def train_info(
         share = "" if part == "total" else f"{count / counts['total']:.1%}"
         table.add_row(part, str(layers.get(part, "")), f"{count:,}", share)
     Console().print(table)
-    typer.echo(f"total: {counts['total'] / 1e9:.3f}B parameters")
+    total = counts["total"]
+    typer.echo(
+        f"total: {total / 1e9:.3f}B parameters"
+        if total >= 1e8
+        else f"total: {total / 1e6:.3f}M parameters"
+    )
 
 
 def _parse_overrides(items: list[str]) -> dict[str, object]:

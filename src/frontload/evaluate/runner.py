@@ -14,8 +14,9 @@ import platform
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from frontload.config import StrictModel
 from frontload.errors import ConfigError, InputError
@@ -42,7 +43,7 @@ class EvalSettings(StrictModel):
 
     model: str = Field(description="Local Hugging Face model folder (config.json + tokenizer).")
     tasks: list[str] = Field(description="Task names, e.g. [gsm8k, math500].")
-    mode: str = Field(
+    mode: Literal["base", "chat"] = Field(
         "base", description="base (few-shot, log-likelihood) or chat (chat template)."
     )
     samples: int = Field(1, ge=1, description="Completions per problem (k of avg@k / pass@k).")
@@ -66,6 +67,16 @@ class EvalSettings(StrictModel):
         False, description="Load each task's dataset from the hub (hf: names) instead."
     )
     workers: int = Field(2, ge=1, description="Grading processes (Math-Verify, code sandbox).")
+
+    @model_validator(mode="after")
+    def _sampling_needs_temperature(self) -> EvalSettings:
+        # k greedy completions are k copies: avg@k and pass@k would silently equal avg@1
+        if self.samples > 1 and self.temperature == 0:
+            raise ValueError(
+                f"samples {self.samples} with temperature 0 gives identical greedy completions; "
+                "set --temperature (e.g. 0.6) or --samples 1"
+            )
+        return self
 
 
 def _chunk_seed(seed: int, task: str, chunk: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 from huggingface_hub.dataclasses import strict
@@ -94,6 +95,8 @@ def _fail(field: str, problem: str, hint: str) -> None:
 def validate_config(config: HybridConfig) -> None:
     """Reject shapes the model cannot build, naming the field (run before any tensor is allocated)."""
     pattern = config.layer_pattern
+    if not isinstance(pattern, str):
+        _fail("layer_pattern", f"must be a string, got {pattern!r}", 'e.g. "M*M-"')
     if not pattern:
         _fail("layer_pattern", "is empty; the model needs at least one layer", 'e.g. "M*M-"')
     for position, symbol in enumerate(pattern):
@@ -118,10 +121,11 @@ def validate_config(config: HybridConfig) -> None:
         "chunk_size",
         "max_position_embeddings",
     ):
-        if getattr(config, field) <= 0:
-            _fail(
-                field, f"must be positive, got {getattr(config, field)}", "fix the preset override"
-            )
+        value = getattr(config, field)
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            _fail(field, f"must be a whole number, got {value!r}", "fix the preset override")
+        if value <= 0:
+            _fail(field, f"must be positive, got {value}", "fix the preset override")
     if config.num_attention_heads % config.num_key_value_heads:
         _fail(
             "num_key_value_heads",
@@ -139,6 +143,9 @@ def validate_config(config: HybridConfig) -> None:
         _fail(
             "tie_word_embeddings", "must be false", "the model keeps untied embeddings (Nemotron-H)"
         )
+    steps = (config.time_step_min, config.time_step_max)
+    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in steps):
+        _fail("time_step_min", f"time steps must be numbers, got {steps}", "e.g. 0.001 and 0.1")
     if not 0 < config.time_step_min <= config.time_step_max:
         _fail(
             "time_step_min", "must satisfy 0 < time_step_min <= time_step_max", "e.g. 0.001 and 0.1"

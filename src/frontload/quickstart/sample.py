@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,17 @@ def _malformed_lines(rng: random.Random, count: int, fields: tuple[str, str]) ->
     return [kinds[i % len(kinds)] for i in range(count)] if count else []
 
 
+def _fresh(make, seen: set[tuple[str, ...]]) -> list[dict[str, str]]:
+    """Problems whose numbers no earlier problem used: two random problems with the same numbers
+    (and other names) would be accidental near duplicates, muddying the injected ones."""
+    while True:
+        problems = make()
+        keys = [tuple(re.findall(r"\d+", p["question"])) for p in problems]
+        if not any(key in seen for key in keys):
+            seen.update(keys)
+            return problems
+
+
 def _junk_math(rng: random.Random, count: int) -> list[dict[str, str]]:
     """Records cleaning must catch: empty, truncated and looping answers."""
     junk = []
@@ -113,7 +125,8 @@ def generate_sample(
     injected: dict[str, list] = {"exact": [], "near": [], "numbers": [], "bench": []}
 
     # Math word problems, short CoT (GSM8K layout: question/answer ending in '#### N').
-    math = [T.math_problem(rng) for _ in range(n_math)]
+    seen: set[tuple[str, ...]] = set()
+    math = [_fresh(lambda: [T.math_problem(rng)], seen)[0] for _ in range(n_math)]
     for _ in range(max(2, n_math // 50)):  # exact duplicates
         original = rng.choice(math)
         math.append(dict(original))
@@ -124,7 +137,7 @@ def generate_sample(
         math.append(copy)
         injected["near"].append([original["question"], copy["question"]])
     for _ in range(max(3, n_math // 33)):  # the same problem with other numbers: must survive
-        original, variant = T.number_variant_pair(rng)
+        original, variant = _fresh(lambda: list(T.number_variant_pair(rng)), seen)
         math += [original, variant]
         injected["numbers"].append([original["question"], variant["question"]])
     leaks = [dict(item) for item in T.BENCHMARK_MATH] + _real_benchmark_items(bench_dir, rng)

@@ -107,6 +107,7 @@ class Study:
         self.state = StageState(self.folder)
         self.models: list[dict] = []
         self.report: tuple[Path, Path, dict] | None = None
+        self.warned_no_benchmarks = False
 
     def run_name(self, *parts: str) -> str:
         return "_".join([self.config.name, *parts]).lower().replace("-", "_")
@@ -253,6 +254,14 @@ class Study:
 
         cfg = self.config.evaluate
         data_dir = cfg.data_dir or (str(default_data_dir()) if default_data_dir() else None)
+        if data_dir is None:
+            if not self.warned_no_benchmarks:
+                console.print(
+                    "[yellow]no benchmark files (evaluate.data_dir, $FL_BENCH_DIR or "
+                    "../shared/data/bench): evaluation skipped, the report shows '-'[/yellow]"
+                )
+                self.warned_no_benchmarks = True
+            return
         settings = EvalSettings(
             model=str(model_dir),
             tasks=cfg.base_tasks if mode == "base" else cfg.chat_tasks,

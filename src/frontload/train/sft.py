@@ -68,7 +68,7 @@ def load_model_and_tokenizer(workspace: Workspace, model_path: str, tokenizer_pa
     from transformers import AutoModelForCausalLM
 
     import frontload.model  # noqa: F401  (registers frontload_hybrid with the Auto classes)
-    from frontload.data.tokenizer import load_tokenizer
+    from frontload.data.tokenizer import load_tokenizer, tokenizer_hash
 
     model_dir = resolve(workspace, model_path)
     if not (model_dir / "config.json").is_file():
@@ -87,6 +87,14 @@ def load_model_and_tokenizer(workspace: Workspace, model_path: str, tokenizer_pa
             f"tokenizer folder {tok_dir} has no tokenizer.json", "fl tokenizer train"
         )
     tokenizer = load_tokenizer(tok_dir)
+    if tok_dir != model_dir and (model_dir / "tokenizer.json").is_file():
+        own = load_tokenizer(model_dir)
+        if tokenizer_hash(own) != tokenizer_hash(tokenizer):
+            raise ConfigError(
+                f"tokenizer {tok_dir} is not the one model {model_dir} was trained with "
+                "(their vocabularies differ)",
+                "drop `tokenizer:` from the recipe to use the model folder's own tokenizer",
+            )
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype="float32")
     check_pair(model, tokenizer, model_dir, tok_dir)
     return model, tokenizer
@@ -313,7 +321,7 @@ def sft(
         max_steps=recipe.max_steps,
         max_length=recipe.max_length,
         packing=recipe.packing,
-        padding_free=True,
+        padding_free=recipe.packing,
         assistant_only_loss=True,
         logging_steps=recipe.logging_steps,
         save_steps=recipe.save_steps,
