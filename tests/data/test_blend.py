@@ -255,3 +255,23 @@ def test_interop_exports(datasets):
     mean = np.asarray([d.num_tokens / d.num_documents for d in map(TokenDataset.open, datasets)])
     expected = np.asarray([0.25, 0.5, 0.25]) / mean
     assert probabilities == pytest.approx(expected / expected.sum())
+
+
+def test_held_out_documents_are_never_served(datasets):
+    """The last documents holding `holdout_tokens` are what the trainer validates on: never trained."""
+    from frontload.data.blend import Blend, BlendSource, holdout_start
+    from frontload.data.shards import TokenDataset
+
+    dataset = TokenDataset.open(datasets[0])
+    start = holdout_start(dataset, 30)
+    held = np.concatenate(
+        [np.asarray(dataset.document(d)[0]) for d in range(start, len(dataset.doc_len))]
+    )
+    assert len(held) >= 30 and len(held) - int(dataset.doc_len[start]) < 30  # the fewest documents
+    blend = Blend([BlendSource(datasets[0], weight=1, holdout_tokens=30)], seq_len=10, seed=1)
+    served = np.concatenate([blend.next_batch(4)["input_ids"].ravel() for _ in range(40)])
+    held_ids = set(held[held != EOS].tolist())
+    assert held_ids and not held_ids & set(served.tolist())
+    assert blend.report()["sources"][0]["held_out_documents"] == len(dataset.doc_len) - start
+    with pytest.raises(DataError, match="leaves no documents"):
+        Blend([BlendSource(datasets[0], weight=1, holdout_tokens=10**9)], seq_len=10)

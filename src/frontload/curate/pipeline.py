@@ -167,7 +167,7 @@ def optional_steps(recipe: CurateRecipe, workspace: Workspace, tokenizer: Path |
         except ImportError as error:
             logger.warning(f"quality scoring skipped: {error}")
         else:
-            steps += quality_steps(recipe.quality, workspace)
+            steps += quality_steps(recipe.quality, workspace, recipe.sources)
     if tokenizer is not None:
         from frontload.curate.length import length_steps
 

@@ -32,10 +32,11 @@ class BlendSource:
     weight: float | None = None
     tokens: int | None = None
     max_epochs: float | None = None
+    holdout_tokens: int = 0  # the last documents holding this many tokens are never served
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
-        for key in ("weight", "tokens", "max_epochs"):
+        for key in ("weight", "tokens", "max_epochs", "holdout_tokens"):
             value = getattr(self, key)
             if value is not None and (not math.isfinite(value) or value < 0):
                 raise ConfigError(
@@ -74,20 +75,39 @@ def resolve_weights(sources: list[BlendSource], total_tokens: int | None) -> np.
     return weights / weights.sum()
 
 
-class SourceStream:
-    """A dataset read as an endless stream of documents, reshuffled every epoch."""
+def holdout_start(dataset: TokenDataset, tokens: int) -> int:
+    """Index of the first held-out document: the fewest last documents holding >= `tokens` tokens.
 
-    def __init__(self, dataset: TokenDataset, seed: int, index: int) -> None:
+    The trainer validates on exactly these documents, so the blend must never serve them."""
+    if tokens <= 0:
+        return dataset.num_documents
+    tail = np.cumsum(dataset.doc_len[::-1])
+    start = dataset.num_documents - min(int(np.searchsorted(tail, tokens)) + 1, len(tail))
+    if start == 0:
+        raise DataError(
+            f"{dataset.name}: holding out {tokens:,} tokens for validation leaves no documents "
+            f"to train on (it has {dataset.num_tokens:,})",
+            hint="lower data.validation_tokens, or add data to the corpus",
+        )
+    return start
+
+
+class SourceStream:
+    """A dataset's first `documents` documents read as an endless stream, reshuffled every epoch."""
+
+    def __init__(self, dataset: TokenDataset, seed: int, index: int, documents: int) -> None:
         self.dataset = dataset
         self.seed = seed
         self.index = index
+        self.documents = documents
+        self.tokens = int(dataset.doc_len[:documents].sum())  # tokens of one epoch
         self._epochs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def _epoch(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         """Document order of an epoch and the cumulative token counts along it."""
         if epoch not in self._epochs:
             rng = np.random.Generator(np.random.PCG64([self.seed, self.index, epoch]))
-            order = rng.permutation(self.dataset.num_documents)
+            order = rng.permutation(self.documents)
             ends = np.cumsum(self.dataset.doc_len[order])
             if len(self._epochs) >= 2:  # rows move forward: older epochs are never read again
                 self._epochs.pop(min(self._epochs))
@@ -99,7 +119,7 @@ class SourceStream:
         ids = np.empty(length, dtype=np.int64)
         mask = np.ones(length, dtype=np.uint8) if self.dataset.has_mask else None
         seq_idx = np.empty(length, dtype=np.int32)
-        total = self.dataset.num_tokens
+        total = self.tokens
         filled, doc_in_row = 0, 0
         while filled < length:
             epoch, offset = divmod(start + filled, total)
@@ -144,8 +164,11 @@ class Blend:
         self.total_tokens = total_tokens
         self.datasets = [TokenDataset.open(s.path, expected_tokenizer_hash) for s in self.sources]
         self._check_same_tokenizer()
+        self.streams = [
+            SourceStream(d, self.seed, i, holdout_start(d, s.holdout_tokens))
+            for i, (d, s) in enumerate(zip(self.datasets, self.sources, strict=True))
+        ]
         self._check_epoch_caps()
-        self.streams = [SourceStream(d, self.seed, i) for i, d in enumerate(self.datasets)]
         self.step = 0  # global sequences handed out (all ranks)
         self.served = np.zeros(len(self.sources), dtype=np.int64)  # sequences per source
 
@@ -178,12 +201,12 @@ class Blend:
     def _check_epoch_caps(self) -> None:
         if self.total_tokens is None:
             return
-        for source, weight, dataset in zip(self.sources, self.weights, self.datasets, strict=True):
-            needed = weight * self.total_tokens / dataset.num_tokens
+        for source, weight, stream in zip(self.sources, self.weights, self.streams, strict=True):
+            needed = weight * self.total_tokens / stream.tokens
             if source.max_epochs is not None and needed > source.max_epochs + 1e-9:
                 raise ConfigError(
-                    f"blend source {dataset.name} needs {needed:.2f} epochs of its "
-                    f"{dataset.num_tokens:,} tokens, over its max_epochs {source.max_epochs}",
+                    f"blend source {stream.dataset.name} needs {needed:.2f} epochs of its "
+                    f"{stream.tokens:,} tokens, over its max_epochs {source.max_epochs}",
                     hint="lower its tokens/weight, raise max_epochs, or add data to the corpus",
                 )
 
@@ -222,11 +245,11 @@ class Blend:
 
     def _check_cap(self, source: int, sequences: int) -> None:
         cap = self.sources[source].max_epochs
-        dataset = self.datasets[source]
-        if cap is not None and sequences * self.seq_len > cap * dataset.num_tokens:
+        stream = self.streams[source]
+        if cap is not None and sequences * self.seq_len > cap * stream.tokens:
             raise DataError(
-                f"blend source {dataset.name} reached its max_epochs {cap} "
-                f"({dataset.num_tokens:,} tokens per epoch)",
+                f"blend source {stream.dataset.name} reached its max_epochs {cap} "
+                f"({stream.tokens:,} tokens per epoch)",
                 hint="set total_tokens so the blend can check epochs up front, or raise max_epochs",
             )
 
@@ -240,13 +263,13 @@ class Blend:
             "tokens_served": int(self.step * self.seq_len),
             "sources": [
                 {
-                    "name": d.name,
-                    "tokens": d.num_tokens,
+                    "name": st.dataset.name,
+                    "tokens": st.tokens,
                     "weight": float(w),
                     "sequences": int(n),
-                    "epoch": int(n * self.seq_len // d.num_tokens),
+                    "epoch": int(n * self.seq_len // st.tokens),
                 }
-                for d, w, n in zip(self.datasets, self.weights, self.served, strict=True)
+                for st, w, n in zip(self.streams, self.weights, self.served, strict=True)
             ],
             "rng": "PCG64 keyed by (seed, source index, epoch)",
         }
@@ -275,12 +298,12 @@ class Blend:
         served_tokens = self.served * self.seq_len
         total = int(served_tokens.sum())
         rows = []
-        for source, dataset, weight, tokens in zip(
-            self.sources, self.datasets, self.weights, served_tokens, strict=True
+        for source, stream, weight, tokens in zip(
+            self.sources, self.streams, self.weights, served_tokens, strict=True
         ):
             rows.append(
                 {
-                    "name": dataset.name,
+                    "name": stream.dataset.name,
                     "path": str(source.path),
                     "weight": float(weight),
                     "target_tokens": None
@@ -288,8 +311,9 @@ class Blend:
                     else weight * self.total_tokens,
                     "tokens_served": int(tokens),
                     "share": float(tokens / total) if total else 0.0,
-                    "dataset_tokens": dataset.num_tokens,
-                    "epochs_used": float(tokens / dataset.num_tokens),
+                    "dataset_tokens": stream.tokens,
+                    "held_out_documents": stream.dataset.num_documents - stream.documents,
+                    "epochs_used": float(tokens / stream.tokens),
                     "max_epochs": source.max_epochs,
                 }
             )

@@ -39,9 +39,24 @@ def main(argv: list[str] | None = None) -> int:
     except FrontloadError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    print_stage_tables(workspace, study.folder / "plan.yaml")
     print_tables(tables)
     print(f"report: {md_path}\nchart:  {png_path}")
     return 0
+
+
+def print_stage_tables(workspace, plan_path: Path) -> None:
+    """What each stage made: curation step counts, the corpora, and the allocation plan."""
+    from frontload.cli.corpora import stats_compare
+    from frontload.cli.curate import stats_summary
+
+    stats_summary(workspace=workspace.root)
+    stats_compare(names=None, workspace=workspace.root)
+    if plan_path.is_file():
+        from frontload.allocate.plan import load_plan
+        from frontload.allocate.report import explain
+
+        print(explain(load_plan(plan_path)))
 
 
 if __name__ == "__main__":

@@ -121,8 +121,10 @@ class StagedData:
         rank: int,
         world_size: int,
         tokenizer_hash: str | None,
+        holdout_tokens: int = 0,
     ) -> None:
         self.phases = phases
+        self.holdout_tokens = holdout_tokens  # per source, kept out for `validation_rows`
         self.workspace = workspace
         self.seq_len = seq_len
         self.seed = seed
@@ -152,6 +154,7 @@ class StagedData:
                 corpus_path(self.workspace, corpus),
                 weight=weight,
                 max_epochs=phase.max_epochs.get(corpus),
+                holdout_tokens=self.holdout_tokens,
             )
             for corpus, weight in phase.weights.items()
         ]
@@ -177,10 +180,11 @@ class StagedData:
 def validation_rows(
     workspace: Workspace, phases: list[Phase], seq_len: int, tokens: int
 ) -> dict[str, dict]:
-    """Per source, a fixed slice of its last documents (about `tokens` tokens) cut into rows of
-    `seq_len`: input_ids, labels, seq_idx (R, T). The same rows at every evaluation."""
+    """Per source, its held-out last documents (see `holdout_start`, never served by the blend)
+    cut into rows of `seq_len`: input_ids, labels, seq_idx (R, T). The same rows every time."""
     import numpy as np
 
+    from frontload.data.blend import holdout_start
     from frontload.data.shards import TokenDataset
 
     if tokens <= 0:
@@ -189,14 +193,11 @@ def validation_rows(
     rows = {}
     for corpus in corpora:
         dataset = TokenDataset.open(corpus_path(workspace, corpus))
-        ids, docs, taken = [], [], 0
-        for doc in range(dataset.num_documents - 1, -1, -1):
-            if taken >= tokens:
-                break
+        ids, docs = [], []
+        for doc in range(dataset.num_documents - 1, holdout_start(dataset, tokens) - 1, -1):
             piece, _ = dataset.document(doc)
             ids.append(np.asarray(piece, dtype=np.int64))
             docs.append(np.full(len(piece), len(docs), dtype=np.int32))
-            taken += len(piece)
         stream, owner = np.concatenate(ids), np.concatenate(docs)
         count = len(stream) // seq_len
         if count == 0:

@@ -115,6 +115,7 @@ def _train(
         rank=env.rank,
         world_size=env.world_size,
         tokenizer_hash=_tokenizer_hash(tokenizer),
+        holdout_tokens=recipe.data.validation_tokens,
     )
     val_rows = validation_rows(workspace, phases, recipe.seq_len, recipe.data.validation_tokens)
     bf16 = recipe.precision == "bf16" or (recipe.precision == "auto" and env.device.type == "cuda")
