@@ -69,7 +69,8 @@ class QualityConfig(StrictModel):
         5_000, gt=0, description="examples per class for the tag-labelled model"
     )
     bootstrap: QualityTrainConfig = Field(
-        default_factory=lambda: QualityTrainConfig(bucket=100_000, dim=32, epochs=20),
+        # Tag-labelled sets are small: fewer epochs at lr 0.1 leave every score near 0.5.
+        default_factory=lambda: QualityTrainConfig(bucket=100_000, dim=32, epochs=25, lr=0.5),
         description="training settings of the tag-labelled model (positive/negative ignored)",
     )
     batch_size: int = Field(1024, gt=0, description="records per fastText predict call")
