@@ -35,7 +35,10 @@ def read_yaml(path: str | Path) -> Any:
     """Parse a YAML file; a missing file or a syntax error names the file and line."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: file not found", "check the path (relative to where you run fl)")
+        raise InputError(
+            f"{path}: file not found",
+            "check the path (a recipe named inside a pipeline file is relative to that file)",
+        )
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:

@@ -78,6 +78,11 @@ def test_corpora_compare_and_report(workspace, pool):
     pngs = sorted(p.name for p in workspace.reports_dir.glob("*.png"))
     assert pngs == ["corpora_dldq.png", "corpora_dshq.png"]
     assert (workspace.reports_dir / "corpora_dshq.png").read_bytes()[:4] == b"\x89PNG"
+    blocker = workspace.root / "a_file"
+    blocker.write_text("")
+    result = invoke("report", "corpora", "dshq", "--out", str(blocker))
+    assert isinstance(result.exception, ConfigError)
+    assert "cannot create the report folder" in str(result.exception)
 
 
 def test_recipe_rules_and_bad_rule(workspace, pool, tmp_path):

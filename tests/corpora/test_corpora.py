@@ -186,6 +186,15 @@ def test_bad_thresholds_and_references_are_config_errors(workspace, pool):
         build_corpora(CorporaConfig(rules=cycle), workspace)
     with pytest.raises(ValueError):
         CorpusRule()
+    with pytest.raises(ConfigError, match="dalf_plus is disabled"):
+        build_corpora(CorporaConfig(), workspace, names=["dalf_plus"])
+
+
+def test_recipe_that_is_not_a_mapping_is_a_config_error(workspace, tmp_path):
+    recipe = tmp_path / "list.yaml"
+    recipe.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_rules(workspace, recipe)
 
 
 def test_no_pool_and_old_pool_are_clear_errors(workspace):

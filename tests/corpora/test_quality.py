@@ -21,7 +21,7 @@ from frontload.curate.quality import (
 )
 from frontload.curate.quality_specs import read_specs
 from frontload.curate.quality_step import QualityScoreStep
-from frontload.errors import InputError
+from frontload.errors import ConfigError, InputError
 from frontload.workspace import Workspace
 
 GOOD = [
@@ -115,6 +115,9 @@ def test_specs_read_pool_queries_and_complain_clearly(workspace, tmp_path, pool)
     )
     expected = [r for r in pool if "curated" in r["tags"] and r["answer_tokens"] > 5000]
     assert len(rows) == len(expected) > 0
+    assert len(read_specs(["sql:SELECT text FROM pool"], workspace, "text", 3)) == 3
+    with pytest.raises(ConfigError, match="'answer_tokens' is int32, not text"):
+        read_specs(["sql:SELECT answer_tokens FROM pool"], workspace, "text", 10)
     with pytest.raises(InputError, match="no such file"):
         read_specs([str(tmp_path / "missing.jsonl")], workspace, "text", 10)
     write_jsonl(tmp_path / "other.jsonl", ["a"], field="body")
@@ -223,3 +226,17 @@ def test_no_model_trains_from_the_recipe_sources_by_tag(workspace, tmp_path):
     step.model_path.unlink()
     (step,) = quality_steps(config, workspace, only_curated)
     assert step.model_path is None and not step.bootstrap
+
+
+def test_model_folder_that_cannot_exist_is_a_clear_error(tmp_path, workspace):
+    write_jsonl(tmp_path / "good.jsonl", texts(GOOD, 20, 0))
+    write_jsonl(tmp_path / "bad.jsonl", texts(BAD, 20, 1))
+    (tmp_path / "a_file").write_text("")
+    settings = QualityTrainConfig(
+        positive=[str(tmp_path / "good.jsonl")],
+        negative=[str(tmp_path / "bad.jsonl")],
+        out=tmp_path / "a_file" / "q.bin",
+        **SMALL,
+    )
+    with pytest.raises(InputError, match="cannot create the model folder"):
+        train_from_config(settings, workspace)

@@ -4,6 +4,7 @@ dedup that keeps number-only variants, decontam flags, step statistics and `fl s
 from __future__ import annotations
 
 import json
+import shutil
 
 import pyarrow.parquet as pq
 import pytest
@@ -131,6 +132,18 @@ def test_bad_recipe_stops_before_work(tmp_path):
     assert result.exit_code != 0
     assert "matches no files" in str(result.exception)
     assert not (tmp_path / "ws" / "pool").exists()
+
+
+def test_recipe_mistake_found_late_keeps_the_previous_pool(curated, tmp_path):
+    workspace, _, recipe, _ = curated
+    root = tmp_path / "ws"
+    shutil.copytree(workspace.root, root)
+    before = sorted(p.name for p in (root / "pool").glob("*.parquet"))
+    bad = sample_recipe(recipe.parent / "sample", quality={"model": str(tmp_path / "none.bin")})
+    path = write_recipe(tmp_path / "bad.yaml", bad)
+    result = CliRunner().invoke(app, ["curate", "run", str(path), "-w", str(root)])
+    assert result.exit_code != 0 and "file not found" in str(result.exception)
+    assert before and sorted(p.name for p in (root / "pool").glob("*.parquet")) == before
 
 
 def test_executor_config_builds_slurm_and_ray(tmp_path):

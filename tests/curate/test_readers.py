@@ -157,6 +157,11 @@ def test_config_errors_stop_before_work(tmp_path):
         ConfigError, match=r"qa.jsonl: mapped field\(s\) not in the data.*'question'"
     ):
         check_mapping(file)
+    packed = tmp_path / "packed.jsonl"
+    packed.write_bytes(gzip.compress(b'{"text": "hello world"}\n'))
+    (file,) = resolve_sources([source(packed, preset="text", format="jsonl")], None)
+    with pytest.raises(ConfigError, match="packed.jsonl: gzip-compressed, read as jsonl"):
+        check_mapping(file)
 
 
 def test_workspace_placeholder_and_globs(tmp_path):

@@ -6,9 +6,11 @@ import gzip
 import json
 
 import pyarrow.parquet as pq
+import pytest
 from typer.testing import CliRunner
 
 from frontload.cli import app
+from frontload.errors import ConfigError
 from frontload.quickstart.sample import generate_sample
 
 
@@ -61,3 +63,12 @@ def test_copies_real_benchmark_questions_when_available(bench_dir, tmp_path):
     }
     leaked = [item["text"] for item in manifest["injected"]["bench"]]
     assert sum(text in test_questions for text in leaked) == 3
+
+
+def test_bad_bench_or_out_folder_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="no gsm8k_test.jsonl"):
+        generate_sample(tmp_path / "s", records=100, bench_dir=tmp_path)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(ConfigError, match="cannot create the sample folder"):
+        generate_sample(blocker, records=100)

@@ -75,3 +75,17 @@ def test_empty_prompt_set_is_a_clear_error(toy_workspace):
     recipe = RLRecipe(name="rl", model="runs/base/hf", prompts=["dshq"])
     with pytest.raises(DataError, match="no usable prompts"):
         load_prompts(toy_workspace, recipe)
+
+
+def test_broken_jsonl_prompt_file_names_the_line(workspace, tmp_path):
+    from frontload.errors import InputError
+    from frontload.train.rl import read_prompt_table
+
+    path = tmp_path / "prompts.jsonl"
+    path.write_text('{"prompt": "1+1", "reference": "2"}\n\n{broken\n')
+    with pytest.raises(InputError, match=r"prompts.jsonl:3: invalid JSON"):
+        read_prompt_table(workspace, str(path))
+    path.write_text('{"prompt": "1+1", "reference": "2"}\n\n')
+    assert read_prompt_table(workspace, str(path)).to_pylist() == [
+        {"prompt": "1+1", "reference": "2"}
+    ]

@@ -91,6 +91,12 @@ def main() -> None:
         if error.hint:
             typer.echo(f"  hint: {error.hint}", err=True)
         sys.exit(1)
+    except OSError as error:  # a user path that cannot be read or written: permissions, disk full
+        if os.environ.get("FL_DEBUG"):
+            raise
+        where = f"{error.filename}: " if error.filename else ""
+        typer.secho(f"error: {where}{error.strerror or error}", fg="red", err=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         typer.echo("interrupted; rerun the same command to resume", err=True)
         sys.exit(130)

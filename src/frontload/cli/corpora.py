@@ -187,7 +187,7 @@ def report_corpora(
             help="Folder for the PNGs (default: <workspace>/reports).", show_default=False
         ),
     ] = None,
-    bins: Annotated[int, typer.Option(help="Histogram bins.")] = 40,
+    bins: Annotated[int, typer.Option(min=2, help="Histogram bins.")] = 40,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Answer-length and quality histograms per corpus (PNG) and a markdown comparison."""

@@ -35,11 +35,12 @@ def run(
         return
     note = " (already complete)" if result.resumed and result.steps else ""
     typer.echo(f"run {result.run_id}{note}: {result.pool_records} records in {ws.pool_dir}")
+    width = max((len(row["step"]) for row in result.steps), default=0)
     for row in result.steps:
         reasons = ", ".join(f"{r['reason']}={r['count']}" for r in row["reasons"])
         flagged = f" flagged {row['flagged']}" if row["flagged"] else ""
         typer.echo(
-            f"  {row['step']:<16} kept {row['kept']:>8} removed {row['removed']:>7}{flagged}"
+            f"  {row['step']:<{width}} kept {row['kept']:>8} removed {row['removed']:>7}{flagged}"
             + (f"  ({reasons})" if reasons else "")
         )
     if result.corpora:

@@ -218,7 +218,10 @@ def load_rules(
 
     saved = workspace.corpora_dir / RULES_FILE
     if recipe is not None:
-        section = (read_yaml(recipe) or {}).get("corpora") or {}
+        document = read_yaml(recipe) or {}
+        if not isinstance(document, dict):
+            raise ConfigError(f"{recipe}: expected a mapping with a `corpora:` section")
+        section = document.get("corpora") or {}
         config = validate(CorporaConfig, section, f"{recipe}: corpora")
     elif saved.is_file():
         config = validate(CorporaConfig, read_yaml(saved), str(saved))
@@ -244,6 +247,12 @@ def build_corpora(
         if unknown:
             raise ConfigError(
                 f"unknown corpus {', '.join(unknown)}", f"known: {', '.join(sorted(rules))}"
+            )
+        disabled = sorted(name for name in names if not rules[name].enabled)
+        if disabled:
+            raise ConfigError(
+                f"corpus {', '.join(disabled)} is disabled",
+                "enable its rule (dalf_plus: set dalf_plus_fraction, or pass --dalf-plus-fraction)",
             )
         wanted = set(names)
         changed = True

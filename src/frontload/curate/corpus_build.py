@@ -54,7 +54,7 @@ class CorpusBuilder:
         parts = sorted(workspace.pool_dir.glob("*.parquet"))
         if not parts:
             raise StageNotReady(
-                f"no pool in {workspace.pool_dir}", "run `fl curate run --recipe ...` first"
+                f"no pool in {workspace.pool_dir}", "run `fl curate run RECIPE.yaml` first"
             )
         self.connection = duckdb.connect()
         if config.threads:
@@ -80,12 +80,9 @@ class CorpusBuilder:
         self.pool_records, self.clean_records = self.connection.execute(
             f"SELECT count(*), count(*) FILTER (WHERE {keep}) FROM pool_all"
         ).fetchall()[0]
-        self.ranges = {
-            column: self.connection.execute(
-                f"SELECT min({column}), max({column}) FROM pool"
-            ).fetchall()[0]
-            for column in NUMERIC
-        }
+        bounds = ", ".join(f"min({column}), max({column})" for column in NUMERIC)
+        (row,) = self.connection.execute(f"SELECT {bounds} FROM __meta").fetchall()
+        self.ranges = {column: row[2 * i : 2 * i + 2] for i, column in enumerate(NUMERIC)}
         self.version = pool_version(workspace)
         self.staging = workspace.corpora_dir / f".staging-{os.getpid()}"
         shutil.rmtree(self.staging, ignore_errors=True)

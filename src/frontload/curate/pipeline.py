@@ -18,8 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from loguru import logger
-
 from frontload.curate.executors import console_to, make_executor
 from frontload.curate.readers import (
     SourceFile,
@@ -101,7 +99,7 @@ def build_stages(
     workspace: Workspace,
     files: list[SourceFile],
     folders: RunFolders,
-    tokenizer: Path | None,
+    tokenizer: Path,
 ) -> list[Stage]:
     """The recipe as datatrove stages (each stage ends where datatrove needs a global barrier)."""
     from frontload.curate import dedup
@@ -158,31 +156,23 @@ def build_stages(
     return stages
 
 
-def optional_steps(recipe: CurateRecipe, workspace: Workspace, tokenizer: Path | None) -> list:
-    """Quality scoring and token counts from `curate.quality` / `curate.length`, when built."""
+def optional_steps(recipe: CurateRecipe, workspace: Workspace, tokenizer: Path) -> list:
+    """Quality scoring (when the recipe has a `quality:` section) and token counts."""
     steps: list = []
     if recipe.quality is not None:
-        try:
-            from frontload.curate.quality import quality_steps
-        except ImportError as error:
-            logger.warning(f"quality scoring skipped: {error}")
-        else:
-            steps += quality_steps(recipe.quality, workspace, recipe.sources)
-    if tokenizer is not None:
-        from frontload.curate.length import length_steps
+        from frontload.curate.quality import quality_steps
 
-        steps += length_steps(recipe.length, workspace, tokenizer)
-    return steps
+        steps += quality_steps(recipe.quality, workspace, recipe.sources)
+    from frontload.curate.length import length_steps
+
+    return steps + length_steps(recipe.length, workspace, tokenizer)
 
 
-def prepare_tokenizer(recipe: CurateRecipe, workspace: Workspace, files: list[SourceFile]):
-    """The tokenizer for token counts (trained on a sample when missing), or None if unavailable."""
-    try:
-        from frontload.curate.length import ensure_tokenizer
-    except ImportError as error:
-        logger.warning(f"token counts skipped: {error}")
-        return None
-    limit = getattr(recipe.length, "sample_records", 20_000)
+def prepare_tokenizer(recipe: CurateRecipe, workspace: Workspace, files: list[SourceFile]) -> Path:
+    """The tokenizer for token counts (trained on a sample when missing)."""
+    from frontload.curate.length import ensure_tokenizer
+
+    limit = recipe.length.sample_records
     return ensure_tokenizer(recipe.length, workspace, sample_texts(files, limit))
 
 
@@ -200,20 +190,22 @@ def run_curation(recipe: CurateRecipe, workspace: Workspace) -> CurateResult:
     files = resolve_sources(recipe.sources, workspace.root)
     for file in files:
         check_mapping(file)
-    index = None
-    if recipe.decontam.enabled and recipe.decontam.benchmarks:
-        from frontload.curate.decontam import build_index
-
-        index = build_index(recipe.decontam, workspace.root)
     run_id = run_id_for(recipe, files)
     folders = RunFolders(workspace, run_id)
     if folders.done.exists():
         return finish(recipe, workspace, run_id, folders, resumed=True)
-    resumed = start_or_resume(workspace, run_id, folders)
-    if index is not None and not folders.index.exists():
-        index.save(folders.index)
+    # Everything that can fail on a recipe mistake (benchmarks, tokenizer, quality model) runs
+    # before start_or_resume, so a bad recipe never costs the previous pool.
+    index = None
+    if recipe.decontam.enabled and recipe.decontam.benchmarks and not folders.index.exists():
+        from frontload.curate.decontam import build_index
+
+        index = build_index(recipe.decontam, workspace.root)
     tokenizer = prepare_tokenizer(recipe, workspace, files)
     stages = build_stages(recipe, workspace, files, folders, tokenizer)
+    resumed = start_or_resume(workspace, run_id, folders)
+    if index is not None:
+        index.save(folders.index)
     executors, previous = [], None
     for stage in stages:
         executor = make_executor(recipe.executor, stage, folders.logs / stage.name, previous)
@@ -348,10 +340,7 @@ def finish(
     steps = [json.loads(line) for line in stats_path.read_text().splitlines() if line]
     result = CurateResult(run_id, count, steps, resumed=resumed)
     if recipe.corpora is not None:
-        try:
-            from frontload.curate.corpora import build_corpora
-        except ImportError as error:
-            logger.warning(f"corpora skipped: {error}")
-        else:
-            result.corpora = build_corpora(recipe.corpora, workspace)
+        from frontload.curate.corpora import build_corpora
+
+        result.corpora = build_corpora(recipe.corpora, workspace)
     return result

@@ -126,7 +126,12 @@ def train_classifier(
     rng.shuffle(examples)
     held = max(2, int(len(examples) * settings.holdout)) if len(examples) >= 10 else 0
     test, train = examples[:held], examples[held:]
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(
+            f"cannot create the model folder {out.parent}: {error.strerror}", "pick another --out"
+        ) from error
     train_file = out.with_suffix(".train.txt")
     with open(train_file, "w", encoding="utf-8") as handle:
         for label, text in train:

@@ -72,6 +72,7 @@ def _read_file(path: Path, field: str, limit: int) -> Iterator[str]:
 
 def _read_pool_query(sql: str, workspace: Workspace, limit: int) -> Iterator[str]:
     import duckdb
+    import pyarrow as pa
 
     pool = sorted(workspace.pool_dir.glob("*.parquet"))
     if not pool:
@@ -83,13 +84,22 @@ def _read_pool_query(sql: str, workspace: Workspace, limit: int) -> Iterator[str
     pattern = str(workspace.pool_dir / "*.parquet").replace("'", "''")
     connection.execute(f"CREATE VIEW pool AS SELECT * FROM read_parquet('{pattern}')")
     try:
-        table = connection.sql(sql).to_arrow_table()
+        table = connection.sql(sql).limit(limit).to_arrow_table()
     except duckdb.Error as error:
         raise ConfigError(f"spec {SQL_PREFIX}{sql}: query failed: {error}") from error
     finally:
         connection.close()
     column = "text" if "text" in table.column_names else table.column_names[0]
-    yield from (value or "" for value in table.column(column).to_pylist()[:limit])
+    values = table.column(column)
+    kind = values.type
+    if not (
+        pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+    ):
+        raise ConfigError(
+            f"spec {SQL_PREFIX}{sql}: column {column!r} is {kind}, not text",
+            "select the text, e.g. SELECT text FROM pool WHERE ...",
+        )
+    yield from (value or "" for value in values.to_pylist())
 
 
 def _read_sources(spec: str, sources: list | None, workspace: Workspace, limit: int):

@@ -18,6 +18,8 @@ from typing import Any
 from frontload.curate.recipe import FieldMap, SourceConfig
 from frontload.errors import ConfigError, InputError
 
+GZIP_MAGIC = b"\x1f\x8b"
+
 
 @dataclass(frozen=True)
 class SourceFile:
@@ -196,6 +198,13 @@ def first_record(file: SourceFile, limit: int = 50) -> dict[str, Any] | None:
 
 def check_mapping(file: SourceFile) -> None:
     """A mapping that names fields absent from the file is a config error, raised before work."""
+    if file.format == "jsonl" and file.path.is_file():
+        with open(file.path, "rb") as handle:
+            if handle.read(2) == GZIP_MAGIC:
+                raise ConfigError(
+                    f"source {file.source.name!r}: {file.path}: gzip-compressed, read as jsonl",
+                    "set `format: jsonl.gz` (or `auto`) on the source",
+                )
     record = first_record(file)
     if record is None:
         return

@@ -8,19 +8,9 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from frontload.config import StrictModel, load_yaml
-
-try:  # issue 3's stages; the recipe still loads (as plain mappings) while they are missing
-    from frontload.curate.corpora import CorporaConfig
-except ImportError:  # pragma: no cover - only while curate.corpora is not built
-    CorporaConfig = dict[str, Any]  # type: ignore[misc,assignment]
-try:
-    from frontload.curate.quality import QualityConfig
-except ImportError:  # pragma: no cover
-    QualityConfig = dict[str, Any]  # type: ignore[misc,assignment]
-try:
-    from frontload.curate.length import LengthConfig
-except ImportError:  # pragma: no cover
-    LengthConfig = dict  # type: ignore[misc,assignment]
+from frontload.curate.corpora import CorporaConfig
+from frontload.curate.length import LengthConfig
+from frontload.curate.quality import QualityConfig
 
 Format = Literal["auto", "jsonl", "jsonl.gz", "parquet", "hf_disk"]
 Preset = Literal["prompt_response", "question_answer", "gsm8k", "math", "chat", "text"]
@@ -203,7 +193,9 @@ class CurateRecipe(StrictModel):
     exact_dedup: ExactDedupConfig = Field(default_factory=ExactDedupConfig, description="exact")
     near_dedup: NearDedupConfig = Field(default_factory=NearDedupConfig, description="MinHash")
     decontam: DecontamConfig = Field(default_factory=DecontamConfig, description="decontam")
-    quality: QualityConfig | None = Field(None, description="quality scoring (issue 3)")
+    quality: QualityConfig | None = Field(
+        None, description="quality scoring (fastText, answer checks)"
+    )
     length: LengthConfig = Field(default_factory=LengthConfig, description="token counts")
     corpora: CorporaConfig | None = Field(None, description="corpus rules run after the pool")
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig, description="executor")

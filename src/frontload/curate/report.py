@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from frontload.curate.manifest import read_manifest
-from frontload.errors import StageNotReady
+from frontload.errors import ConfigError, StageNotReady
 from frontload.workspace import Workspace
 
 ROWS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -87,7 +87,12 @@ def draw_histograms(
 
     manifests = load_manifests(workspace, names)
     out_dir = out_dir or workspace.reports_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot create the report folder {out_dir}: {error.strerror}", "pick another --out"
+        ) from error
     connection = duckdb.connect()
     written = []
     try:

@@ -212,7 +212,9 @@ def tokenize_corpus(
     if manifest["documents"] == 0:
         raise EmptyCorpus(
             f"corpus {corpus!r} has no {field} to tokenize ({manifest['skipped']} empty records)",
-            hint="check the corpus rule, or use --field messages for chat corpora",
+            hint="check the corpus rule, or use --field "
+            + ("text for pretraining" if field == "messages" else "messages for chat")
+            + " corpora",
         )
     atomic_write_json(out_dir / MANIFEST, manifest)
     return manifest

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from frontload.errors import ConfigError
 from frontload.quickstart import sample_text as T
 
 DEFAULT_RECORDS = 2000
@@ -99,9 +100,14 @@ def _junk_math(rng: random.Random, count: int) -> list[dict[str, str]]:
 
 
 def _real_benchmark_items(bench_dir: Path | None, rng: random.Random) -> list[dict[str, str]]:
-    """A few real GSM8K test questions when ../shared/data/bench is present."""
-    if bench_dir is None or not (bench_dir / "gsm8k_test.jsonl").is_file():
+    """A few real GSM8K test questions from the benchmark folder, when one is given."""
+    if bench_dir is None:
         return []
+    if not (bench_dir / "gsm8k_test.jsonl").is_file():
+        raise ConfigError(
+            f"benchmark folder {bench_dir}: no gsm8k_test.jsonl in it",
+            "pass the folder holding gsm8k_test.jsonl (e.g. ../shared/data/bench), or drop --bench",
+        )
     rows = [json.loads(line) for line in (bench_dir / "gsm8k_test.jsonl").open() if line.strip()]
     picked = rng.sample(rows, k=min(3, len(rows)))
     return [{"question": row["question"], "answer": row["answer"]} for row in picked]
@@ -116,7 +122,12 @@ def generate_sample(
     """Write the dump into `out` and return its manifest (also saved as out/manifest.json)."""
     rng = random.Random(seed)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot create the sample folder {out}: {error.strerror}", "pick another --out"
+        ) from error
     n_math = int(records * 0.40)
     n_long = max(12, int(records * 0.08))
     n_code = int(records * 0.17)

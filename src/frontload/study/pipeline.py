@@ -292,6 +292,21 @@ class Study:
         return self.folder
 
 
+def check_recipes(config: PipelineConfig, base: Path) -> None:
+    """Validate every training recipe with its overrides now, not hours in when its stage starts."""
+    from frontload.train.posttrain_recipe import RLRecipe, SFTRecipe
+    from frontload.train.recipe import PretrainRecipe
+
+    extra = {"name": "check", "model": "check"}
+    for arm in config.arms:
+        overrides = {**config.pretrain_overrides, **arm.overrides}
+        merged(base, arm.pretrain, overrides, PretrainRecipe, {"name": "check"})
+    for sft_arm in config.sft:
+        merged(base, sft_arm.recipe, sft_arm.overrides, SFTRecipe, extra)
+    if config.rl:
+        merged(base, config.rl.recipe, config.rl.overrides, RLRecipe, extra)
+
+
 def run_pipeline(path: str | Path, workspace: Workspace) -> Study:
     """Load PIPELINE.yaml and run it; stages already up to date are skipped."""
     config, base = load_pipeline(path)
@@ -302,6 +317,7 @@ def run_pipeline(path: str | Path, workspace: Workspace) -> Study:
         raise ConfigError(f"{path}: rl.arms names unknown arms {unknown}")
     if config.rl and config.rl.sft not in {s.name for s in config.sft}:
         raise ConfigError(f"{path}: rl.sft {config.rl.sft!r} is not one of the sft datasets")
+    check_recipes(config, base)
     study = Study(config, base, workspace)
     study.run()
     return study

@@ -56,6 +56,18 @@ def _tensorboard_writer(folder: Path, enabled: bool):
     return SummaryWriter(log_dir=str(folder))
 
 
+def truncate_metrics(path: Path, step: int) -> None:
+    """Keep only the rows of a metrics.jsonl up to `step` (atomic), so a resumed curve has each
+    step once."""
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = [line for line in lines if line and json.loads(line).get("step", 0) <= step]
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    tmp.replace(path)
+
+
 class MetricsLogger:
     """Appends one JSON row per logged step; only rank 0 writes."""
 
@@ -71,13 +83,8 @@ class MetricsLogger:
 
     def truncate_after(self, step: int) -> None:
         """On resume, drop rows past the checkpoint so the curve has each step once."""
-        if not self.enabled or not self.path.is_file():
-            return
-        lines = self.path.read_text(encoding="utf-8").splitlines()
-        kept = [line for line in lines if line and json.loads(line).get("step", 0) <= step]
-        tmp = self.path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-        tmp.replace(self.path)
+        if self.enabled:
+            truncate_metrics(self.path, step)
 
     def log(self, step: int, values: dict[str, Any]) -> None:
         if not self.enabled:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from frontload.config import StrictModel, load_yaml
-from frontload.errors import ConfigError
 
 
 class CorpusShare(StrictModel):
@@ -65,6 +64,15 @@ class SFTRecipe(StrictModel):
     seed: int = Field(0, description="Seed for data order and initialisation.")
     hardware: Hardware = Field(default_factory=Hardware, description="Device settings.")
 
+    @model_validator(mode="after")
+    def _whole_accumulation(self) -> SFTRecipe:
+        if self.global_batch_size % self.micro_batch_size:
+            raise ValueError(
+                f"global_batch_size ({self.global_batch_size}) must be a multiple of "
+                f"micro_batch_size ({self.micro_batch_size})"
+            )
+        return self
+
 
 class RewardSpec(StrictModel):
     """Which verifiable rewards to use and how to weigh them."""
@@ -114,6 +122,16 @@ class RLRecipe(StrictModel):
     seed: int = Field(0, description="Seed for sampling and data order.")
     hardware: Hardware = Field(default_factory=Hardware, description="Device settings.")
 
+    @model_validator(mode="after")
+    def _whole_accumulation(self) -> RLRecipe:
+        rollouts = self.prompts_per_step * self.num_generations
+        if rollouts % self.micro_batch_size:
+            raise ValueError(
+                f"prompts_per_step x num_generations ({rollouts}) must be a multiple of "
+                f"micro_batch_size ({self.micro_batch_size})"
+            )
+        return self
+
 
 def load_sft_recipe(path: str | Path) -> SFTRecipe:
     """Load an SFT recipe; errors name the file and key."""
@@ -122,11 +140,4 @@ def load_sft_recipe(path: str | Path) -> SFTRecipe:
 
 def load_rl_recipe(path: str | Path) -> RLRecipe:
     """Load an RL recipe; errors name the file and key."""
-    recipe = load_yaml(path, RLRecipe)
-    if recipe.prompts_per_step * recipe.num_generations % recipe.micro_batch_size:
-        raise ConfigError(
-            f"{path}: prompts_per_step x num_generations "
-            f"({recipe.prompts_per_step * recipe.num_generations}) must be a multiple of "
-            f"micro_batch_size ({recipe.micro_batch_size})"
-        )
-    return recipe
+    return load_yaml(path, RLRecipe)

@@ -60,13 +60,28 @@ def read_prompt_table(workspace: Workspace, source: str) -> pa.Table:
     if path.suffix == ".parquet" and path.is_file():
         return pq.read_table(path)
     if path.suffix in (".jsonl", ".json") and path.is_file():
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-        return pa.Table.from_pylist(rows)
+        return pa.Table.from_pylist(read_jsonl(path))
     raise InputError(
         f"prompt source {source!r} is neither a corpus in {workspace.corpora_dir} nor a "
         ".parquet/.jsonl file",
         "list corpus names or files under `prompts:` in the RL recipe",
     )
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """The objects of a JSONL file; a broken line is an error naming the file and line."""
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise InputError(f"{path}:{number}: invalid JSON ({error.msg})") from error
+        if not isinstance(row, dict):
+            raise InputError(f"{path}:{number}: expected a JSON object per line")
+        rows.append(row)
+    return rows
 
 
 def load_prompts(workspace: Workspace, recipe: RLRecipe) -> list[dict]:
@@ -140,8 +155,8 @@ def rl(recipe: RLRecipe, workspace: Workspace, resume: bool = True) -> RLResult:
 
     quiet_libraries()
     torch.manual_seed(recipe.seed)
+    prompts = load_prompts(workspace, recipe)  # data errors before the model load
     model, tokenizer = load_model_and_tokenizer(workspace, recipe.model, recipe.tokenizer)
-    prompts = load_prompts(workspace, recipe)
     extend_context(model, longest_prompt(tokenizer, prompts) + recipe.max_completion_length)
     run_dir = workspace.runs_dir / recipe.name
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from frontload.errors import ConfigError, DataError, StageNotReady, TrainingError
+from frontload.train.metrics import truncate_metrics
 from frontload.train.posttrain_recipe import CorpusShare, Hardware, SFTRecipe
 from frontload.workspace import Workspace
 
@@ -246,11 +247,7 @@ class MetricsWriter:
 
     def start(self, resumed_step: int | None) -> None:
         """Drop rows a resumed run will log again (all of them when starting fresh)."""
-        if not self.path.is_file():
-            return
-        rows = [json.loads(line) for line in self.path.read_text().splitlines() if line]
-        kept = [r for r in rows if resumed_step is not None and r["step"] <= resumed_step]
-        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        truncate_metrics(self.path, -1 if resumed_step is None else resumed_step)
 
     def write(self, step: int, logs: dict) -> None:
         row = {"run": self.run, "stage": self.stage, "step": step, "time": time.time()}
@@ -301,9 +298,9 @@ def sft(
 
     quiet_libraries()
     torch.manual_seed(recipe.seed)
+    train, held_out = build_conversations(workspace, recipe, plan)  # data errors before the load
     model, tokenizer = load_model_and_tokenizer(workspace, recipe.model, recipe.tokenizer)
     extend_context(model, recipe.max_length * recipe.micro_batch_size)  # padding-free: one row
-    train, held_out = build_conversations(workspace, recipe, plan)
     run_dir = workspace.runs_dir / recipe.name
     run_dir.mkdir(parents=True, exist_ok=True)
     devices = max(1, torch.cuda.device_count()) if torch.cuda.is_available() else 1
