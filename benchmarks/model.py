@@ -26,18 +26,9 @@ import time
 
 import torch
 
+# gpu.md's 866M peer shape: the 1b preset with 24 layers instead of 26.
 GPU_SHAPE = {
-    "vocab_size": 32768,
-    "hidden_size": 2048,
     "layer_pattern": "M-M-M*-M-M-M*-M-M-M*-M-M-",
-    "intermediate_size": 8192,
-    "num_attention_heads": 16,
-    "num_key_value_heads": 8,
-    "head_dim": 128,
-    "mamba_num_heads": 64,
-    "mamba_head_dim": 64,
-    "ssm_state_size": 128,
-    "n_groups": 8,
     "chunk_size": 256,
     "max_position_embeddings": 16384,
 }
@@ -278,7 +269,7 @@ def gpu_benchmark(
     device = "cpu" if dry_run else "cuda"
     contexts = (64, 128) if dry_run else (1024, 4096)
     torch.backends.cuda.matmul.allow_tf32 = True
-    config = preset("tiny", chunk_size=32) if dry_run else preset("tiny", **GPU_SHAPE)
+    config = preset("tiny", chunk_size=32) if dry_run else preset("1b", **GPU_SHAPE)
     model = HybridForCausalLM(config).to(device)
     if compile_blocks:
         for block in model.backbone.layers:

@@ -22,21 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-# gpu.md's peer shape: 24 layers, d_model 2048, FFN 8192, 16/8 heads, Mamba 64 x 64, state 128.
-SHAPE_866M = {
-    "vocab_size": 32768,
-    "hidden_size": 2048,
-    "layer_pattern": "M-M-M*-M-M-M*-M-M-M*-M-M-",
-    "intermediate_size": 8192,
-    "num_attention_heads": 16,
-    "num_key_value_heads": 8,
-    "head_dim": 128,
-    "mamba_num_heads": 64,
-    "mamba_head_dim": 64,
-    "ssm_state_size": 128,
-    "n_groups": 8,
-    "chunk_size": 128,
-}
+# gpu.md's 866M peer shape: the 1b preset (d_model 2048, FFN 8192, 16/8 heads, Mamba 64 x 64,
+# state 128) with 24 layers instead of 26.
+SHAPE_866M = {"layer_pattern": "M-M-M*-M-M-M*-M-M-M*-M-M-"}
 
 
 def write_tokens(root: Path, vocab: int, tokens: int, seed: int = 0) -> None:

@@ -92,6 +92,24 @@ def _fail(field: str, problem: str, hint: str) -> None:
     raise ConfigError(f"model config field `{field}`: {problem}", hint)
 
 
+# Sizes that must be positive whole numbers (checked by `validate`, shared with the converter).
+INTEGER_FIELDS = (
+    "vocab_size",
+    "hidden_size",
+    "intermediate_size",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+    "mamba_num_heads",
+    "mamba_head_dim",
+    "ssm_state_size",
+    "n_groups",
+    "conv_kernel",
+    "chunk_size",
+    "max_position_embeddings",
+)
+
+
 def validate_config(config: HybridConfig) -> None:
     """Reject shapes the model cannot build, naming the field (run before any tensor is allocated)."""
     pattern = config.layer_pattern
@@ -106,21 +124,7 @@ def validate_config(config: HybridConfig) -> None:
                 f"unknown layer symbol {symbol!r} at position {position} in {pattern!r}",
                 "use M (Mamba-2), * (attention) or - (FFN)",
             )
-    for field in (
-        "vocab_size",
-        "hidden_size",
-        "intermediate_size",
-        "num_attention_heads",
-        "num_key_value_heads",
-        "head_dim",
-        "mamba_num_heads",
-        "mamba_head_dim",
-        "ssm_state_size",
-        "n_groups",
-        "conv_kernel",
-        "chunk_size",
-        "max_position_embeddings",
-    ):
+    for field in INTEGER_FIELDS:
         value = getattr(config, field)
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             _fail(field, f"must be a whole number, got {value!r}", "fix the preset override")

@@ -12,23 +12,11 @@ from typing import Any
 import torch
 
 from frontload.errors import ConfigError, InputError
-from frontload.model.config import HybridConfig
+from frontload.model.config import INTEGER_FIELDS, HybridConfig
 from frontload.model.hybrid import HybridForCausalLM
 
 SHARED_FIELDS = (
-    "vocab_size",
-    "hidden_size",
-    "intermediate_size",
-    "num_attention_heads",
-    "num_key_value_heads",
-    "head_dim",
-    "mamba_num_heads",
-    "mamba_head_dim",
-    "ssm_state_size",
-    "n_groups",
-    "conv_kernel",
-    "chunk_size",
-    "max_position_embeddings",
+    *INTEGER_FIELDS,
     "layer_norm_epsilon",
     "initializer_range",
     "time_step_min",
