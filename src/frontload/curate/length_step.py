@@ -1,4 +1,5 @@
-"""The datatrove step that writes `answer_tokens` (response) and `total_tokens` (text)."""
+"""The datatrove step that writes `answer_tokens` (reasoning trace + final answer), the trace's
+share `reasoning_tokens`, and `total_tokens` (text), so length rules can use either part."""
 
 from __future__ import annotations
 
@@ -29,11 +30,15 @@ class TokenCountStep(PipelineStep):
         for batch in batched(data, self.batch_size):
             with self.track_time("batch"):
                 responses = [doc.metadata.get("response") or "" for doc in batch]
-                counts = counter.count([doc.text for doc in batch] + responses)
+                traces = [doc.metadata.get("reasoning") or "" for doc in batch]
+                counts = counter.count([doc.text for doc in batch] + responses + traces)
             size = len(batch)
-            for doc, total, answer in zip(batch, counts[:size], counts[size:], strict=True):
+            totals, answers, reasoning = counts[:size], counts[size : 2 * size], counts[2 * size :]
+            for doc, total, answer, trace in zip(batch, totals, answers, reasoning, strict=True):
                 doc.metadata["total_tokens"] = total
-                doc.metadata["answer_tokens"] = answer
+                doc.metadata["answer_tokens"] = answer + trace
+                doc.metadata["reasoning_tokens"] = trace
                 self.stat_update("tokens", value=total)
-                self.stat_update("answer_tokens", value=answer)
+                self.stat_update("answer_tokens", value=answer + trace)
+                self.stat_update("reasoning_tokens", value=trace)
                 yield doc

@@ -23,7 +23,7 @@ from frontload.curate.readers import (
     SourceFile,
     check_mapping,
     iter_raw,
-    map_record,
+    map_records,
     resolve_sources,
 )
 from frontload.curate.recipe import CurateRecipe
@@ -59,8 +59,7 @@ def run_id_for(recipe: CurateRecipe, files: list[SourceFile]) -> str:
     digest = hashlib.blake2b(digest_size=8)
     digest.update(recipe.model_dump_json().encode())
     for file in files:
-        stat = file.path.stat()
-        digest.update(f"{file.path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+        digest.update(file.fingerprint().encode())
     return digest.hexdigest()
 
 
@@ -68,14 +67,13 @@ def sample_texts(files: list[SourceFile], limit: int) -> Iterator[str]:
     """Texts from the start of every file, round-robin, to train a missing tokenizer."""
     per_file = max(1, limit // max(1, len(files)))
     for file in files:
-        mapping = file.source.mapping()
         taken = 0
         for _, raw in iter_raw(file):
             if taken >= per_file:
                 break
             if isinstance(raw, dict):
                 with contextlib.suppress(ValueError):
-                    yield map_record(raw, mapping)["text"]
+                    yield map_records(raw, file.source, "")[0][0]["text"]
                     taken += 1
 
 
@@ -102,7 +100,7 @@ def build_stages(
     tokenizer: Path,
 ) -> list[Stage]:
     """The recipe as datatrove stages (each stage ends where datatrove needs a global barrier)."""
-    from frontload.curate import dedup
+    from frontload.curate import dedup, siblings
     from frontload.curate.clean import CleanFilter
     from frontload.curate.decontam import DecontamFilter
     from frontload.curate.steps import Normalise, RecordWriter, SourceReader, StagedReader
@@ -114,6 +112,9 @@ def build_stages(
 
     head = [SourceReader(files, folders.out_removed / "malformed"), Normalise(recipe.normalise)]
     labels: list[str | None] = ["read", "normalise"]
+    if siblings.explodes(recipe.sources):  # generations a source's policy leaves out
+        head.append(siblings.GenerationFilter(removed("generations")))
+        labels.append("generations")
     if recipe.clean.enabled:
         head.append(CleanFilter(recipe.clean, removed("clean")))
         labels.append("clean")
@@ -143,6 +144,11 @@ def build_stages(
             dedup.ClusterLabel(),
         ]
         labels = [None, "near_dedup", None]
+        if siblings.keeps_siblings(recipe.sources):  # siblings are not copies of each other
+            keeper = siblings.SiblingKeeper(removed("near_dedup"))
+            head[1] = dedup.near_filter(clusters, keeper.held)
+            head.insert(2, keeper)
+            labels.insert(2, "keep_siblings")
     decontam = recipe.decontam
     if decontam.enabled and decontam.benchmarks:
         head.append(DecontamFilter(folders.index, decontam.action, removed("decontam")))

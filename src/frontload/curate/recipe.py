@@ -13,32 +13,131 @@ from frontload.curate.length import LengthConfig
 from frontload.curate.quality import QualityConfig
 
 Format = Literal["auto", "jsonl", "jsonl.gz", "parquet", "hf_disk"]
-Preset = Literal["prompt_response", "question_answer", "gsm8k", "math", "chat", "text"]
+Preset = Literal[
+    "prompt_response",
+    "question_answer",
+    "gsm8k",
+    "math",
+    "chat",
+    "text",
+    "sharegpt",
+    "numina_cot",
+    "openmathreasoning",
+    "s1k",
+    "limo",
+    "openr1_math",
+    "openthoughts",
+    "bespoke_stratos",
+]
 ReferenceRule = Literal["field", "gsm8k", "boxed", "none"]
+Siblings = Literal["verified", "all", "dedup"]
 
-# Named mappings: raw GSM8K, MATH, chat and plain-text dumps load by naming the preset alone.
-PRESETS: dict[str, dict[str, str]] = {
+# ShareGPT role names (and the usual chat ones) -> the schema's roles.
+DEFAULT_ROLES: dict[str, str] = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "system": "system",
+}
+THINK_TAGS = ("<think>", "</think>")
+_SHAREGPT = {"messages": "conversations", "role_key": "from", "content_key": "value"}
+_OPENTHOUGHTS = {
+    **_SHAREGPT,
+    "system": "system",
+    "think_tags": ["<|begin_of_thought|>", "<|end_of_thought|>"],
+    "answer_tags": ["<|begin_of_solution|>", "<|end_of_solution|>"],
+}
+
+# Named mappings: raw GSM8K, MATH, chat, plain-text dumps and the public long-CoT sets load by
+# naming the preset alone (field names from the sets' published schemas; docs/readme/curate.md).
+PRESETS: dict[str, dict[str, Any]] = {
     "prompt_response": {"prompt": "prompt", "response": "response"},
     "question_answer": {"prompt": "question", "response": "answer"},
     "gsm8k": {"prompt": "question", "response": "answer", "reference_rule": "gsm8k"},
     "math": {"prompt": "problem", "response": "solution", "reference_rule": "boxed"},
     "chat": {"messages": "messages"},
     "text": {"text": "text"},
+    "sharegpt": _SHAREGPT,
+    "numina_cot": {
+        "prompt": "problem",
+        "response": "solution",
+        "messages": "messages",
+        "reference_rule": "boxed",
+    },
+    "openmathreasoning": {
+        "prompt": "problem",
+        "response": "generated_solution",
+        "reference": "expected_answer",
+        "reference_rule": "field",
+    },
+    "s1k": {"prompt": "question", "reasoning": "thinking_trajectories", "response": "attempt"},
+    "limo": {
+        "prompt": "question",
+        "response": "solution",
+        "reference": "answer",
+        "reference_rule": "field",
+    },
+    "openr1_math": {
+        "prompt": "problem",
+        "response": "generations",
+        "explode": "generations",
+        "labels": "correctness_math_verify",
+        "reference": "answer",
+        "reference_rule": "field",
+        "id": "uuid",
+    },
+    "openthoughts": _OPENTHOUGHTS,
+    "bespoke_stratos": _OPENTHOUGHTS,
 }
 
 
 class FieldMap(StrictModel):
-    """Which raw field fills which schema column; set either prompt+response, messages or text."""
+    """Which raw field fills which schema column; set prompt+response, messages, or text
+    (messages may come with prompt+response, as in NuminaMath-CoT)."""
 
     prompt: str | None = Field(None, description="raw field holding the question / instruction")
     response: str | None = Field(None, description="raw field holding the answer (with its CoT)")
     text: str | None = Field(None, description="raw field holding plain text")
-    messages: str | None = Field(None, description="raw field holding chat turns [{role, content}]")
+    messages: str | None = Field(
+        None, description="raw field holding chat turns ([{role, content}], ShareGPT, ...)"
+    )
+    role_key: str = Field("role", description="key of a chat turn holding its role ('from')")
+    content_key: str = Field("content", description="key of a chat turn holding its text")
+    roles: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_ROLES),
+        description="raw role name -> user / assistant / system (human -> user, gpt -> assistant)",
+    )
+    system: str | None = Field(None, description="raw field holding a system prompt (chat)")
+    reasoning: str | None = Field(
+        None, description="raw field holding the reasoning trace (text or list of texts)"
+    )
+    think_tags: tuple[str, str] = Field(
+        THINK_TAGS, description="tags around a reasoning trace inside the response"
+    )
+    answer_tags: tuple[str, str] | None = Field(
+        None, description="tags around the final answer after the trace (unwrapped when present)"
+    )
     reference: str | None = Field(None, description="raw field holding the reference final answer")
     reference_rule: ReferenceRule | None = Field(
         None,
         description="how to get the reference: a field, text after '####' (gsm8k), last \\boxed{}",
     )
+    id: str | None = Field(None, description="raw field holding the source's own id (-> meta.id)")
+    explode: str | None = Field(
+        None, description="raw list field: one record per element (e.g. generations)"
+    )
+    labels: str | None = Field(
+        None, description="raw list of per-element booleans beside `explode` (e.g. verified)"
+    )
+
+    def raw_fields(self) -> list[str]:
+        """Every raw field this mapping reads (to check a file before work)."""
+        names = [self.prompt, self.response, self.text, self.messages, self.system]
+        names += [self.reasoning, self.id, self.explode, self.labels]
+        if self.reference_rule == "field":
+            names.append(self.reference)
+        return list(dict.fromkeys(name for name in names if name))
 
 
 class SourceConfig(StrictModel):
@@ -47,26 +146,46 @@ class SourceConfig(StrictModel):
     name: str = Field(description="source name, stored in every record's `source`")
     path: str | list[str] = Field(
         description="file, folder or glob (or a list); relative to the current directory; "
-        "'{workspace}' expands to the workspace folder and $VARS to environment variables"
+        "'{workspace}' expands to the workspace folder and $VARS to environment variables; "
+        "URLs (hf://datasets/ORG/NAME/..., s3://...) are read with fsspec"
     )
     format: Format = Field("auto", description="jsonl, jsonl.gz, parquet, hf_disk or auto")
     preset: Preset | None = Field(None, description="named field mapping (gsm8k, math, chat, ...)")
     fields: FieldMap = Field(default_factory=FieldMap, description="explicit field mapping")
+    explode: str | None = Field(
+        None, description="raw list field: one record per element (same as fields.explode)"
+    )
+    labels: str | None = Field(
+        None, description="raw list of per-element booleans (same as fields.labels)"
+    )
+    siblings: Siblings = Field(
+        "verified",
+        description="exploded records of one row: `verified` keeps those labelled true (all "
+        "without labels), `all` keeps every one; both never merge siblings in dedup; `dedup` "
+        "keeps every one and lets dedup merge them like any records",
+    )
+    keep: list[str] = Field(
+        default_factory=list, description="raw fields copied into the record's `meta` column"
+    )
     domain: str = Field("general", description="math / code / science / general")
     tags: list[str] = Field(default_factory=list, description="e.g. diverse, curated, general")
 
     def mapping(self) -> FieldMap:
-        """The preset overlaid with the explicit fields."""
+        """The preset overlaid with the explicit fields (and the top-level explode/labels)."""
         merged: dict[str, Any] = dict(PRESETS.get(self.preset or "", {}))
-        merged.update(self.fields.model_dump(exclude_none=True))
+        merged.update(self.fields.model_dump(exclude_unset=True))
         if self.fields.reference and not self.fields.reference_rule:
             merged["reference_rule"] = "field"  # an explicit reference field wins over a preset
+        for key in ("explode", "labels"):
+            if getattr(self, key):
+                merged[key] = getattr(self, key)
         return FieldMap(**merged)
 
     @model_validator(mode="after")
     def _check_mapping(self) -> SourceConfig:
         m = self.mapping()
-        kinds = [bool(m.prompt and m.response), bool(m.messages), bool(m.text)]
+        qa = bool(m.prompt and m.response)
+        kinds = [qa or bool(m.messages), bool(m.text)]
         if sum(kinds) != 1 or (bool(m.prompt) != bool(m.response)):
             raise ValueError(
                 f"source {self.name!r}: map exactly one of prompt+response, messages or text "
@@ -74,6 +193,13 @@ class SourceConfig(StrictModel):
             )
         if m.reference_rule == "field" and not m.reference:
             raise ValueError(f"source {self.name!r}: reference_rule 'field' needs fields.reference")
+        if m.labels and not m.explode:
+            raise ValueError(
+                f"source {self.name!r}: `labels` needs `explode` (the list they label)"
+            )
+        bad = sorted(r for r in set(m.roles.values()) if r not in ("user", "assistant", "system"))
+        if bad:
+            raise ValueError(f"source {self.name!r}: roles map to {bad}; use user/assistant/system")
         return self
 
 

@@ -13,16 +13,19 @@ RECORD_SCHEMA = pa.schema(
         pa.field("domain", pa.string(), nullable=False),  # math / code / science / general
         pa.field("tags", pa.list_(pa.string())),  # the source's tags (diverse, curated, general)
         pa.field("prompt", pa.string()),  # question / instruction ("" for plain text)
-        pa.field("response", pa.string()),  # answer with its chain of thought ("" for plain text)
+        pa.field("response", pa.string()),  # final answer ("" for plain text)
+        pa.field("reasoning", pa.string()),  # reasoning trace (a `<think>` block), null if none
         pa.field("reference", pa.string()),  # reference final answer from the source, if any
         pa.field("text", pa.string()),  # what pretraining sees
         pa.field("messages", pa.list_(MESSAGE)),  # chat form, when the source is chat
         pa.field("quality", pa.float32()),  # fastText P(high quality), 0..1
-        pa.field("answer_tokens", pa.int32()),  # tokens in `response`
+        pa.field("answer_tokens", pa.int32()),  # tokens in `reasoning` + `response`
+        pa.field("reasoning_tokens", pa.int32()),  # of which in `reasoning`
         pa.field("total_tokens", pa.int32()),  # tokens in `text`
         pa.field("dup_cluster", pa.string()),  # MinHash cluster id (null if unique)
         pa.field("contaminated", pa.list_(pa.string())),  # benchmarks sharing its n-grams
         pa.field("verified", pa.bool_()),  # answer checked against `reference` (null: no reference)
+        pa.field("meta", pa.string()),  # JSON: the source's id, kept fields, generation index
     ]
 )
 

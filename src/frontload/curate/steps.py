@@ -17,7 +17,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers.parquet import ParquetWriter
 
-from frontload.curate.readers import Malformed, RecordError, SourceFile, iter_raw, map_record
+from frontload.curate.readers import Malformed, RecordError, SourceFile, iter_raw, map_records
 from frontload.curate.recipe import NormaliseConfig
 from frontload.curate.schema import COLUMNS, RECORD_SCHEMA
 
@@ -36,6 +36,7 @@ MALFORMED_SCHEMA = pa.schema(
     ]
 )
 MAX_RAW_CHARS = 4000
+DROP_KEY = "_drop_reason"  # set by the reader on a generation its source's policy drops
 
 
 def record_id(source: str, prompt: str, response: str, text: str) -> str:
@@ -135,23 +136,27 @@ class SourceReader(PipelineStep):
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1):
         malformed: list[dict[str, Any]] = []
         for file in self.files:
-            source, mapping = file.source, file.source.mapping()
+            source = file.source
             for line, raw in iter_raw(file, rank, world_size):
                 self.stat_update("total")
                 if isinstance(raw, dict):
+                    group = record_id(source.name, file.location, str(line), "")
                     try:
-                        fields = map_record(raw, mapping)
+                        records = map_records(raw, source, group)
                     except RecordError as error:
-                        raw = Malformed(str(file.path), line, str(error), repr(raw))
+                        raw = Malformed(file.location, line, str(error), repr(raw))
                 if isinstance(raw, Malformed):
                     self.stat_update("dropped", f"dropped_{_reason_key(raw.reason)}")
                     malformed.append(_malformed_row(raw, source.name))
                     continue
-                self.stat_update("forwarded")
-                metadata = {name: None for name in METADATA_COLUMNS}
-                metadata.update(fields, source=source.name, domain=source.domain)
-                metadata.update(tags=list(source.tags), contaminated=[])
-                yield Document(text=fields["text"], id="", metadata=metadata)
+                self.stat_update("forwarded", value=len(records))
+                for fields, keep in records:
+                    metadata = {name: None for name in METADATA_COLUMNS}
+                    metadata.update(fields, source=source.name, domain=source.domain)
+                    metadata.update(tags=list(source.tags), contaminated=[])
+                    if not keep:
+                        metadata[DROP_KEY] = "unverified_generation"
+                    yield Document(text=fields["text"], id="", metadata=metadata)
         if malformed:
             write_parquet_atomic(
                 malformed, MALFORMED_SCHEMA, self.malformed_dir / f"{rank:05d}.parquet"
@@ -209,6 +214,8 @@ class Normalise(PipelineStep):
             with self.track_time():
                 for key in ("prompt", "response"):
                     meta[key] = normalise_text(meta[key] or "", self.config)
+                if meta.get("reasoning"):
+                    meta["reasoning"] = normalise_text(meta["reasoning"], self.config)
                 if meta.get("messages"):
                     for turn in meta["messages"]:
                         turn["content"] = normalise_text(turn["content"], self.config)

@@ -1,5 +1,8 @@
 """The datatrove step that checks a response's final answer against the source's reference answer.
 
+`response` holds the final answer only (a `<think>` trace is in `reasoning`), so the answer
+extracted is the one after the trace, never a guess inside it.
+
 Uses the evaluation package's extraction (boxed, "The answer is", last number) and Math-Verify
 equivalence, graded in batches so the process pool and its timeouts are paid once per batch.
 """
@@ -36,7 +39,8 @@ class VerifyStep(PipelineStep):
                     reference = (doc.metadata.get("reference") or "").strip()
                     response = doc.metadata.get("response") or ""
                     if not reference or not response:
-                        doc.metadata["verified"] = None
+                        # no reference: a label from the source (explode + labels) stands
+                        doc.metadata["verified"] = doc.metadata.get("verified")
                         continue
                     answer = extract_answer(response).answer
                     if not answer:
