@@ -154,7 +154,8 @@ def test_config_errors_stop_before_work(tmp_path):
     path = write_jsonl(tmp_path / "qa.jsonl", [{"q": "x", "a": "y"}])
     (file,) = resolve_sources([source(path, preset="gsm8k")], None)
     with pytest.raises(
-        ConfigError, match=r"qa.jsonl: mapped field\(s\) not in the data.*'question'"
+        ConfigError,
+        match=r"qa.jsonl line 1: preset 'gsm8k' expects fields question, answer; missing",
     ):
         check_mapping(file)
     packed = tmp_path / "packed.jsonl"

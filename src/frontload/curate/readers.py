@@ -200,7 +200,7 @@ def _iter_jsonl(
     path = file.location
     try:
         binary = _open_binary(file)
-        handle = gzip.open(binary, "rb") if gz else binary
+        handle = gzip.open(binary, "rb") if gz else binary  # noqa: SIM115
         with binary, handle:
             for number, raw in enumerate(handle, start=1):
                 if (number - 1) % world_size != rank or not raw.strip():

@@ -14,7 +14,7 @@ from itertools import chain
 import numpy as np
 
 from frontload.data.corpus import batch_texts
-from frontload.data.tokenizer import CHAT_TEMPLATE, EOS, TURN_START
+from frontload.data.tokenizer import CHAT_TEMPLATE, EOS, TURN_START, with_reasoning
 from frontload.errors import DataError
 
 FIELDS = ("text", "messages")
@@ -30,15 +30,18 @@ class EncodedBatch:
     skipped: int  # records with nothing to encode
 
 
-def chat_messages(record: dict) -> list[dict] | None:
-    """The record's messages, else user prompt + assistant response, else None."""
+def chat_messages(record: dict, template: str | None = CHAT_TEMPLATE) -> list[dict] | None:
+    """The record's messages, else user prompt + assistant response, else None; a reasoning
+    trace goes into the last assistant turn as `template` expects (`with_reasoning`)."""
     messages = record.get("messages")
-    if messages:
-        return [{"role": m["role"], "content": m["content"] or ""} for m in messages]
     prompt, response = record.get("prompt"), record.get("response")
-    if prompt and response:
-        return [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
-    return None
+    if messages:
+        turns = [{"role": m["role"], "content": m["content"] or ""} for m in messages]
+    elif prompt and response:
+        turns = [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
+    else:
+        return None
+    return with_reasoning(turns, record.get("reasoning"), template)
 
 
 def render_chat(messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
@@ -116,7 +119,7 @@ class Encoder:
     def _encode_chat_template(self, records: list[dict]) -> EncodedBatch:
         ids, masks, skipped = [], [], 0
         for record in records:
-            messages = chat_messages(record)
+            messages = chat_messages(record, self.tokenizer.chat_template)
             if not messages:
                 skipped += 1
                 continue

@@ -31,7 +31,7 @@ from frontload.workspace import Workspace
 
 DEFAULT_ROWS_PER_SHARD = 100_000
 BATCH_ROWS = 1024
-COLUMNS = {"text": list(TEXT_COLUMNS), "messages": ["messages", "prompt", "response"]}
+COLUMNS = {"text": list(TEXT_COLUMNS), "messages": ["messages", "prompt", "response", "reasoning"]}
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,44 @@ CHAT_TEMPLATE = (
     "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
 )
 
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+
+
+def with_reasoning(messages: list[dict], reasoning: str | None, template: str | None) -> list[dict]:
+    """A record's reasoning trace put into its last assistant turn as `template` expects (see
+    `fit_reasoning`); `template=None` leaves it as the turn's `reasoning_content` key."""
+    if not reasoning:
+        return messages
+    last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
+    if last < 0:
+        return messages
+    turn = {**messages[last], "reasoning_content": reasoning}
+    turns = [*messages[:last], turn, *messages[last + 1 :]]
+    return turns if template is None else fit_reasoning(turns, template)
+
+
+def fit_reasoning(messages: list[dict], template: str | None) -> list[dict]:
+    """Turns whose trace is in `reasoning_content`, rendered the way `template` expects: the key
+    stays when the template reads it (Qwen3 and other reasoning models' templates draw their own
+    `<think>` block from it); otherwise the trace becomes a `<think>` block opening the turn's
+    content (our CHAT_TEMPLATE: the trace is trained as part of the answer)."""
+    if template and "reasoning_content" in template:
+        return messages
+    out = []
+    for message in messages:
+        trace = message.get("reasoning_content")
+        if trace:
+            body = message["content"]
+            message = {
+                "role": message["role"],
+                "content": f"{THINK_OPEN}\n{trace}\n{THINK_CLOSE}\n\n{body}",
+            }
+        elif "reasoning_content" in message:
+            message = {"role": message["role"], "content": message["content"]}
+        out.append(message)
+    return out
+
+
 # Names other tokenizers commonly give their specials, for a bare tokenizer.json made elsewhere.
 _KNOWN_EOS = (EOS, "<|endoftext|>", "</s>", "<|end_of_text|>", "<eos>", "<|im_end|>")
 _KNOWN_BOS = (BOS, "<s>", "<|begin_of_text|>", "<bos>")

@@ -17,6 +17,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from frontload.data.tokenizer import fit_reasoning, with_reasoning
 from frontload.errors import ConfigError, DataError, StageNotReady, TrainingError
 from frontload.train.metrics import truncate_metrics
 from frontload.train.posttrain_recipe import CorpusShare, Hardware, SFTRecipe
@@ -148,7 +149,9 @@ def drop_printer(trainer) -> None:
 
 
 def record_messages(row: dict) -> list[dict] | None:
-    """The chat form of a record: its messages, else prompt/response; None without an answer."""
+    """The chat form of a record: its messages, else prompt/response, a reasoning trace in the
+    last assistant turn's `reasoning_content` (rendered once the tokenizer is known, see
+    `fit_reasoning`); None without an answer."""
     messages = row.get("messages") or []
     if messages:
         turns = [{"role": m["role"], "content": m["content"] or ""} for m in messages]
@@ -161,7 +164,7 @@ def record_messages(row: dict) -> list[dict] | None:
         return None
     if not any(t["role"] == "assistant" and t["content"].strip() for t in turns):
         return None
-    return turns
+    return with_reasoning(turns, row.get("reasoning"), None)
 
 
 def read_corpus(workspace: Workspace, share: CorpusShare, max_tokens: int | None = None) -> list:
@@ -176,7 +179,9 @@ def read_corpus(workspace: Workspace, share: CorpusShare, max_tokens: int | None
     for part in parts:
         table = pq.read_table(part)
         columns = [
-            c for c in ("messages", "prompt", "response", "total_tokens") if c in table.column_names
+            c
+            for c in ("messages", "prompt", "response", "reasoning", "total_tokens")
+            if c in table.column_names
         ]
         for row in table.select(columns).to_pylist():
             turns = record_messages(row)
@@ -300,6 +305,8 @@ def sft(
     torch.manual_seed(recipe.seed)
     train, held_out = build_conversations(workspace, recipe, plan)  # data errors before the load
     model, tokenizer = load_model_and_tokenizer(workspace, recipe.model, recipe.tokenizer)
+    train = [fit_reasoning(turns, tokenizer.chat_template) for turns in train]
+    held_out = [fit_reasoning(turns, tokenizer.chat_template) for turns in held_out]
     extend_context(model, recipe.max_length * recipe.micro_batch_size)  # padding-free: one row
     run_dir = workspace.runs_dir / recipe.name
     run_dir.mkdir(parents=True, exist_ok=True)
