@@ -119,8 +119,9 @@ def is_url(path: str) -> bool:
 
 def _unreachable(url: str, error: Exception) -> InputError:
     reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    where = "the Hugging Face hub" if url.startswith("hf://") else "it"
     return InputError(
-        f"{url}: cannot reach it ({type(error).__name__}: {reason[:160]})",
+        f"{url}: cannot reach {where} ({type(error).__name__}: {reason[:160]})",
         "download a local copy (e.g. `hf download --repo-type dataset ORG/NAME --local-dir D`) "
         "and point the source's `path` at it; the same recipe reads it",
     )
