@@ -82,7 +82,14 @@ def curate(tmp_path, name: str, **source) -> Workspace:
         "name": name,
         "sources": [spec],
         "executor": {"tasks": 1, "workers": 1},
-        "corpora": {},
+        # a length rule on either part of the answer: the trace, or the final answer alone
+        "corpora": {
+            "rules": {
+                "traced": {
+                    "where": "reasoning_tokens > 30 AND answer_tokens - reasoning_tokens < 40"
+                }
+            }
+        },
     }
     path = write_recipe(tmp_path / f"{name}.yaml", recipe)
     workspace = Workspace.resolve(tmp_path / name)
@@ -126,6 +133,7 @@ def test_source_id_kept_fields_and_reasoning_split_reach_the_pool(default_run):
         assert row["answer_tokens"] == row["reasoning_tokens"] + answer
     corpus = read_folder(default_run.corpus_dir("dldq"))
     assert corpus and all(row["reasoning"] and row["meta"] for row in corpus)
+    assert len(read_folder(default_run.corpus_dir("traced"))) == len(pool) == 9
 
 
 def test_siblings_dedup_lets_near_dedup_merge_them(tmp_path):
