@@ -165,6 +165,62 @@ def bench_size(records: int, tasks: int, workers: int, repeats: int, with_peer: 
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def bench_read_formats(rows: int, repeats: int = 3) -> dict:
+    """Read throughput (rows, records and MB per second through the reader and field mapping) of
+    the ShareGPT `conversations` path and the `explode` path (4 generations per row, `<think>`
+    traces split off) against the plain question/answer reader, on synthetic dumps of `rows`
+    rows of the same arithmetic reasoning (~1.2 kB per trace)."""
+    from frontload.curate.readers import resolve_sources
+    from frontload.curate.recipe import SourceConfig
+    from frontload.curate.steps import SourceReader
+
+    def reasoning(i: int) -> str:
+        return " ".join(f"step {k}: {i} plus {k} is {i + k}." for k in range(40))
+
+    def qa(i: int) -> dict:
+        return {"question": f"What is {i} plus 40?", "answer": f"{reasoning(i)}\n#### {i + 40}"}
+
+    def conversations(i: int) -> dict:
+        answer = f"<|begin_of_thought|>\n{reasoning(i)}\n<|end_of_thought|>\n\n"
+        answer += f"<|begin_of_solution|>\n{i + 40}\n<|end_of_solution|>"
+        turns = [{"from": "user", "value": f"What is {i} plus 40?"}]
+        return {
+            "system": "Think first.",
+            "conversations": turns + [{"from": "assistant", "value": answer}],
+        }
+
+    def explode(i: int) -> dict:
+        generations = [f"<think>\n{reasoning(i + g)}\n</think>\n\n{i + 40}" for g in range(4)]
+        return {"problem": f"What is {i} plus 40?", "answer": str(i + 40), "uuid": str(i),
+                "generations": generations, "correctness_math_verify": [True, False, True, True]}  # fmt: skip
+
+    cases = {"question_answer": (qa, "gsm8k"), "conversations": (conversations, "openthoughts"),
+             "explode": (explode, "openr1_math")}  # fmt: skip
+    folder = Path(tempfile.mkdtemp(prefix="fl-bench-read-"))
+    results = {}
+    try:
+        for name, (make, preset) in cases.items():
+            path = folder / f"{name}.jsonl"
+            path.write_text("".join(json.dumps(make(i)) + "\n" for i in range(rows)))
+            files = resolve_sources([SourceConfig(name=name, path=str(path), preset=preset)], None)
+            seconds = float("inf")
+            for _ in range(repeats):  # best of `repeats`: the machine is shared
+                start = time.perf_counter()
+                records = sum(1 for _ in SourceReader(files, folder / "malformed").run(None, 0, 1))
+                seconds = min(seconds, time.perf_counter() - start)
+            mb = path.stat().st_size / 2**20
+            results[name] = {"rows": rows, "records": records, "input_mb": round(mb, 1),
+                             "seconds": round(seconds, 2), "rows_per_s": round(rows / seconds),
+                             "records_per_s": round(records / seconds),
+                             "mb_per_s": round(mb / seconds, 1)}  # fmt: skip
+        plain = results["question_answer"]["mb_per_s"]
+        for result in results.values():
+            result["mb_per_s_vs_question_answer"] = round(result["mb_per_s"] / plain, 2)
+        return results
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", default="5000", help="comma-separated dump sizes")
@@ -175,7 +231,12 @@ def main() -> None:
         "--peer-max", type=int, default=10**9, help="run the peer only up to this size"
     )
     parser.add_argument("--peer", nargs=2, metavar=("RECIPE", "WORKSPACE"), help=argparse.SUPPRESS)
+    parser.add_argument("--read-formats", type=int, metavar="ROWS", help="reader throughput only")
     args = parser.parse_args()
+    if args.read_formats:
+        result = bench_read_formats(args.read_formats, max(args.repeats, 3))
+        print(json.dumps({"machine": "2-core shared CPU VM", "read_formats": result}, indent=1))
+        return
     if args.peer:
         peer(*args.peer)
         return

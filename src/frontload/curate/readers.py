@@ -488,12 +488,13 @@ def _label(value: Any) -> bool | None:
 
 
 def map_records(
-    raw: dict[str, Any], source: SourceConfig, group: str
+    raw: dict[str, Any], source: SourceConfig, group: str, mapping: FieldMap | None = None
 ) -> list[tuple[dict[str, Any], bool]]:
     """(record, keep) pairs for one raw row: one record, or one per element of the exploded list.
     `group` names the row, so exploded siblings share it in `meta`; `keep` is False for a
-    generation the source's `siblings: verified` policy drops (labelled false)."""
-    mapping = source.mapping()
+    generation the source's `siblings: verified` policy drops (labelled false). Pass `mapping`
+    (`source.mapping()`) when reading many rows: building it is the costly part."""
+    mapping = mapping or source.mapping()
     meta: dict[str, Any] = {}
     if mapping.id:
         meta["id"] = raw.get(mapping.id)

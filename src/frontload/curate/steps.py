@@ -136,13 +136,13 @@ class SourceReader(PipelineStep):
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1):
         malformed: list[dict[str, Any]] = []
         for file in self.files:
-            source = file.source
+            source, mapping = file.source, file.source.mapping()
             for line, raw in iter_raw(file, rank, world_size):
                 self.stat_update("total")
                 if isinstance(raw, dict):
-                    group = record_id(source.name, file.location, str(line), "")
+                    group = f"{file.location}:{line}" if mapping.explode else ""
                     try:
-                        records = map_records(raw, source, group)
+                        records = map_records(raw, source, group, mapping)
                     except RecordError as error:
                         raw = Malformed(file.location, line, str(error), repr(raw))
                 if isinstance(raw, Malformed):
