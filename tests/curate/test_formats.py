@@ -222,3 +222,12 @@ def test_fsspec_url_is_read_like_a_local_file():
     fs.pipe("/hub/ORG/NAME/data/train.jsonl", (FIXTURES / "limo.jsonl").read_bytes())
     records, bad = read("limo", path="memory://hub/ORG/NAME/data/*.jsonl")
     assert [r["reference"] for r, _ in records] == ["2", "6"] and len(bad) == 1
+
+
+def test_quality_seed_texts_from_an_exploded_source_are_its_kept_generations(tmp_path):
+    from frontload.curate.quality_specs import read_spec
+    from frontload.workspace import Workspace
+
+    src = SourceConfig(name="r1", path=str(FIXTURES / "openr1_math.jsonl"), preset="openr1_math")
+    texts = list(read_spec("source:r1", Workspace.resolve(tmp_path), sources=[src]))
+    assert len(texts) == 6 and all("<think>" in t and "boxed{90}" not in t for t in texts)

@@ -74,13 +74,23 @@ def dump_rows() -> list[dict]:
     return rows
 
 
+QA_ROWS = [
+    {"id": f"gsm-{i}", "level": i % 3, "question": f"Sam has {i} cows and buys {i + 5} more. "
+     "How many cows does he have now?", "answer": f"{i} + {i + 5} = {2 * i + 5}\n#### {2 * i + 5}"}
+    for i in (17, 23, 31)
+]  # fmt: skip
+
+
 def curate(tmp_path, name: str, **source) -> Workspace:
     data = write_jsonl(tmp_path / "openr1.jsonl", dump_rows())
     spec = {"name": "r1", "path": str(data), "preset": "openr1_math", "domain": "math"}
     spec.update(tags=["diverse"], keep=["problem_type"], **source)
+    # a plain source with its own ids and a field to keep, as a user traces records back
+    qa = {"name": "qa", "path": str(write_jsonl(tmp_path / "qa.jsonl", QA_ROWS)), "preset": "gsm8k"}
+    qa.update(fields={"id": "id"}, keep=["level"], tags=["diverse"])
     recipe = {
         "name": name,
-        "sources": [spec],
+        "sources": [spec, qa],
         "executor": {"tasks": 1, "workers": 1},
         # a length rule on either part of the answer: the trace, or the final answer alone
         "corpora": {
@@ -103,8 +113,12 @@ def default_run(tmp_path_factory):
     return curate(tmp_path_factory.mktemp("explode"), "verified")
 
 
+def pool_of(workspace: Workspace, source: str = "r1") -> list[dict]:
+    return [row for row in read_folder(workspace.pool_dir) if row["source"] == source]
+
+
 def test_default_keeps_the_verified_generations_and_dedup_keeps_siblings(default_run):
-    pool = read_folder(default_run.pool_dir)
+    pool = pool_of(default_run)
     metas = [json.loads(row["meta"]) for row in pool]
     kept = sorted((m["id"], m["generation"]) for m in metas)
     assert kept == [(uuid, g) for uuid, *_ in PROBLEMS for g in (0, 2, 3)]
@@ -121,7 +135,7 @@ def test_default_keeps_the_verified_generations_and_dedup_keeps_siblings(default
 
 
 def test_source_id_kept_fields_and_reasoning_split_reach_the_pool(default_run):
-    pool = read_folder(default_run.pool_dir)
+    pool = pool_of(default_run)
     counter = TokenCounter(default_run.tokenizer_dir)
     for row in pool:
         meta = json.loads(row["meta"])
@@ -131,14 +145,14 @@ def test_source_id_kept_fields_and_reasoning_split_reach_the_pool(default_run):
         (answer,) = counter.count([row["response"]])
         assert 0 < answer < row["reasoning_tokens"]
         assert row["answer_tokens"] == row["reasoning_tokens"] + answer
-    corpus = read_folder(default_run.corpus_dir("dldq"))
-    assert corpus and all(row["reasoning"] and row["meta"] for row in corpus)
+    corpus = [r for r in read_folder(default_run.corpus_dir("dldq")) if r["source"] == "r1"]
+    assert len(corpus) == 9 and all(row["reasoning"] and row["meta"] for row in corpus)
     assert len(read_folder(default_run.corpus_dir("traced"))) == len(pool) == 9
 
 
 def test_siblings_dedup_lets_near_dedup_merge_them(tmp_path):
     workspace = curate(tmp_path, "merged", siblings="dedup")
-    pool = read_folder(workspace.pool_dir)
+    pool = pool_of(workspace)
     generations = sorted((json.loads(r["meta"])["id"], r["verified"]) for r in pool)
     # one verified survivor per problem, plus the wrong generation (its numbers differ)
     assert generations == [(uuid, v) for uuid, *_ in PROBLEMS for v in (False, True)]
@@ -155,7 +169,21 @@ def step_counts(workspace: Workspace) -> dict[str, tuple[int, int]]:
 
 def test_step_statistics_show_the_policy(default_run):
     counts = step_counts(default_run)
-    assert counts["read"] == (12, 0)  # 3 rows -> 12 generations
-    assert counts["generations"] == (9, 3)
-    assert counts["near_dedup"] == (3, 6)  # what MinHash alone would have merged
-    assert counts["keep_siblings"][0] == 9
+    assert counts["read"] == (15, 0)  # 3 rows -> 12 generations, and 3 plain records
+    assert counts["generations"] == (12, 3)
+    assert counts["near_dedup"] == (6, 6)  # what MinHash alone would have merged
+    assert counts["keep_siblings"][0] == 12
+
+
+def test_a_user_traces_pool_records_back_to_the_source_ids(default_run):
+    sql = (
+        "SELECT meta->>'id' AS id, meta->>'level' AS level FROM pool WHERE source = 'qa' ORDER BY 1"
+    )
+    result = CliRunner().invoke(app, ["stats", "query", sql, "-w", str(default_run.root)])
+    assert result.exit_code == 0, result.output
+    for row in QA_ROWS:
+        assert row["id"] in result.output
+    metas = [json.loads(r["meta"]) for r in pool_of(default_run, "qa")]
+    assert sorted(metas, key=lambda m: m["id"]) == [
+        {"id": r["id"], "level": r["level"]} for r in QA_ROWS
+    ]

@@ -109,7 +109,7 @@ def _read_sources(spec: str, sources: list | None, workspace: Workspace, limit: 
         Malformed,
         RecordError,
         iter_raw,
-        map_record,
+        map_records,
         resolve_sources,
     )
 
@@ -129,10 +129,13 @@ def _read_sources(spec: str, sources: list | None, workspace: Workspace, limit: 
                 if isinstance(raw, Malformed):
                     continue
                 try:
-                    yield map_record(raw, mapping)["text"]
+                    records = map_records(raw, source, "", mapping)
                 except RecordError:
                     continue
-                count += 1
+                for record, keep in records:  # one per generation of an exploded row
+                    if keep and count < share:
+                        yield record["text"]
+                        count += 1
 
 
 def read_spec(

@@ -506,8 +506,8 @@ def map_records(
     if not isinstance(items, list) or not items:
         raise RecordError(f"field {mapping.explode!r} is not a non-empty list (explode)")
     labels: list[Any] = [None] * len(items)
-    if mapping.labels:
-        labels = raw.get(mapping.labels) or []
+    if mapping.labels and raw.get(mapping.labels) is not None:  # null: every label unknown
+        labels = raw[mapping.labels]
         if not isinstance(labels, list) or len(labels) != len(items):
             raise RecordError(
                 f"field {mapping.labels!r} does not hold one label per {mapping.explode!r} item"
