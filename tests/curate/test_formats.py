@@ -222,6 +222,8 @@ def test_fsspec_url_is_read_like_a_local_file():
     fs.pipe("/hub/ORG/NAME/data/train.jsonl", (FIXTURES / "limo.jsonl").read_bytes())
     records, bad = read("limo", path="memory://hub/ORG/NAME/data/*.jsonl")
     assert [r["reference"] for r, _ in records] == ["2", "6"] and len(bad) == 1
+    folder, _ = read("limo", path="memory://hub/ORG/NAME")  # a whole repo: its data files
+    assert len(folder) == 2
 
 
 def test_quality_seed_texts_from_an_exploded_source_are_its_kept_generations(tmp_path):

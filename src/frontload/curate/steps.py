@@ -17,7 +17,8 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers.parquet import ParquetWriter
 
-from frontload.curate.readers import Malformed, RecordError, SourceFile, iter_raw, map_records
+from frontload.curate.mapping import RecordError, map_records
+from frontload.curate.readers import Malformed, SourceFile, iter_raw
 from frontload.curate.recipe import NormaliseConfig
 from frontload.curate.schema import COLUMNS, RECORD_SCHEMA
 
