@@ -233,3 +233,21 @@ def test_quality_seed_texts_from_an_exploded_source_are_its_kept_generations(tmp
     src = SourceConfig(name="r1", path=str(FIXTURES / "openr1_math.jsonl"), preset="openr1_math")
     texts = list(read_spec("source:r1", Workspace.resolve(tmp_path), sources=[src]))
     assert len(texts) == 6 and all("<think>" in t and "boxed{90}" not in t for t in texts)
+
+
+def test_verification_reads_the_final_answer_not_the_trace():
+    from datatrove.data import Document
+
+    from frontload.curate.verify import VerifyStep
+
+    def doc(reasoning: str, response: str, reference: str | None, verified=None) -> Document:
+        meta = {"reasoning": reasoning, "response": response, "reference": reference}
+        return Document(text="", id="x", metadata={**meta, "verified": verified})
+
+    docs = [
+        doc("maybe \\boxed{7}? no, recheck", "So the answer is $\\boxed{12}$.", "12"),
+        doc("it is \\boxed{12} surely", "On reflection the answer is $\\boxed{7}$.", "12"),
+        doc("trace", "The answer is 5.", None, verified=True),  # a source label stands
+    ]
+    out = list(VerifyStep(workers=1).run(iter(docs)))
+    assert [d.metadata["verified"] for d in out] == [True, False, True]

@@ -187,3 +187,36 @@ def test_a_user_traces_pool_records_back_to_the_source_ids(default_run):
     assert sorted(metas, key=lambda m: m["id"]) == [
         {"id": r["id"], "level": r["level"]} for r in QA_ROWS
     ]
+
+
+def test_every_preset_fixture_through_fl_curate_run(tmp_path):
+    from tests.curate.test_formats import FIXTURES
+
+    expected = {"numina_cot": 3, "openmathreasoning": 3, "s1k": 2, "limo": 2, "openr1_math": 6,
+                "openthoughts": 2, "bespoke_stratos": 2, "sharegpt": 2}  # fmt: skip
+    sources = [
+        {"name": name, "path": str(FIXTURES / f"{name}.jsonl"), "preset": name, "domain": "math"}
+        for name in expected
+    ]
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        {"sources": sources, "executor": {"tasks": 2, "workers": 1}, "quality": {}},
+    )
+    workspace = Workspace.resolve(tmp_path / "ws")
+    result = CliRunner().invoke(app, ["curate", "run", str(recipe), "-w", str(workspace.root)])
+    assert result.exit_code == 0, result.output
+    pool = read_folder(workspace.pool_dir)
+    counts = {name: sum(row["source"] == name for row in pool) for name in expected}
+    assert counts == expected
+    malformed = read_folder(workspace.removed_dir / "malformed")
+    assert sorted(row["source"] for row in malformed) == sorted(expected)  # one per format
+    for row in pool:
+        traced = row["source"] not in ("numina_cot", "limo") and row["response"] != (
+            "11 is a prime number greater than 10."
+        )
+        assert bool(row["reasoning"]) == traced, row
+        assert (row["reasoning_tokens"] > 0) == traced
+        assert "<think>" not in row["response"] and "begin_of_" not in row["response"]
+    # verification reads the final answer: every kept OpenR1 generation checks out
+    assert all(row["verified"] for row in pool if row["source"] == "openr1_math")
+    assert all(row["verified"] for row in pool if row["source"] == "openmathreasoning")
