@@ -251,3 +251,11 @@ def test_verification_reads_the_final_answer_not_the_trace():
     ]
     out = list(VerifyStep(workers=1).run(iter(docs)))
     assert [d.metadata["verified"] for d in out] == [True, False, True]
+
+
+def test_example_long_cot_recipe_validates():
+    from frontload.curate.recipe import load_recipe
+
+    recipe = load_recipe(Path(__file__).parents[2] / "recipes" / "examples" / "long_cot.yaml")
+    assert [s.preset for s in recipe.sources] == ["openr1_math", "openthoughts", "numina_cot"]
+    assert recipe.sources[0].mapping().explode == "generations"
