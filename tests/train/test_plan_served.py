@@ -1,0 +1,128 @@
+"""A solved plan is what pretraining serves: each corpus within one sequence of the plan's tokens per
+phase (general corpus included), recorded in served.jsonl with a copy of the plan and its hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from frontload.errors import ConfigError
+from frontload.train.pretrain import pretrain
+from frontload.train.recipe import load_recipe
+
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+SEQ, BATCH = 64, 512
+
+
+def plan_recipe(**changes):
+    """recipes/tiny/pretrain_plan.yaml (no blend of its own), shortened for a test."""
+    recipe = load_recipe(RECIPES / "tiny" / "pretrain_plan.yaml")
+    data = recipe.data.model_copy(update={"validation_tokens": 512})
+    base = {"seq_len": SEQ, "global_batch_tokens": BATCH, "micro_batch_size": 4, "data": data}
+    return recipe.model_copy(update={**base, **changes})
+
+
+def solve_tiny_plan(workspace, pretrain_tokens: int, midtrain_tokens: int | None = None):
+    """Solve an allocation over the workspace's dldq token dataset (given by hand)."""
+    from frontload.allocate.config import AllocateConfig
+    from frontload.allocate.plan import save_plan
+    from frontload.allocate.solve import solve_plan
+    from frontload.data.shards import TokenDataset
+
+    dldq = TokenDataset.open(workspace.tokens_dir / "dldq")
+    budgets = {"pretrain": {"tokens": pretrain_tokens}}
+    if midtrain_tokens:
+        budgets["midtrain"] = {"tokens": midtrain_tokens}
+    config = AllocateConfig.model_validate(
+        {
+            "name": "tiny",
+            "corpora": {"dldq": {"tokens": dldq.num_tokens, "records": dldq.num_documents}},
+            "budgets": budgets,
+            "groups": [{"name": "share", "phase": "pretrain", "min": 0.3, "max": 0.45}],
+            "trust_region": None,
+        }
+    )
+    plan = solve_plan(config)
+    save_plan(plan, workspace.plans_dir / "tiny.yaml")
+    return plan
+
+
+def test_pretraining_serves_the_plan_within_one_sequence(token_workspace):
+    plan = solve_tiny_plan(token_workspace, BATCH * 8, BATCH * 4)
+    share = plan.require_phase("pretrain").entry("dldq").weight
+    assert 0.3 - 1e-6 <= share <= 0.45 + 1e-6
+    run = pretrain(plan_recipe(), token_workspace, plan=plan)
+
+    served = [json.loads(line) for line in (run / "served.jsonl").read_text().splitlines()]
+    assert {(r["phase"], r["corpus"]) for r in served} == {
+        (p, c) for p in ("pretrain", "midtrain") for c in ("dldq", "general")
+    }
+    for row in served:
+        phase = plan.require_phase(row["phase"])
+        entry = phase.entry(row["corpus"])
+        planned = entry.tokens if entry else phase.general_tokens
+        assert abs(row["tokens"] - planned) < SEQ, (row, planned)
+        assert row["stage"] == "pretrain" and row["run"] == "tiny-plan" and row["plan"] == "tiny"
+        assert row["examples"] > 0 and row["epochs"] > 0
+    assert sum(r["tokens"] for r in served) == BATCH * 12  # the whole budget, both phases
+
+    copy = (run / "plan.yaml").read_bytes()
+    digest = (run / "plan.sha256").read_text().strip()
+    assert hashlib.sha256(copy).hexdigest() == digest
+    assert all(r["plan_sha256"] == digest for r in served)
+    from frontload.allocate.plan import load_plan
+
+    assert load_plan(run / "plan.yaml") == plan
+
+    from frontload.workspace import Catalog
+
+    with Catalog(token_workspace) as catalog:
+        catalog.refresh()
+        table = catalog.query(
+            "SELECT phase, sum(tokens) AS t FROM train_blend WHERE run = 'tiny-plan' "
+            "GROUP BY phase ORDER BY phase"
+        )
+    assert table.to_pylist() == [
+        {"phase": "midtrain", "t": BATCH * 4},
+        {"phase": "pretrain", "t": BATCH * 8},
+    ]
+
+
+def test_a_recipe_blend_that_contradicts_the_plan_is_an_error(token_workspace):
+    plan = solve_tiny_plan(token_workspace, BATCH * 8)
+    staged = load_recipe(RECIPES / "tiny" / "pretrain_ldq.yaml")
+    with pytest.raises(ConfigError) as error:
+        pretrain(staged.model_copy(update={"total_tokens": BATCH * 8}), token_workspace, plan=plan)
+    message = str(error.value)
+    assert "tiny-ldq" in message and "plan tiny" in message
+    assert "data.reasoning" in message and "data.phases" in message
+    with pytest.raises(ConfigError, match="total_tokens: 1,024 .*the plan trains 4,096"):
+        pretrain(plan_recipe(total_tokens=BATCH * 2), token_workspace, plan=plan)
+
+
+def test_a_budget_that_is_not_whole_batches_is_an_error(token_workspace):
+    plan = solve_tiny_plan(token_workspace, BATCH * 8 + 100)
+    with pytest.raises(ConfigError, match="not a whole number of global batches"):
+        pretrain(plan_recipe(), token_workspace, plan=plan)
+
+
+def test_runs_without_a_plan_record_what_they_served(token_workspace):
+    recipe = load_recipe(RECIPES / "tiny" / "pretrain_ldq.yaml")
+    data = recipe.data.model_copy(update={"validation_tokens": 512})
+    recipe = recipe.model_copy(
+        update={"seq_len": SEQ, "global_batch_tokens": BATCH, "total_tokens": BATCH * 10}
+    )
+    recipe = recipe.model_copy(update={"data": data})
+    run = pretrain(recipe, token_workspace)
+    served = {
+        r["corpus"]: r
+        for r in map(json.loads, (run / "served.jsonl").read_text().splitlines())
+    }
+    # 60% general only (6 steps), then 80/20: 4 steps x 8 sequences, 20% dldq.
+    assert served["dldq"]["tokens"] == pytest.approx(0.2 * 4 * BATCH, abs=SEQ)
+    assert served["general"]["tokens"] + served["dldq"]["tokens"] == BATCH * 10
+    assert {r["phase"] for r in served.values()} == {"pretrain"}
+    assert served["dldq"]["plan"] is None and not (run / "plan.yaml").exists()
