@@ -118,8 +118,7 @@ def test_runs_without_a_plan_record_what_they_served(token_workspace):
     recipe = recipe.model_copy(update={"data": data})
     run = pretrain(recipe, token_workspace)
     served = {
-        r["corpus"]: r
-        for r in map(json.loads, (run / "served.jsonl").read_text().splitlines())
+        r["corpus"]: r for r in map(json.loads, (run / "served.jsonl").read_text().splitlines())
     }
     # 60% general only (6 steps), then 80/20: 4 steps x 8 sequences, 20% dldq.
     assert served["dldq"]["tokens"] == pytest.approx(0.2 * 4 * BATCH, abs=SEQ)

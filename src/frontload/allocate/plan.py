@@ -97,9 +97,15 @@ class Baseline(StrictModel):
 
     name: str = Field(description="Baseline name (no_pretrain_reasoning, all_sft, ...).")
     description: str = Field(default="", description="What the baseline does.")
-    objective: float = Field(description="Model objective of the baseline.")
+    feasible: bool = Field(default=True, description="Whether it meets every constraint.")
+    breaks: list[str] = Field(
+        default_factory=list, description="Constraints it breaks (then it is not scored)."
+    )
+    objective: float | None = Field(
+        default=None, description="Model objective of the baseline (None when infeasible)."
+    )
     predicted: dict[str, Prediction] = Field(
-        default_factory=dict, description="Scores by category."
+        default_factory=dict, description="Scores by category (empty when infeasible)."
     )
     phases: list[PhasePlan] = Field(default_factory=list, description="The baseline's allocation.")
 
@@ -119,7 +125,8 @@ class Plan(StrictModel):
     )
     shadow_prices: dict[str, float] = Field(
         default_factory=dict,
-        description="Objective gain per extra unit of each constraint (budgets: per 1B tokens).",
+        description="Objective gain per extra unit of each constraint (token rows: per 1B "
+        "tokens; SFT samples: per 1M; max_epochs caps: per extra epoch).",
     )
     solver: str = Field(default="", description="Solver mode that produced the plan.")
     model: str = Field(default="", description="Response model file used (or 'default').")
