@@ -125,3 +125,30 @@ def test_runs_without_a_plan_record_what_they_served(token_workspace):
     assert served["general"]["tokens"] + served["dldq"]["tokens"] == BATCH * 10
     assert {r["phase"] for r in served.values()} == {"pretrain"}
     assert served["dldq"]["plan"] is None and not (run / "plan.yaml").exists()
+
+
+def test_the_study_plan_arm_trains_the_plan_scaled_to_its_budget():
+    """recipes/tiny/study.yaml's M_plan arm: pretrain_plan.yaml with the arms' 4096-token budget
+    trains the plan's shares (scaled explicitly, noted in the plan the run keeps)."""
+    import yaml
+
+    from frontload.allocate.plan import PhasePlan, Plan, PlanEntry, scaled_plan
+    from frontload.train.phases import plan_phases, plan_tokens
+
+    study = yaml.safe_load((RECIPES / "tiny" / "study.yaml").read_text())
+    arm = next(a for a in study["arms"] if a.get("use_plan"))
+    recipe = load_recipe(RECIPES / "tiny" / arm["pretrain"])
+    recipe = recipe.model_copy(update=study["pretrain_overrides"])
+    entries = [
+        PlanEntry(corpus="dldq", tokens=51200, epochs=2.0, weight=0.25),
+        PlanEntry(corpus="dshq", tokens=30720, epochs=1.0, weight=0.15),
+    ]
+    phase = PhasePlan(name="pretrain", budget_tokens=204800, general_tokens=122880, entries=entries)
+    plan = Plan(name="tiny", phases=[phase])
+    with pytest.raises(ConfigError, match="total_tokens: 4,096"):
+        plan_tokens(recipe, plan)
+    scaled = scaled_plan(plan, recipe.total_tokens)
+    assert plan_tokens(recipe, scaled) == 4096
+    assert "scaled from 204,800 to 4,096" in scaled.notes[-1]
+    (only,) = plan_phases(recipe, recipe.total_steps(4096), scaled)
+    assert only.weights == pytest.approx({"dldq": 0.25, "dshq": 0.15, "general": 0.6}, abs=1e-3)
