@@ -152,3 +152,30 @@ def test_the_study_plan_arm_trains_the_plan_scaled_to_its_budget():
     assert "scaled from 204,800 to 4,096" in scaled.notes[-1]
     (only,) = plan_phases(recipe, recipe.total_steps(4096), scaled)
     assert only.weights == pytest.approx({"dldq": 0.25, "dshq": 0.15, "general": 0.6}, abs=1e-3)
+
+
+def test_served_counts_survive_a_resume_across_phases(token_workspace):
+    """The data state carries each finished phase's counts, so a resumed run reports the same."""
+    from frontload.train.phases import StagedData, plan_phases
+
+    plan = solve_tiny_plan(token_workspace, BATCH * 4, BATCH * 2)
+    recipe = plan_recipe()
+    phases = plan_phases(recipe, 6, plan)
+
+    def staged():
+        return StagedData(
+            phases, token_workspace, seq_len=SEQ, seed=0, rank=0, world_size=1, tokenizer_hash=None
+        )
+
+    rows = BATCH // SEQ
+    whole = staged()
+    for step in range(6):
+        whole.batch(step, rows)
+    first = staged()
+    for step in range(5):  # into the midtrain phase
+        first.batch(step, rows)
+    resumed = staged()
+    resumed.load_state_dict(json.loads(json.dumps(first.state_dict())))
+    resumed.batch(5, rows)
+    assert resumed.served() == whole.served()
+    assert [p["phase"] for p in whole.served()] == ["pretrain", "midtrain"]
