@@ -230,16 +230,17 @@ def _row(corpus: str, chosen: list, corpus_tokens: int) -> dict:
 
 
 def sft_rows(data: SFTData, epoch_done: float) -> list[dict]:
-    """Rows of what the trainer got through: all of it after a full pass; a run cut short by
-    max_steps (no plan) served that fraction of its shuffled examples, counted in expectation."""
-    fraction = min(1.0, max(0.0, epoch_done))
-    if fraction >= 1.0:
+    """Rows of what the trainer got through: exactly the mixture after its one full pass (always the
+    case with a plan). A run without a plan whose `max_steps` ends inside a pass, or cycles the data
+    more than once, served `epoch_done` passes of its shuffled examples: counted as that multiple
+    (whole passes exactly, the partial one in expectation)."""
+    if abs(epoch_done - 1.0) < 1e-6:
         return data.rows
     return [
         {
             **row,
-            "tokens": round(row["tokens"] * fraction),
-            "examples": round(row["examples"] * fraction),
+            "tokens": round(row["tokens"] * epoch_done),
+            "examples": round(row["examples"] * epoch_done),
         }
         for row in data.rows
     ]
