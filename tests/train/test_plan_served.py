@@ -179,3 +179,27 @@ def test_served_counts_survive_a_resume_across_phases(token_workspace):
     resumed.batch(5, rows)
     assert resumed.served() == whole.served()
     assert [p["phase"] for p in whole.served()] == ["pretrain", "midtrain"]
+
+
+def test_cli_takes_a_plan_name_and_refuses_a_contradicting_recipe(token_workspace, tmp_path):
+    from typer.testing import CliRunner
+
+    from frontload.cli import app
+    from frontload.config import dump_yaml
+
+    solve_tiny_plan(token_workspace, BATCH * 4)
+    runner = CliRunner()
+    ws = ["--workspace", str(token_workspace.root)]
+    staged = runner.invoke(
+        app,
+        ["train", "pretrain", str(RECIPES / "tiny" / "pretrain_ldq.yaml"), "--plan", "tiny", *ws],
+    )
+    assert isinstance(staged.exception, ConfigError)
+    assert "contradicts plan tiny" in str(staged.exception)
+    assert not (token_workspace.runs_dir / "tiny-ldq").exists()  # refused before any training
+    recipe = tmp_path / "plan.yaml"
+    dump_yaml(plan_recipe(), recipe)
+    result = runner.invoke(app, ["train", "pretrain", str(recipe), "--plan", "tiny", *ws])
+    assert result.exit_code == 0, result.output
+    served = (token_workspace.runs_dir / "tiny-plan" / "served.jsonl").read_text().splitlines()
+    assert sum(json.loads(row)["tokens"] for row in served) == BATCH * 4
