@@ -137,6 +137,12 @@ VIEWS: tuple[ViewSpec, ...] = (
         "training metrics, one row per logged step (column `run` names the run)",
     ),
     ViewSpec(
+        "train_blend",
+        "runs/*/served.jsonl",
+        "read_json_auto",
+        "tokens each training run really served, per phase and corpus (with its plan and hash)",
+    ),
+    ViewSpec(
         "eval_samples",
         "evals/*/samples*.parquet",
         "read_parquet",

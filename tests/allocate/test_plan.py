@@ -77,9 +77,11 @@ def test_exports():
     assert megatron_data_path(phase, "/t/{corpus}/text") == (
         "0.15 /t/dldq/text 0.05 /t/dshq/text 0.8 /t/general/text"
     )
-    names, probs = hf_interleave_probabilities(phase)
+    names, probs = hf_interleave_probabilities(phase, {"dldq": 500, "dshq": 5000, "general": 800})
     assert names == ["dldq", "dshq", "general"]
     assert sum(probs) == pytest.approx(1.0, abs=1e-12)
+    # per example: token weight over mean example length (dshq's long examples drawn 10x less)
+    assert probs[0] / probs[1] == pytest.approx((0.15 / 500) / (0.05 / 5000))
     assert _plan().phase("sft").blend_weights() == {"dshq": 1.0}
 
 

@@ -55,7 +55,7 @@ def test_train_tokenize_inspect_blend(corpus_workspace):
     )
     assert "all shards valid" in fl("data", "info", "dshq")
     exported = json.loads(fl("data", "blend-export", "-s", "dldq=1", "-s", "dshq=3"))
-    assert [s["weight"] for s in exported["sources"]] == [0.25, 0.75]
+    assert [s["token_weight"] for s in exported["sources"]] == [0.25, 0.75]
 
     from frontload.data.blend import IGNORE_INDEX, Blend, BlendSource
     from frontload.data.tokenizer import load_tokenizer, tokenizer_hash
@@ -95,7 +95,7 @@ def test_plan_blend_export(corpus_workspace):
     (ws.plans_dir / "p.json").write_text(json.dumps(plan))
     exported = json.loads(fl("data", "blend-export", "--plan", "p"))
     assert [s["name"] for s in exported["sources"]] == ["dldq", "general"]
-    assert np.allclose([s["weight"] for s in exported["sources"]], [0.2, 0.8])
+    assert np.allclose([s["token_weight"] for s in exported["sources"]], [0.2, 0.8])
 
 
 def test_user_errors_are_one_line(corpus_workspace, monkeypatch, capsys):

@@ -92,34 +92,14 @@ def test_packed_documents_do_not_see_each_other(toy_workspace):
     assert not torch.allclose(shifted, alone, atol=1e-4)  # the check can fail: context does leak
 
 
-def test_plan_sft_phase_sets_mixture_and_epochs(toy_workspace):
-    from frontload.allocate.plan import PhasePlan, Plan, PlanEntry, save_plan
-    from frontload.train.sft import build_conversations
-
-    entry = PlanEntry(corpus="dshq", tokens=2000, epochs=2.0, weight=1.0)
-    plan = Plan(name="p", phases=[PhasePlan(name="sft", budget_tokens=2000, entries=[entry])])
-    path = save_plan(plan, toy_workspace.plans_dir / "p.yaml")
-    train, held_out = build_conversations(toy_workspace, tiny_recipe(corpora=[]), path)
-    import itertools
-
-    import pyarrow.parquet as pq
-
-    part = toy_workspace.corpus_dir("dshq") / "part-00000.parquet"
-    sizes = pq.read_table(part, columns=["total_tokens"]).column(0).to_pylist()
-    needed = next(i + 1 for i, total in enumerate(itertools.accumulate(sizes)) if total >= 1000)
-    assert needed < len(sizes)  # the plan's 1000 unique tokens cap the corpus
-    assert len(train) // 2 + len(held_out) == needed
-    assert len(train) % 2 == 0 and all(t[-1]["role"] == "assistant" for t in train)
-
-
 def test_plan_without_sft_phase_is_an_error(toy_workspace):
     from frontload.allocate.plan import PhasePlan, Plan, save_plan
-    from frontload.train.sft import build_conversations
+    from frontload.train.served import sft_data
 
     plan = Plan(name="p", phases=[PhasePlan(name="pretrain", budget_tokens=0)])
-    path = save_plan(plan, toy_workspace.plans_dir / "p.yaml")
-    with pytest.raises(ConfigError, match="no sft phase"):
-        build_conversations(toy_workspace, tiny_recipe(), path)
+    save_plan(plan, toy_workspace.plans_dir / "p.yaml")
+    with pytest.raises(ConfigError, match="has no sft phase"):
+        sft_data(toy_workspace, tiny_recipe(corpora=[], max_steps=-1), plan)
 
 
 def test_tokenizer_other_than_the_models_is_an_error(toy_workspace, tmp_path):

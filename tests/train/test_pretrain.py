@@ -194,8 +194,7 @@ def test_plan_gives_sources_share_and_budget(token_workspace, read_rows):
     (phase,) = plan_phases(recipe, 3, plan)
     assert phase.weights == pytest.approx({"general": 0.75, "dldq": 0.25})
     staged = tiny_recipe(total_tokens=None)
-    first, second = plan_phases(staged, 10, plan)  # the recipe's phases, the plan's sources
-    assert (first.end_step, first.weights) == (6, {"general": 1.0})
-    assert second.weights == pytest.approx({"general": 0.8, "dldq": 0.2})
+    with pytest.raises(ConfigError, match="contradicts plan demo"):  # never a silent override
+        pretrain(staged, token_workspace, plan=plan)
     run = pretrain(recipe, token_workspace, plan=plan)
     assert [row["tokens"] for row in read_rows(run) if row["kind"] == "train"][-1] == 512 * 3

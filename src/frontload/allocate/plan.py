@@ -97,9 +97,15 @@ class Baseline(StrictModel):
 
     name: str = Field(description="Baseline name (no_pretrain_reasoning, all_sft, ...).")
     description: str = Field(default="", description="What the baseline does.")
-    objective: float = Field(description="Model objective of the baseline.")
+    feasible: bool = Field(default=True, description="Whether it meets every constraint.")
+    breaks: list[str] = Field(
+        default_factory=list, description="Constraints it breaks (then it is not scored)."
+    )
+    objective: float | None = Field(
+        default=None, description="Model objective of the baseline (None when infeasible)."
+    )
     predicted: dict[str, Prediction] = Field(
-        default_factory=dict, description="Scores by category."
+        default_factory=dict, description="Scores by category (empty when infeasible)."
     )
     phases: list[PhasePlan] = Field(default_factory=list, description="The baseline's allocation.")
 
@@ -119,7 +125,8 @@ class Plan(StrictModel):
     )
     shadow_prices: dict[str, float] = Field(
         default_factory=dict,
-        description="Objective gain per extra unit of each constraint (budgets: per 1B tokens).",
+        description="Objective gain per extra unit of each constraint (token rows: per 1B "
+        "tokens; SFT samples: per 1M; max_epochs caps: per extra epoch).",
     )
     solver: str = Field(default="", description="Solver mode that produced the plan.")
     model: str = Field(default="", description="Response model file used (or 'default').")
@@ -176,18 +183,106 @@ def save_plan(plan: Plan, path: str | Path) -> Path:
     return path
 
 
+def resolve_plan(workspace, spec: str | Path | Plan) -> Plan:
+    """A plan from a path (YAML or JSON) or a plan name in the workspace (`plans/<name>.yaml`,
+    `.yml` or `.json`): what every `--plan` option accepts. A loaded plan passes through."""
+    if isinstance(spec, Plan):
+        return spec
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return load_plan(path)
+    if (
+        workspace is not None
+        and "/" not in str(spec)
+        and path.suffix not in (".yaml", ".yml", ".json")
+    ):
+        for suffix in (".yaml", ".yml", ".json"):
+            candidate = workspace.plans_dir / f"{spec}{suffix}"
+            if candidate.is_file():
+                return load_plan(candidate)
+    known = sorted({p.stem for p in workspace.plans_dir.glob("*.*")}) if workspace else []
+    raise InputError(
+        f"plan {spec}: no such file"
+        + (f", and no plan of that name in {workspace.plans_dir}" if workspace else ""),
+        f"plans in the workspace: {', '.join(known)}"
+        if known
+        else "run `fl allocate solve CONFIG.yaml` first",
+    )
+
+
+def plan_text(plan: Plan) -> str:
+    """The plan as the YAML a run folder keeps (same plan, same bytes, same hash)."""
+    import yaml
+
+    return yaml.safe_dump(plan.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def scaled_plan(plan: Plan, pretrain_tokens: int) -> Plan:
+    """The plan's pretraining phases with the same shares at another total budget (a proxy run of
+    the plan's mix); SFT unchanged. Recorded in the plan's notes, so a run never hides it."""
+    phases = [p for p in plan.phases if p.name != "sft"]
+    total = sum(p.budget_tokens for p in phases)
+    if total <= 0:
+        raise ConfigError(f"plan {plan.name} has no pretraining budget to scale")
+    factor = pretrain_tokens / total
+    out = []
+    for phase in plan.phases:
+        if phase.name == "sft":
+            out.append(phase)
+            continue
+        budget = int(round(phase.budget_tokens * factor))
+        entries = []
+        for e in phase.entries:
+            tokens = int(round(e.weight * budget))
+            weight = tokens / budget if budget else 0.0
+            entries.append(
+                e.model_copy(
+                    update={"tokens": tokens, "weight": weight, "epochs": e.epochs * factor}
+                )
+            )
+        used = sum(e.tokens for e in entries)
+        out.append(
+            phase.model_copy(
+                update={
+                    "budget_tokens": budget,
+                    "entries": entries,
+                    "general_tokens": budget - used,
+                }
+            )
+        )
+    note = f"pretraining phases scaled from {total:,} to {pretrain_tokens:,} tokens (same shares)"
+    return plan.model_copy(update={"phases": out, "notes": [*plan.notes, note]})
+
+
 def megatron_data_path(phase: PhasePlan, prefix: str = "{corpus}") -> str:
-    """Megatron `--data-path` string: `w1 prefix1 w2 prefix2 ...` (prefix formats `{corpus}`)."""
+    """Megatron `--data-path` string: `w1 prefix1 w2 prefix2 ...` (prefix formats `{corpus}`).
+
+    Megatron samples fixed-length sequences, so its weights are token weights, as in the plan."""
     parts = []
     for corpus, weight in phase.blend_weights().items():
         parts += [f"{weight:.8g}", prefix.format(corpus=corpus)]
     return " ".join(parts)
 
 
-def hf_interleave_probabilities(phase: PhasePlan) -> tuple[list[str], list[float]]:
-    """Corpus order and `probabilities=` for `datasets.interleave_datasets` (sum exactly 1)."""
+def hf_interleave_probabilities(
+    phase: PhasePlan, example_tokens: dict[str, float]
+) -> tuple[list[str], list[float]]:
+    """Corpus order and `probabilities=` for `datasets.interleave_datasets` (sum exactly 1).
+
+    `interleave_datasets` draws examples, not tokens: a corpus of long documents drawn at its
+    token weight would be oversampled by its length ratio. The probability of corpus i is its token
+    weight over its mean tokens per example, renormalised, so the expected token shares equal the
+    plan's (`example_tokens`: mean tokens per example of each corpus)."""
     weights = phase.blend_weights()
+    missing = [name for name in weights if not example_tokens.get(name)]
+    if missing:
+        raise ConfigError(
+            f"no mean example length for {', '.join(missing)}",
+            "tokenize those corpora (`fl data tokenize`) so their documents can be counted",
+        )
     names = list(weights)
-    probs = [weights[n] for n in names]
+    per_example = [weights[n] / example_tokens[n] for n in names]
+    total = math.fsum(per_example)
+    probs = [p / total for p in per_example]
     probs[-1] = max(0.0, 1.0 - math.fsum(probs[:-1]))
     return names, probs

@@ -19,8 +19,12 @@ def _fmt(tokens: float) -> str:
 def display_unit(plan: Plan) -> tuple[str, float]:
     """Token step for marginal values: 1B at the study's scale, smaller for small budgets, so that
     "one more step" stays within ~10% of the smallest budget (a linear price means nothing beyond)."""
-    budgets = [p.budget_tokens for p in plan.phases if p.budget_tokens > 0]
-    smallest = min(budgets, default=1e12)
+    return step_for([p.budget_tokens for p in plan.phases])
+
+
+def step_for(budgets: list[float]) -> tuple[str, float]:
+    """The token step of `display_unit` for these phase budgets."""
+    smallest = min((b for b in budgets if b > 0), default=1e12)
     for label, size in (("1B", 1e9), ("1M", 1e6), ("1k", 1e3)):
         if size <= 0.1 * smallest:
             return label, size
@@ -53,26 +57,42 @@ def explain(plan: Plan) -> str:
     lines.append("\npredicted (interval):")
     for cat, p in plan.predicted.items():
         lines.append(f"  {cat:<12}{p.score:6.1f}  [{p.low:.1f}, {p.high:.1f}]")
-    lines.append("\nbaselines (objective):")
+    lines.append("\nbaselines (objective; only feasible ones are scored):")
     for b in plan.baselines:
-        lines.append(f"  {b.name:<22}{b.objective:8.2f}  {b.description}")
-    lines.append(f"  {'this plan':<22}{plan.objective:8.2f}")
-    lines.append("\nwhy:")
+        lines.append(f"  {b.name:<22}{_score(b.objective, b.feasible)}  {b.description}")
+        if not b.feasible:
+            lines.append(f"  {'':<22}{'':>10}  breaks: {', '.join(b.breaks)}")
+    lines.append(f"  {'this plan':<22}{_score(plan.objective, True)}")
+    lines.append("\nwhy (from the solver's duals and slacks):")
     lines.append(
         f"  binding: {', '.join(plan.binding_constraints) or 'nothing (interior optimum)'}"
     )
     sft = plan.shadow_prices.get("budget:sft")
-    if sft is not None:
-        if _samples(plan):
-            lines.append(f"  one more 1M SFT samples would be worth {sft:.3g} points")
+    if sft is not None and "budget:sft" not in plan.binding_constraints:
+        lines.append("  the SFT budget does not bind: more of it is worth 0 points")
+    elif sft is not None and _samples(plan):
+        lines.append(f"  one more 1M SFT samples would be worth {sft:.3g} points")
+    elif sft is not None:
+        lines.append(f"  one more {label} SFT tokens would be worth {sft * per:.3g} points")
+    for name in plan.binding_constraints:
+        value = plan.shadow_prices.get(name)
+        if name == "budget:sft" or value is None:
+            continue
+        if name.startswith("max_epochs:"):
+            lines.append(f"  relaxing {name} by one epoch: {value:+.3g} points")
         else:
-            lines.append(f"  one more {label} SFT tokens would be worth {sft * per:.3g} points")
-    for name, value in plan.shadow_prices.items():
-        # a non-binding row's dual is solver noise, not a reason
-        if name != "budget:sft" and name in plan.binding_constraints and abs(value) > 1e-9:
             lines.append(f"  relaxing {name} by {label} tokens: {value * per:+.3g} points")
     lines += [f"  note: {n}" for n in plan.notes]
     return "\n".join(lines)
+
+
+def _score(objective: float | None, feasible: bool) -> str:
+    """A baseline's objective; an infeasible one is not scored, a negative one is off the scale."""
+    if not feasible or objective is None:
+        return f"{'infeasible':>10}"
+    if objective < 0:
+        return f"{'< 0 (off)':>10}"
+    return f"{objective:10.2f}"
 
 
 def _samples(plan: Plan) -> bool:

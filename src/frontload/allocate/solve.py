@@ -16,6 +16,7 @@ from frontload.allocate.model import TERMS, ResponseModel, load_model, predict
 from frontload.allocate.plan import Baseline, PhasePlan, Plan, PlanEntry, Prediction, save_plan
 from frontload.allocate.pools import Pools, pools_from_specs, pools_from_workspace, read_manifest
 from frontload.allocate.problem import affine_value, evaluate, gradient, violations
+from frontload.allocate.sensitivity import sensitivity
 from frontload.config import load_yaml, validate
 from frontload.errors import ConfigError, StageNotReady
 from frontload.workspace import Workspace
@@ -211,24 +212,23 @@ def solve_plan(
     solution = run_solver(built, config)
     x = solution.x
     objective, _ = evaluate(built.problem, x)
-    binding = list(solution.binding)
-    for i, name in enumerate(built.problem.x_names):
-        if built.problem.upper[i] > 0 and x[i] >= built.problem.upper[i] * (1 - 1e-6):
-            binding.append(f"max_epochs:{name}")
-    rows = {r.name: r for r in built.problem.rows}
-    shadow = {name: value * rows[name].scale for name, value in solution.duals.items()}
-    if solution.bound_duals is not None:
-        for i, name in enumerate(built.problem.x_names):
-            if solution.bound_duals[i] > 1e-9 and f"max_epochs:{name}" in binding:
-                shadow[f"max_epochs:{name}"] = float(solution.bound_duals[i]) * 1e9 / built.scale
+    why = sensitivity(built, solution, objective)
+    notes += why.notes
     baselines = []
     for name, (description, xb) in baseline_allocations(built, x).items():
+        broken = violations(built.problem, xb)
+        score = evaluate(built.problem, xb)[0]
+        if not broken and score > objective + 1e-3 * max(1.0, abs(objective)):
+            notes.append(f"baseline {name} scores above the plan: the solver was inexact")
         baselines.append(
             Baseline(
                 name=name,
                 description=description,
-                objective=evaluate(built.problem, xb)[0],
-                predicted=_predictions(built, model, xb),
+                feasible=not broken,
+                breaks=broken,
+                # scored only where it is feasible: elsewhere the model extrapolates to nonsense
+                objective=None if broken else score,
+                predicted={} if broken else _predictions(built, model, xb),
                 phases=_phases(built, xb, config.general_corpus, marginal=False),
             )
         )
@@ -236,20 +236,14 @@ def solve_plan(
     sft_budget = config.budgets.get("sft")
     if sft_budget is not None and sft_budget.samples is not None:
         notes.append("sft budget in samples: its shadow price is per 1M samples")
-    for b, (_, xb) in zip(baselines, baseline_allocations(built, x).values(), strict=True):
-        broken = violations(built.problem, xb)
-        if broken:
-            b.description += f" (breaks: {', '.join(broken[:3])})"
-        elif b.objective > objective + 1e-3 * max(1.0, abs(objective)):
-            notes.append(f"baseline {b.name} scores above the plan: the solver was inexact")
     return Plan(
         name=config.name,
         phases=_phases(built, x, config.general_corpus),
         predicted=_predictions(built, model, x),
         objective=objective,
         baselines=baselines,
-        binding_constraints=binding,
-        shadow_prices=shadow,
+        binding_constraints=why.binding,
+        shadow_prices=why.shadow,
         solver=solution.solver,
         model=model_name or config.model,
         notes=notes,

@@ -79,31 +79,54 @@ def solve(
 
 @app.command("explain")
 def explain_cmd(
-    plan: Annotated[Path, typer.Argument(help="Plan YAML or JSON.")],
+    plan: Annotated[str, typer.Argument(help="Plan: a YAML/JSON file or a plan name.")],
     export: Annotated[
         str | None,
-        typer.Option(help="Print a phase as `megatron` --data-path or `hf` probabilities."),
+        typer.Option(
+            help="Print a phase as `megatron` --data-path (token weights) or `hf` "
+            "interleave_datasets probabilities (per example)."
+        ),
     ] = None,
     phase: Annotated[str, typer.Option(help="Phase to export.")] = "pretrain",
     prefix: Annotated[
-        str, typer.Option(help="Megatron path per corpus; {corpus} is replaced.")
-    ] = "{corpus}",
+        str | None,
+        typer.Option(
+            help="Megatron path per corpus; {corpus} is replaced (default: the workspace's "
+            "`fl data export megatron` files).",
+            show_default=False,
+        ),
+    ] = None,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """Print a plan as a table with a short explanation of why (or export one phase's blend)."""
     import json
 
-    from frontload.allocate.plan import hf_interleave_probabilities, load_plan, megatron_data_path
+    from frontload.allocate.plan import megatron_data_path, resolve_plan
     from frontload.allocate.report import explain
     from frontload.errors import ConfigError
 
-    loaded = load_plan(plan)
+    ws = workspace_from(workspace)
+    loaded = resolve_plan(ws, plan)
     if export is None:
         typer.echo(explain(loaded))
     elif export == "megatron":
-        typer.echo(megatron_data_path(loaded.require_phase(phase), prefix))
+        from frontload.data.interop import megatron_prefix
+
+        default = str(megatron_prefix(ws.tokens_dir / "{corpus}"))
+        typer.echo(megatron_data_path(loaded.require_phase(phase), prefix or default))
     elif export == "hf":
-        names, probs = hf_interleave_probabilities(loaded.require_phase(phase))
-        typer.echo(json.dumps({"datasets": names, "probabilities": probs}))
+        from frontload.data.interop import export_blend, sources_from_plan_phase
+
+        sources, total = sources_from_plan_phase(loaded.require_phase(phase), ws)
+        exported = export_blend(sources, total)
+        rows = exported["sources"]
+        payload = {
+            "datasets": [r["name"] for r in rows],
+            "probabilities": exported["hf_probabilities"],
+            "probabilities_are": exported["hf_probabilities_are"],
+            "token_weights": [r["token_weight"] for r in rows],
+        }
+        typer.echo(json.dumps(payload))
     else:
         raise ConfigError(f"--export {export}: unknown format", "use megatron or hf")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Annotated
 
 import typer
@@ -126,48 +125,55 @@ def blend_export(
         typer.Option("--source", "-s", help="NAME=WEIGHT (repeat), a blend given by hand."),
     ] = None,
     plan: Annotated[
-        Path | None, typer.Option("--plan", help="Plan JSON (plans/<name>.json) to export.")
+        str | None,
+        typer.Option("--plan", help="Plan to export: a YAML/JSON file or a plan name."),
     ] = None,
     phase: Annotated[str, typer.Option("--phase", help="Plan phase.")] = "pretrain",
     seed: Annotated[int, typer.Option("--seed", help="Seed for the HF snippet.")] = 0,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Print a blend as a Megatron --data-path weight string and HF interleave probabilities."""
-    from frontload.data.interop import export_blend
+    """Print a blend as a Megatron --data-path string (token weights) and HF interleave
+    probabilities (per example)."""
+    from frontload.allocate.plan import resolve_plan
+    from frontload.data.interop import export_blend, sources_from_plan_phase
     from frontload.errors import ConfigError
 
     ws = workspace_from(workspace)
     if bool(source) == bool(plan):
-        raise ConfigError("give either --source NAME=WEIGHT (repeatable) or --plan FILE")
+        raise ConfigError("give either --source NAME=WEIGHT (repeatable) or --plan PLAN")
     total = None
     if plan:
-        sources, total = _sources_from_plan(ws, plan, phase)
+        sources, total = sources_from_plan_phase(resolve_plan(ws, plan).require_phase(phase), ws)
     else:
         sources = _sources_from_options(ws, source)
     typer.echo(json.dumps(export_blend(sources, total, seed), indent=2))
 
 
-def _sources_from_plan(ws, plan: Path, phase_name: str):
-    """A plan's phase read from its JSON twin, duck-typed like `allocate.plan.PhasePlan`."""
-    from frontload.data.blend import BlendSource
-    from frontload.errors import ConfigError, InputError
+export_app = typer.Typer(
+    help="Write token datasets in other trainers' formats.", no_args_is_help=True
+)
+app.add_typer(export_app, name="export")
 
-    if not plan.is_file() and (ws.plans_dir / f"{plan}.json").is_file():
-        plan = ws.plans_dir / f"{plan}.json"
-    try:
-        data = json.loads(plan.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read plan {plan}: {exc}") from exc
-    phases = {p.get("name"): p for p in data.get("phases", [])}
-    if phase_name not in phases:
-        raise ConfigError(f"plan {plan} has no phase {phase_name!r} (has {sorted(phases)})")
-    phase = SimpleNamespace(**phases[phase_name])
-    sources = [
-        BlendSource(ws.tokens_dir / e["corpus"].lower(), tokens=int(e["tokens"]))
-        for e in phase.entries
-        if e.get("tokens")
-    ]
-    if getattr(phase, "general_tokens", 0) and getattr(phase, "general_corpus", None):
-        path = ws.tokens_dir / phase.general_corpus.lower()
-        sources.append(BlendSource(path, tokens=int(phase.general_tokens)))
-    return sources, int(phase.budget_tokens)
+
+@export_app.command("megatron")
+def export_megatron_cmd(
+    corpus: Annotated[str, typer.Argument(help="Token dataset name (tokens/<name>).")],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Prefix to write (<out>.bin/.idx; default tokens/<name>/megatron_text_document).",
+            show_default=False,
+        ),
+    ] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Write Megatron-LM's indexed dataset (.bin + .idx, one sequence per document) from the
+    token shards; `fl data blend-export` and `fl allocate explain --export megatron` point at it."""
+    from frontload.data.interop import export_megatron
+
+    info = export_megatron(workspace_from(workspace).tokens_dir / corpus.lower(), out)
+    typer.echo(
+        f"{corpus}: {info['tokens']:,} tokens, {info['documents']:,} documents ({info['dtype']}) "
+        f"-> {info['prefix']}.bin/.idx (--data-path prefix {info['prefix']})"
+    )

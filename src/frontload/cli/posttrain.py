@@ -18,8 +18,12 @@ FreshOption = Annotated[
 def sft(
     recipe: RecipeArgument,
     plan: Annotated[
-        Path | None,
-        typer.Option("--plan", help="Plan whose sft phase gives the mixture and epochs."),
+        str | None,
+        typer.Option(
+            "--plan",
+            help="Plan (a YAML/JSON file or a plan name in the workspace) whose sft phase gives "
+            "the mixture: each corpus served within one example of the plan's tokens.",
+        ),
     ] = None,
     fresh: FreshOption = False,
     workspace: WorkspaceOption = None,

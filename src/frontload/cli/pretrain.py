@@ -17,8 +17,11 @@ from frontload.workspace import Workspace
 def pretrain(
     recipe: Annotated[Path, typer.Argument(help="Pretraining recipe (recipes/*/pretrain_*.yaml).")],
     plan: Annotated[
-        Path | None,
-        typer.Option(help="Plan whose pretraining phase gives the blend (plans/<name>.yaml)."),
+        str | None,
+        typer.Option(
+            help="Plan (a YAML/JSON file or a plan name in the workspace) whose pretraining "
+            "phases give the blend, the phases and the budget."
+        ),
     ] = None,
     nproc: Annotated[
         int, typer.Option(min=1, help="Processes on this machine (>1 launches torchrun + FSDP2).")
@@ -33,6 +36,13 @@ def pretrain(
 
     parsed = load_recipe(recipe)  # errors before any process starts
     ws = workspace_from(workspace)
+    loaded_plan = None
+    if plan is not None:
+        from frontload.allocate.plan import resolve_plan
+        from frontload.train.phases import plan_tokens
+
+        loaded_plan = resolve_plan(ws, plan)
+        plan_tokens(parsed, loaded_plan)  # a recipe that contradicts the plan fails here
     if nproc > 1:
         command = [
             sys.executable,
@@ -56,11 +66,6 @@ def pretrain(
         return
     from frontload.train.pretrain import pretrain as run_pretrain
 
-    loaded_plan = None
-    if plan is not None:
-        from frontload.allocate.plan import load_plan
-
-        loaded_plan = load_plan(plan)
     _report(ws, run_pretrain(parsed, ws, loaded_plan, resume))
 
 

@@ -114,6 +114,18 @@ class SourceStream:
             self._epochs[epoch] = (order, ends)
         return self._epochs[epoch]
 
+    def documents_started(self, tokens: int) -> int:
+        """Documents whose first token lies within the first `tokens` tokens of the stream."""
+        if tokens <= 0:
+            return 0
+        epoch, offset = divmod(int(tokens), self.tokens)
+        count = epoch * self.documents
+        if offset:
+            order, ends = self._epoch(epoch)
+            starts = ends - self.dataset.doc_len[order]
+            count += int(np.searchsorted(starts, offset, side="left"))
+        return count
+
     def read(self, start: int, length: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         """Tokens [start, start+length) of the stream: ids, loss mask (or None), document index."""
         ids = np.empty(length, dtype=np.int64)
@@ -310,6 +322,7 @@ class Blend:
                     if self.total_tokens is None
                     else weight * self.total_tokens,
                     "tokens_served": int(tokens),
+                    "documents_served": stream.documents_started(int(tokens)),
                     "share": float(tokens / total) if total else 0.0,
                     "dataset_tokens": stream.tokens,
                     "held_out_documents": stream.dataset.num_documents - stream.documents,

@@ -188,9 +188,12 @@ class Study:
             raise ConfigError(f"arm {arm.name} uses the plan but the pipeline has no allocate:")
 
         def work(resume: bool) -> None:
-            from frontload.allocate.plan import load_plan
+            from frontload.allocate.plan import load_plan, scaled_plan
 
-            pretrain(recipe, self.ws, plan=load_plan(use_plan) if use_plan else None, resume=resume)
+            loaded = load_plan(use_plan) if use_plan else None
+            if loaded is not None and recipe.total_tokens:  # the arms' budget: the plan's shares
+                loaded = scaled_plan(loaded, recipe.total_tokens)
+            pretrain(recipe, self.ws, plan=loaded, resume=resume)
 
         material = [data_key, plan_key if use_plan else None, recipe.model_dump(mode="json")]
         key = self.state.run(

@@ -22,38 +22,74 @@ class Phase:
     max_epochs: dict[str, float | None]
 
 
-def _sources(
-    recipe: PretrainRecipe, plan: Any | None
-) -> tuple[str | None, list[SourceSpec], float]:
-    """General corpus, reasoning sources and the default reasoning share, from the plan if given."""
-    data = recipe.data
+def plan_tokens(recipe: PretrainRecipe, plan: Any | None) -> int | None:
+    """Tokens the plan's pretraining phases (pretrain, then midtrain) train, after checking that
+    nothing in the recipe contradicts the plan: the plan sets the blend, the phases and the budget,
+    so a recipe setting those too is an error naming both, never a silent override."""
     if plan is None:
-        general, reasoning, share = data.general, data.reasoning, data.reasoning_fraction
-        if share is None and not reasoning:
-            share = 0.0
-        if share is None and general is None:
-            share = 1.0
-    else:
-        phase = plan.require_phase("pretrain")
-        entries = [entry for entry in phase.entries if entry.weight > 0]
-        reasoning = [SourceSpec(corpus=entry.corpus, weight=entry.weight) for entry in entries]
-        general = phase.general_corpus or data.general
-        share = data.reasoning_fraction
-        if share is None:
-            share = sum(entry.weight for entry in entries)
+        return None
+    phases = _plan_phases(plan)
+    total = sum(phase.budget_tokens for phase in phases)
+    data, where = recipe.data, f"recipe {recipe.name}"
+    conflicts = []
+    if recipe.total_tokens is not None and recipe.total_tokens != total:
+        conflicts.append(f"total_tokens: {recipe.total_tokens:,} (the plan trains {total:,})")
+    if data.reasoning:
+        names = ", ".join(s.corpus for s in data.reasoning)
+        conflicts.append(f"data.reasoning: [{names}] (the plan's corpora replace them)")
+    if data.reasoning_fraction is not None:
+        conflicts.append(f"data.reasoning_fraction: {data.reasoning_fraction} (the plan sets it)")
+    if data.phases:
+        names = ", ".join(p.name for p in data.phases)
+        conflicts.append(f"data.phases: [{names}] (the plan's phases are its own)")
+    general = {p.general_corpus for p in phases if p.general_corpus and p.general_tokens}
+    if "general" in data.model_fields_set and general and general != {data.general}:
+        conflicts.append(f"data.general: {data.general} (the plan fills with {', '.join(general)})")
+    if conflicts:
+        raise ConfigError(
+            f"{where} contradicts plan {plan.name}: " + "; ".join(conflicts),
+            "drop those keys from the recipe (the plan decides the blend), or train without --plan",
+        )
+    for phase in phases:
+        if phase.budget_tokens % recipe.global_batch_tokens:
+            whole = max(1, round(phase.budget_tokens / recipe.global_batch_tokens))
+            raise ConfigError(
+                f"plan {plan.name}: phase {phase.name} budget {phase.budget_tokens:,} tokens is not a "
+                f"whole number of global batches of {recipe.global_batch_tokens:,} tokens "
+                f"({recipe.name}), so the run could not serve the plan's tokens exactly",
+                f"re-solve with budgets.{phase.name}.tokens: "
+                f"{whole * recipe.global_batch_tokens}, or set global_batch_tokens to a divisor "
+                "of the budget",
+            )
+    return total
+
+
+def _plan_phases(plan: Any) -> list:
+    phases = [p for p in plan.phases if p.name in ("pretrain", "midtrain") and p.budget_tokens > 0]
+    if not phases:
+        plan.require_phase("pretrain")  # the error that names the phases the plan has
+        raise ConfigError(f"plan {plan.name}: its pretraining budget is 0", "re-solve the plan")
+    return phases
+
+
+def plan_phases(recipe: PretrainRecipe, total_steps: int, plan: Any | None = None) -> list[Phase]:
+    """Step ranges with blend weights: the plan's phases (each at its budget) when given, else the
+    recipe's phases (fractions of all tokens)."""
+    if plan is not None:
+        return _from_plan(recipe, plan)
+    data = recipe.data
+    general, reasoning, default_share = data.general, data.reasoning, data.reasoning_fraction
+    if default_share is None and not reasoning:
+        default_share = 0.0
+    if default_share is None and general is None:
+        default_share = 1.0
     needs_default = any(spec.reasoning_fraction is None for spec in data.phases) or not data.phases
-    if share is None and needs_default:
+    if default_share is None and needs_default:
         raise ConfigError(
             "data.reasoning_fraction is not set and no plan gives it",
             "set data.reasoning_fraction (e.g. 0.2 for 80/20), or pass --plan",
         )
-    return general, reasoning, share or 0.0
-
-
-def plan_phases(recipe: PretrainRecipe, total_steps: int, plan: Any | None = None) -> list[Phase]:
-    """Turn the recipe's phases (fractions of all tokens) into step ranges with blend weights."""
-    general, reasoning, default_share = _sources(recipe, plan)
-    specs = recipe.data.phases or [None]
+    specs = data.phases or [None]
     phases, start = [], 0
     for spec in specs:
         name = spec.name if spec else "pretrain"
@@ -65,8 +101,22 @@ def plan_phases(recipe: PretrainRecipe, total_steps: int, plan: Any | None = Non
                 "widen the phase, raise total_tokens or lower global_batch_tokens",
             )
         share = spec.reasoning_fraction if spec and spec.reasoning_fraction is not None else None
-        share = default_share if share is None else share
+        if share is None:
+            share = default_share or 0.0
         phases.append(Phase(name, start, end, *_weights(general, reasoning, share, name)))
+        start = end
+    return phases
+
+
+def _from_plan(recipe: PretrainRecipe, plan: Any) -> list[Phase]:
+    """One phase per plan phase, its steps its budget over the global batch, its weights the
+    plan's tokens (general corpus included): the blend then serves each corpus within one
+    sequence of the plan's tokens (`plan_tokens` checked that budgets are whole batches)."""
+    phases, start = [], 0
+    for phase in _plan_phases(plan):
+        end = start + phase.budget_tokens // recipe.global_batch_tokens
+        weights = phase.blend_weights()
+        phases.append(Phase(phase.name, start, end, weights, dict.fromkeys(weights)))
         start = end
     return phases
 
@@ -133,6 +183,7 @@ class StagedData:
         self.tokenizer_hash = tokenizer_hash
         self.index = -1
         self.blend = None
+        self.finished: list[dict] = []  # what each finished phase served (see `served`)
 
     def phase_index(self, step: int) -> int:
         return next(i for i, phase in enumerate(self.phases) if step < phase.end_step)
@@ -141,6 +192,8 @@ class StagedData:
         """`rows` sequences of this process's share of `step`'s data: input_ids, labels, seq_idx."""
         index = self.phase_index(step)
         if index != self.index:
+            if self.blend is not None:
+                self.finished.append(self._served_now())
             self.blend = self._open(index)
             self.index = index
         return self.blend.next_batch(rows)
@@ -167,10 +220,36 @@ class StagedData:
             expected_tokenizer_hash=self.tokenizer_hash,
         )
 
+    def _served_now(self) -> dict:
+        """Tokens and documents the current phase's blend has served so far, per corpus."""
+        phase = self.phases[self.index]
+        rows = self.blend.report()["sources"]
+        return {
+            "phase": phase.name,
+            "sources": [
+                {
+                    "corpus": corpus,
+                    "tokens": row["tokens_served"],
+                    "documents": row["documents_served"],
+                    "dataset_tokens": row["dataset_tokens"],
+                }
+                for corpus, row in zip(phase.weights, rows, strict=True)
+            ],
+        }
+
+    def served(self) -> list[dict]:
+        """Per phase reached so far: the tokens each corpus actually served (all ranks)."""
+        return self.finished + ([self._served_now()] if self.blend is not None else [])
+
     def state_dict(self) -> dict:
-        return {"phase": self.index, "blend": self.blend.state_dict() if self.blend else None}
+        return {
+            "phase": self.index,
+            "blend": self.blend.state_dict() if self.blend else None,
+            "finished": self.finished,
+        }
 
     def load_state_dict(self, state: dict) -> None:
+        self.finished = list(state.get("finished", []))
         self.index = state["phase"]
         self.blend = self._open(self.index) if self.index >= 0 else None
         if self.blend is not None:

@@ -21,9 +21,10 @@ from frontload.config import dump_yaml
 from frontload.errors import FrontloadError, TrainingError
 from frontload.train.checkpoint import CheckpointManager, export_hf, rng_state, set_rng_state
 from frontload.train.metrics import MetricsLogger, TrainProgress, flops_per_token, peak_tflops
-from frontload.train.phases import StagedData, plan_phases, validation_rows
+from frontload.train.phases import StagedData, plan_phases, plan_tokens, validation_rows
 from frontload.train.recipe import PretrainRecipe, load_recipe
 from frontload.train.schedule import lr_at
+from frontload.train.served import pretrain_rows, record_plan, write_served
 from frontload.workspace import Workspace
 
 
@@ -104,7 +105,7 @@ def _train(
             "pass --resume to continue it, or choose another `name` in the recipe",
         )
     accum = recipe.grad_accum_steps(env.world_size)
-    total_steps = recipe.total_steps(plan.require_phase("pretrain").budget_tokens if plan else None)
+    total_steps = recipe.total_steps(plan_tokens(recipe, plan))
     tokenizer = _workspace_tokenizer(workspace)
     phases = plan_phases(recipe, total_steps, plan)
     data = StagedData(
@@ -142,6 +143,7 @@ def _train(
     if env.rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         dump_yaml(recipe, run_dir / "recipe.yaml")
+        record_plan(run_dir, plan)
     metrics = MetricsLogger(run_dir, recipe.name, env.rank, recipe.log.tensorboard)
     metrics.truncate_after(step)
     n_params = sum(p.numel() for p in model.parameters())
@@ -206,6 +208,9 @@ def _train(
                     model, config, run_dir / "exports" / f"step_{step:08d}", tokenizer, env.rank
                 )
         export_hf(model, config, run_dir / "hf", tokenizer, env.rank)
+        if env.rank == 0:
+            rows = pretrain_rows(data.served(), plan)
+            write_served(run_dir, recipe.name, "pretrain", rows, plan)
     finally:
         progress.close()
         metrics.close()
@@ -373,19 +378,18 @@ def main(argv: list[str] | None = None) -> None:
     """`python -m frontload.train.pretrain RECIPE.yaml` (under torchrun for several processes)."""
     parser = argparse.ArgumentParser(prog="frontload.train.pretrain", description=__doc__)
     parser.add_argument("recipe", type=Path)
-    parser.add_argument("--plan", type=Path, default=None)
+    parser.add_argument("--plan", default=None, help="plan file or name in the workspace")
     parser.add_argument("--workspace", type=Path, default=None)
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)
     try:
+        workspace = Workspace.resolve(args.workspace)
         plan = None
         if args.plan is not None:
-            from frontload.allocate.plan import load_plan
+            from frontload.allocate.plan import resolve_plan
 
-            plan = load_plan(args.plan)
-        run_dir = pretrain(
-            load_recipe(args.recipe), Workspace.resolve(args.workspace), plan, args.resume
-        )
+            plan = resolve_plan(workspace, args.plan)
+        run_dir = pretrain(load_recipe(args.recipe), workspace, plan, args.resume)
     except FrontloadError as error:
         if os.environ.get("FL_DEBUG"):
             raise

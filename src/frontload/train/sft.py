@@ -9,18 +9,15 @@ conversations.
 from __future__ import annotations
 
 import json
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from frontload.data.tokenizer import fit_reasoning, with_reasoning
-from frontload.errors import ConfigError, DataError, StageNotReady, TrainingError
+from frontload.errors import ConfigError, StageNotReady, TrainingError
 from frontload.train.metrics import truncate_metrics
-from frontload.train.posttrain_recipe import CorpusShare, Hardware, SFTRecipe
+from frontload.train.posttrain_recipe import Hardware, SFTRecipe
 from frontload.workspace import Workspace
 
 
@@ -167,82 +164,6 @@ def record_messages(row: dict) -> list[dict] | None:
     return with_reasoning(turns, row.get("reasoning"), None)
 
 
-def read_corpus(workspace: Workspace, share: CorpusShare, max_tokens: int | None = None) -> list:
-    """Conversations of one corpus, capped by records or tokens, in file order."""
-    folder = workspace.corpus_dir(share.name)
-    parts = sorted(folder.glob("*.parquet"))
-    if not parts:
-        raise StageNotReady(
-            f"corpus {share.name!r} has no parquet files in {folder}", "fl curate corpora"
-        )
-    conversations, tokens = [], 0
-    for part in parts:
-        table = pq.read_table(part)
-        columns = [
-            c
-            for c in ("messages", "prompt", "response", "reasoning", "total_tokens")
-            if c in table.column_names
-        ]
-        for row in table.select(columns).to_pylist():
-            turns = record_messages(row)
-            if turns is None:
-                continue
-            conversations.append(turns)
-            tokens += row.get("total_tokens") or 0
-            if share.max_records and len(conversations) >= share.max_records:
-                return conversations
-            if max_tokens and tokens >= max_tokens:
-                return conversations
-    return conversations
-
-
-def mixture_from_plan(plan_path: str | Path) -> list[tuple[CorpusShare, int | None]]:
-    """The plan's SFT phase as (corpus, unique-token cap) pairs."""
-    from frontload.allocate.plan import load_plan
-
-    plan = load_plan(plan_path)
-    phase = plan.phase("sft")
-    if phase is None or not phase.entries:
-        raise ConfigError(f"plan {plan_path} has no sft phase", "solve with an SFT budget")
-    mixture = []
-    for entry in phase.entries:
-        if entry.tokens <= 0:
-            continue
-        epochs = max(entry.epochs, 1e-6)
-        mixture.append((CorpusShare(name=entry.corpus, epochs=epochs), int(entry.tokens / epochs)))
-    return mixture
-
-
-def build_conversations(
-    workspace: Workspace, recipe: SFTRecipe, plan: str | Path | None
-) -> tuple[list, list]:
-    """Train and held-out conversations: each corpus read, repeated by its epochs, shuffled."""
-    mixture = mixture_from_plan(plan) if plan else [(c, None) for c in recipe.corpora]
-    if not mixture:
-        raise ConfigError("the SFT recipe lists no corpora and no plan was given", "add corpora:")
-    rng = random.Random(recipe.seed)
-    train, held_out = [], []
-    for share, max_tokens in mixture:
-        conversations = read_corpus(workspace, share, max_tokens)
-        if not conversations:
-            raise DataError(
-                f"corpus {share.name!r} has no records with an assistant turn",
-                "SFT needs chat or prompt/response records; check the corpus rule",
-            )
-        rng.shuffle(conversations)
-        n_eval = int(len(conversations) * recipe.eval_fraction)
-        if recipe.eval_fraction and len(conversations) >= 2:
-            n_eval = max(1, n_eval)
-        held_out += conversations[:n_eval]
-        unique = conversations[n_eval:]
-        whole, fraction = divmod(share.epochs, 1)
-        train += unique * int(whole) + unique[: int(len(unique) * fraction)]
-    rng.shuffle(train)
-    if not train:
-        raise DataError("the SFT mixture is empty after holding out the evaluation share")
-    return train, held_out
-
-
 class MetricsWriter:
     """Appends Trainer logs to runs/<run>/metrics.jsonl (catalog view `train_metrics`)."""
 
@@ -294,7 +215,7 @@ def last_checkpoint(folder: Path) -> str | None:
 
 
 def sft(
-    recipe: SFTRecipe, workspace: Workspace, plan: str | Path | None = None, resume: bool = True
+    recipe: SFTRecipe, workspace: Workspace, plan: Any | None = None, resume: bool = True
 ) -> SFTResult:
     """Fine-tune `recipe.model` on the SFT mixture; writes runs/<name>/{checkpoints,hf,metrics.jsonl}."""
     import torch
@@ -303,7 +224,12 @@ def sft(
 
     quiet_libraries()
     torch.manual_seed(recipe.seed)
-    train, held_out = build_conversations(workspace, recipe, plan)  # data errors before the load
+    from frontload.allocate.plan import resolve_plan
+    from frontload.train.served import sft_data, sft_rows, write_served
+
+    plan = resolve_plan(workspace, plan) if plan else None
+    data = sft_data(workspace, recipe, plan)  # data errors before the load
+    train, held_out = data.train, data.held_out
     model, tokenizer = load_model_and_tokenizer(workspace, recipe.model, recipe.tokenizer)
     train = [fit_reasoning(turns, tokenizer.chat_template) for turns in train]
     held_out = [fit_reasoning(turns, tokenizer.chat_template) for turns in held_out]
@@ -371,4 +297,5 @@ def sft(
         "steps": trainer.state.global_step,
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    write_served(run_dir, recipe.name, "sft", sft_rows(data, trainer.state.epoch or 0.0), plan)
     return SFTResult(run_dir, hf_dir, len(train), before, after, trainer.state.global_step)
