@@ -25,6 +25,7 @@ from frontload.curate.manifest import (
     corpus_stats,
     make_manifest,
     pool_version,
+    quality_model,
     write_manifest,
 )
 from frontload.curate.schema import COLUMNS, RECORD_SCHEMA
@@ -210,6 +211,7 @@ class CorpusBuilder:
             contaminated=self.config.contaminated,
             pool_records=int(self.pool_records),
             pool_clean_records=int(self.clean_records),
+            quality_model=quality_model(self.workspace),
         )
         write_manifest(self.staging / name / "manifest.json", manifest)
         return manifest
