@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.fl_cli import run_fl
 
 from frontload.allocate.terms import build_term, parse_term
 from frontload.errors import ConfigError
-from tests.fl_cli import run_fl
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "tiny" / "allocate.yaml"
 

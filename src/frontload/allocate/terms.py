@@ -67,7 +67,9 @@ def parse_term(text: str) -> ast.Expression:
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as error:
-        raise ConfigError(f"extra_terms: '{text}' is not an expression: {error.msg}", _HINT) from None
+        raise ConfigError(
+            f"extra_terms: '{text}' is not an expression: {error.msg}", _HINT
+        ) from None
     _check(text, tree.body)
     return tree
 

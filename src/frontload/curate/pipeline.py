@@ -198,10 +198,13 @@ def run_curation(recipe: CurateRecipe, workspace: Workspace) -> CurateResult:
     # Everything that can fail on a recipe mistake (benchmarks, tokenizer, quality model) runs
     # before start_or_resume, so a bad recipe never costs the previous pool.
     index = None
-    if recipe.decontam.enabled and recipe.decontam.benchmarks and not folders.index.exists():
-        from frontload.curate.decontam import build_index
+    if recipe.decontam.enabled and recipe.decontam.benchmarks:
+        from frontload.curate.decontam import DecontamIndex, build_index
 
-        index = build_index(recipe.decontam, workspace.root)
+        if folders.index.exists():
+            DecontamIndex.load(folders.index)  # a resumed run's index is data: refuse a bad one
+        else:
+            index = build_index(recipe.decontam, workspace.root)
     tokenizer = prepare_tokenizer(recipe, workspace, files)
     stages = build_stages(recipe, workspace, files, folders, tokenizer)
     resumed = start_or_resume(workspace, folders.root)

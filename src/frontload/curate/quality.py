@@ -43,7 +43,9 @@ class QualityTrainConfig(StrictModel):
     word_ngrams: int = Field(2, ge=1, description="word n-grams (2 = bigrams, as in DCLM)")
     min_count: int = Field(1, ge=1, description="minimum word count to enter the vocabulary")
     threads: int = Field(
-        1, ge=1, description="fastText training threads (more than 1 is faster but not reproducible)"
+        1,
+        ge=1,
+        description="fastText training threads (more than 1 is faster but not reproducible)",
     )
     seed: int = Field(0, description="seed for balancing and the held-out split")
 

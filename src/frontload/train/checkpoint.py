@@ -60,9 +60,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
     py, npy = state["python"], state["numpy"]
     random.setstate((py["version"], tuple(py["internal"]), py["gauss"]))
     keys = npy["keys"].numpy().astype(np.uint32)
-    np.random.set_state(
-        (npy["name"], keys, npy["pos"], npy["has_gauss"], npy["cached_gaussian"])
-    )
+    np.random.set_state((npy["name"], keys, npy["pos"], npy["has_gauss"], npy["cached_gaussian"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state(state["cuda"])
