@@ -61,10 +61,14 @@ def views(workspace: WorkspaceOption = None) -> None:
 
 @app.command("rebuild")
 def rebuild(workspace: WorkspaceOption = None) -> None:
-    """Recreate the catalog from the files in the workspace."""
-    from frontload.workspace import Catalog
+    """Recreate the catalog from the files in the workspace, skipping unreadable files."""
+    from frontload.workspace import Catalog, unreadable_advice
 
     ws = workspace_from(workspace)
     ws.catalog_path.unlink(missing_ok=True)
-    with Catalog(ws) as catalog:
-        typer.echo(f"catalog rebuilt with views: {', '.join(catalog.refresh()) or '(none yet)'}")
+    with Catalog(ws, strict=False) as catalog:
+        names = catalog.refresh()
+        for path, why in catalog.skipped:
+            typer.secho(f"warning: skipped {path}: {why}", fg="yellow", err=True)
+            typer.echo(f"  hint: {unreadable_advice(path)}", err=True)
+        typer.echo(f"catalog rebuilt with views: {', '.join(names) or '(none yet)'}")

@@ -30,7 +30,7 @@ from frontload.curate.manifest import (
 )
 from frontload.curate.schema import COLUMNS, RECORD_SCHEMA
 from frontload.errors import ConfigError, DataError, StageNotReady
-from frontload.workspace import Catalog, Workspace
+from frontload.workspace import Catalog, Workspace, check_files
 
 RESERVED = {"pool", "pool_all"}
 NUMERIC = ("quality", "answer_tokens", "total_tokens")
@@ -53,6 +53,7 @@ class CorpusBuilder:
         self.config = config
         self.workspace = workspace
         parts = sorted(workspace.pool_dir.glob("*.parquet"))
+        check_files(parts)
         if not parts:
             raise StageNotReady(
                 f"no pool in {workspace.pool_dir}", "run `fl curate run RECIPE.yaml` first"

@@ -12,14 +12,22 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from loguru import logger
+
 from frontload.curate.executors import console_to, make_executor
-from frontload.curate.publish import check_rejections, publish, start_or_resume
+from frontload.curate.publish import (
+    check_rejections,
+    damaged_outputs,
+    publish,
+    start_or_resume,
+)
 from frontload.curate.readers import (
     SourceFile,
     check_mapping,
@@ -194,7 +202,11 @@ def run_curation(recipe: CurateRecipe, workspace: Workspace) -> CurateResult:
     run_id = run_id_for(recipe, files)
     folders = RunFolders(workspace, run_id)
     if folders.done.exists():
-        return finish(recipe, workspace, run_id, folders, resumed=True)
+        damaged = damaged_outputs(workspace)
+        if not damaged:
+            return finish(recipe, workspace, run_id, folders, resumed=True)
+        logger.warning(f"{damaged[0]} is unreadable: curating again to replace the pool")
+        shutil.rmtree(folders.root)
     # Everything that can fail on a recipe mistake (benchmarks, tokenizer, quality model) runs
     # before start_or_resume, so a bad recipe never costs the previous pool.
     index = None

@@ -29,6 +29,15 @@ def published_run(workspace: Workspace) -> str | None:
     return marker.read_text().strip() or None if marker.exists() else None
 
 
+def damaged_outputs(workspace: Workspace) -> list[Path]:
+    """Published files that are no longer readable (truncated, replaced): the run must be redone."""
+    from frontload.workspace import unreadable
+
+    paths = sorted(workspace.pool_dir.glob("*.parquet"))
+    paths += sorted(workspace.removed_dir.glob("*/*.parquet"))
+    return [path for path in paths if unreadable(path)]
+
+
 def start_or_resume(workspace: Workspace, run_root: Path) -> bool:
     """Create the run's folder, or resume it; True when resuming. Touches no published output.
 
