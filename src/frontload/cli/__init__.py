@@ -32,7 +32,6 @@ app = typer.Typer(
 )
 
 
-
 @app.callback()
 def _options(
     verbose: bool = typer.Option(

@@ -28,6 +28,7 @@ def fit(
         ),
     ] = None,
     bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for the spread.")] = 50,
+    workspace: WorkspaceOption = None,  # accepted by every command (see cli/common.py)
 ) -> None:
     """Fit coefficients (sign-constrained least squares + prior); report held-out error."""
     from frontload.allocate.fit import fit_model, read_corpora, read_experiments
@@ -79,7 +80,9 @@ def solve(
 
 @app.command("explain")
 def explain_cmd(
-    plan: Annotated[Path, typer.Argument(help="Plan YAML or JSON.")],
+    plan: Annotated[
+        Path, typer.Argument(help="Plan YAML or JSON (or a plan's name in the workspace).")
+    ],
     export: Annotated[
         str | None,
         typer.Option(help="Print a phase as `megatron` --data-path or `hf` probabilities."),
@@ -88,6 +91,7 @@ def explain_cmd(
     prefix: Annotated[
         str, typer.Option(help="Megatron path per corpus; {corpus} is replaced.")
     ] = "{corpus}",
+    workspace: WorkspaceOption = None,  # accepted by every command (see cli/common.py)
 ) -> None:
     """Print a plan as a table with a short explanation of why (or export one phase's blend)."""
     import json
@@ -96,6 +100,9 @@ def explain_cmd(
     from frontload.allocate.report import explain
     from frontload.errors import ConfigError
 
+    if not plan.exists():  # a plan's name inside the workspace: `fl allocate explain tiny -w WS`
+        plans = workspace_from(workspace).plans_dir
+        plan = next((c for c in (plans / plan, plans / f"{plan}.yaml") if c.is_file()), plan)
     loaded = load_plan(plan)
     if export is None:
         typer.echo(explain(loaded))
