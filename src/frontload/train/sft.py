@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from frontload.errors import ConfigError, DataError, StageNotReady, TrainingError
 from frontload.train.metrics import truncate_metrics
 from frontload.train.posttrain_recipe import CorpusShare, Hardware, SFTRecipe
+from frontload.train.progress import capture_library_output, progress_callback
 from frontload.workspace import Workspace
 
 
@@ -297,6 +298,7 @@ def sft(
     from trl import SFTConfig, SFTTrainer
 
     quiet_libraries()
+    capture_library_output(workspace.runs_dir / recipe.name / "train.log")
     torch.manual_seed(recipe.seed)
     train, held_out = build_conversations(workspace, recipe, plan)  # data errors before the load
     model, tokenizer = load_model_and_tokenizer(workspace, recipe.model, recipe.tokenizer)
@@ -336,7 +338,7 @@ def sft(
         train_dataset=Dataset.from_list([{"messages": m} for m in train]),
         eval_dataset=Dataset.from_list([{"messages": m} for m in held_out]) if held_out else None,
         processing_class=tokenizer,
-        callbacks=[metrics_callback(writer)],
+        callbacks=[metrics_callback(writer), progress_callback("sft", recipe.name, "loss")],
     )
     drop_printer(trainer)
     checkpoint = last_checkpoint(run_dir / "checkpoints") if resume else None
