@@ -82,3 +82,6 @@ def configure_logging(verbose: bool = False) -> None:
     datatrove_logging.setup_default_logger = install
     if not verbose:
         warnings.filterwarnings("ignore", category=FutureWarning)
+        # transformers' "Loading weights" / "Writing model shards" bars follow the hub's switch;
+        # set before transformers is imported (it is imported lazily, inside the stages).
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
