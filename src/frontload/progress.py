@@ -64,9 +64,8 @@ def configure_logging(verbose: bool = False) -> None:
     import sys
     import warnings
 
-    from loguru import logger
-
     import datatrove.utils.logging as datatrove_logging
+    from loguru import logger
 
     verbose = verbose or bool(os.environ.get(VERBOSE_ENV))
 
