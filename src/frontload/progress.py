@@ -84,3 +84,6 @@ def configure_logging(verbose: bool = False) -> None:
         # transformers' "Loading weights" / "Writing model shards" bars follow the hub's switch;
         # set before transformers is imported (it is imported lazily, inside the stages).
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        # transformers' notices (kernel fallbacks, PAD/BOS/EOS): errors only on the terminal;
+        # training runs turn them back on into their train.log (train/progress.py).
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

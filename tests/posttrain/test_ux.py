@@ -42,3 +42,21 @@ def test_sft_shows_progress_and_keeps_library_noise_in_the_log(
         assert noise not in output, (noise, output)
     log = toy_workspace.runs_dir / "sft_ux" / "train.log"
     assert log.is_file() and "PAD/BOS/EOS" in log.read_text()  # captured, not lost
+
+
+def test_grpo_bar_shows_reward_and_tokens_per_second(capsys):
+    """The callback GRPO uses, driven with the log dicts TRL's GRPOTrainer writes."""
+    from types import SimpleNamespace
+
+    from frontload.train.progress import progress_callback
+
+    callback = progress_callback("rl", "grpo_ux", "reward")
+    state = SimpleNamespace(is_world_process_zero=True, max_steps=3, global_step=0)
+    callback.on_train_begin(None, state, None)
+    for step, tokens in ((1, 100), (2, 300), (3, 500)):
+        state.global_step = step
+        callback.on_step_end(None, state, None)
+        callback.on_log(None, state, None, logs={"reward": 0.25 * step, "num_tokens": tokens})
+    callback.on_train_end(None, state, None)
+    err = capsys.readouterr().err
+    assert "rl grpo_ux" in err and "3/3" in err and "reward 0.7500" in err and "tok/s" in err

@@ -26,12 +26,16 @@ def foreign_results(workspace: Workspace, pipeline: str) -> list[str]:
     def count(folder: Path, pattern: str) -> int:
         return len(list(folder.glob(pattern))) if folder.is_dir() else 0
 
+    if samples := count(root / "sample", "**/*.*"):
+        found.append(f"a raw sample ({samples} files in sample/)")
     if pool := count(workspace.pool_dir, "*.parquet"):
         found.append(f"the curated pool ({pool} files in pool/)")
     if corpora := count(workspace.corpora_dir, "*/manifest.json"):
         found.append(f"{corpora} corpora")
     if tokens := count(workspace.tokens_dir, "*/manifest.json"):
         found.append(f"{tokens} token datasets")
+    if (workspace.tokenizer_dir / "tokenizer.json").is_file():
+        found.append("the workspace tokenizer")
     if runs := count(workspace.runs_dir, "*"):
         found.append(f"{runs} training runs")
     return found

@@ -22,6 +22,7 @@ def capture_library_output(log_path: Path) -> None:
     handler = logging.FileHandler(log_path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_warning()  # into the log, whatever the terminal gets
     transformers.utils.logging.disable_default_handler()
     datasets.disable_progress_bars()
     with _silence_hub():
