@@ -16,6 +16,7 @@ def capture_library_output(log_path: Path) -> None:
     """Route transformers/TRL/datasets logging and Python warnings of this process to `log_path`
     and turn off their progress bars. Called again (another run), it moves them to the new file."""
     import datasets
+    import huggingface_hub.utils
     import transformers
 
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -25,10 +26,7 @@ def capture_library_output(log_path: Path) -> None:
     transformers.utils.logging.set_verbosity_warning()  # into the log, whatever the terminal gets
     transformers.utils.logging.disable_default_handler()
     datasets.disable_progress_bars()
-    with _silence_hub():
-        from huggingface_hub.utils import disable_progress_bars
-
-        disable_progress_bars()
+    huggingface_hub.utils.disable_progress_bars()
     logging.captureWarnings(True)
     warnings.simplefilter("default")  # each distinct warning once, into the log
     for name in ("transformers", "trl", "datasets", "accelerate", "py.warnings"):
@@ -38,14 +36,6 @@ def capture_library_output(log_path: Path) -> None:
         logger.addHandler(handler)
         logger.propagate = False
         _installed[name] = handler
-
-
-class _silence_hub:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, *rest) -> bool:
-        return kind is ImportError  # huggingface_hub comes with transformers; be safe anyway
 
 
 def progress_callback(stage: str, run: str, value: str):
