@@ -27,6 +27,7 @@ def capture_library_output(log_path: Path) -> None:
     transformers.utils.logging.disable_default_handler()
     datasets.disable_progress_bars()
     huggingface_hub.utils.disable_progress_bars()
+    previous = set(_installed.values())
     logging.captureWarnings(True)
     warnings.simplefilter("default")  # each distinct warning once, into the log
     for name in ("transformers", "trl", "datasets", "accelerate", "py.warnings"):
@@ -36,6 +37,8 @@ def capture_library_output(log_path: Path) -> None:
         logger.addHandler(handler)
         logger.propagate = False
         _installed[name] = handler
+    for stale in previous - {handler}:
+        stale.close()
 
 
 def progress_callback(stage: str, run: str, value: str):
