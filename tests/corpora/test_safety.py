@@ -63,3 +63,16 @@ def test_copied_workspace_reads_its_own_data(workspace, pool, tmp_path, capsys, 
 
     with Catalog(Workspace.resolve(copy), read_only=True) as catalog:  # no refresh at all
         assert catalog.query("SELECT count(*) AS n FROM pool").to_pylist() == [{"n": 2}]
+
+
+def test_truncated_manifest_is_one_clear_error(workspace, pool, capsys, monkeypatch):
+    ws = str(workspace.root)
+    code, output = run_fl(["curate", "corpora", "-w", ws], capsys, monkeypatch)
+    assert code == 0, output
+    manifest = workspace.corpus_dir("dldq") / "manifest.json"
+    manifest.write_text(manifest.read_text()[:40])
+    for command in (["stats", "compare", "dldq", "dshq"], ["stats", "views"]):
+        code, output = run_fl([*command, "-w", ws], capsys, monkeypatch)
+        assert code == 1, (command, output)
+        assert f"error: {manifest}: not valid JSON" in output and "fl curate corpora" in output
+        assert "Traceback" not in output
