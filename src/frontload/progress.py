@@ -44,3 +44,46 @@ def track(items: Iterable[T], description: str, total: int | None = None) -> Ite
         for item in items:
             yield item
             progress.advance(task)
+
+
+VERBOSE_ENV = "FL_VERBOSE"
+
+
+def _short_line(record: dict) -> str:
+    """`message`, or `warning: message` from WARNING up: no timestamp, no module:function:line."""
+    level = record["level"]
+    prefix = "" if level.no < 30 else f"{level.name.lower()}: "
+    return prefix.replace("{", "{{").replace("}", "}}") + "{message}\n{exception}"
+
+
+def configure_logging(verbose: bool = False) -> None:
+    """One output style for every command: loguru lines (ours and datatrove's) are short and
+    without timestamps, and library FutureWarnings stay quiet; `--verbose` (or FL_VERBOSE=1)
+    restores loguru's full format at DEBUG and shows every warning."""
+    import os
+    import sys
+    import warnings
+
+    import datatrove.utils.logging as datatrove_logging
+    from loguru import logger
+
+    verbose = verbose or bool(os.environ.get(VERBOSE_ENV))
+
+    def install() -> None:
+        logger.remove()
+        if verbose:
+            logger.add(sys.stderr, level="DEBUG")
+        else:
+            logger.add(sys.stderr, level="INFO", format=_short_line, colorize=False)
+
+    install()
+    # datatrove puts its own full-format sink back after every task: have it put ours back.
+    datatrove_logging.setup_default_logger = install
+    if not verbose:
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        # transformers' "Loading weights" / "Writing model shards" bars follow the hub's switch;
+        # set before transformers is imported (it is imported lazily, inside the stages).
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        # transformers' notices (kernel fallbacks, PAD/BOS/EOS): errors only on the terminal;
+        # training runs turn them back on into their train.log (train/progress.py).
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

@@ -6,11 +6,12 @@ rebuild it. A stage writes its files where the paths below say and calls `Catalo
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from frontload.errors import ConfigError
+from frontload.errors import ConfigError, DataError
 
 DEFAULT_WORKSPACE = "fl-workspace"
 WORKSPACE_ENV = "FL_WORKSPACE"
@@ -157,14 +158,83 @@ VIEWS: tuple[ViewSpec, ...] = (
 )
 
 
-class Catalog:
-    """Owns the DuckDB connection to `catalog.duckdb` and keeps its views in step with the files."""
+PARQUET_MAGIC = b"PAR1"
 
-    def __init__(self, workspace: Workspace, read_only: bool = False, threads: int | None = None):
+
+def unreadable(path: Path) -> str | None:
+    """Why a catalog file cannot be read (None when it looks whole): a cheap check of parquet
+    magic bytes at both ends, or a JSON parse, so one bad file is named instead of a DuckDB
+    traceback from whichever query touches it first."""
+    try:
+        if path.suffix == ".parquet":
+            size = path.stat().st_size
+            with open(path, "rb") as handle:
+                head = handle.read(4)
+                handle.seek(max(0, size - 4))
+                tail = handle.read(4)
+            if size < 12 or head != PARQUET_MAGIC or tail != PARQUET_MAGIC:
+                return "not a whole parquet file (truncated, or not parquet)"
+        elif path.suffix == ".json":
+            json.loads(path.read_text(encoding="utf-8"))
+        elif path.suffix == ".jsonl":  # metrics logs grow long: a cut shows in the last line
+            lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            for line in lines[:1] + lines[-1:]:
+                json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return "not valid JSON"
+    except OSError as error:
+        return f"cannot be read ({error.strerror or error})"
+    return None
+
+
+def unreadable_advice(path: Path) -> str:
+    """What to do about a bad file, by the workspace folder it sits in."""
+    reruns = {
+        "pool": "rerun `fl curate run RECIPE.yaml`",
+        "removed": "rerun `fl curate run RECIPE.yaml`",
+        "curate": "rerun `fl curate run RECIPE.yaml`",
+        "corpora": "rerun `fl curate corpora`",
+        "tokens": "rerun `fl data tokenize`",
+    }
+    folder = next((part for part in reversed(path.parts[:-1]) if part in reruns), None)
+    rerun = reruns.get(folder, "rerun the stage that wrote it")
+    return (
+        f"move or delete the file, then {rerun}; `fl stats rebuild` skips it with a warning "
+        "meanwhile"
+    )
+
+
+def check_files(paths: list[Path]) -> None:
+    """Raise DataError naming the first unreadable file (for stages that read files directly)."""
+    for path in paths:
+        why = unreadable(path)
+        if why:
+            raise DataError(f"{path}: {why}", unreadable_advice(path))
+
+
+class Catalog:
+    """Owns the DuckDB connection to `catalog.duckdb` and keeps its views in step with the files.
+
+    Views name their files relative to the workspace and every connection sets DuckDB's
+    `file_search_path` to this workspace's root, so a copied or moved workspace reads its own
+    files; `refresh()` (run by every command that reads the catalog) recreates the views.
+    """
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        read_only: bool = False,
+        threads: int | None = None,
+        strict: bool = True,
+    ):
         import duckdb
 
         self.workspace = workspace.ensure()
+        self.strict = strict
+        self.skipped: list[tuple[Path, str]] = []  # files left out of views (strict=False)
         self.connection = duckdb.connect(str(workspace.catalog_path), read_only=read_only)
+        root = str(workspace.root).replace("'", "''")
+        self.connection.execute(f"SET file_search_path = '{root}'")
         if threads:
             self.connection.execute(f"SET threads = {int(threads)}")
         self.connection.execute(f"SET temp_directory = '{workspace.root / '.duckdb_tmp'}'")
@@ -179,7 +249,12 @@ class Catalog:
         self.connection.close()
 
     def refresh(self) -> list[str]:
-        """(Re)create every view whose files exist, one view per corpus too; returns view names."""
+        """(Re)create every view whose files exist, one view per corpus too; returns view names.
+
+        A corrupt or foreign file raises DataError naming it; with `strict=False` it is left out
+        of its view and listed in `self.skipped` instead.
+        """
+        self.skipped = []
         created = []
         for spec in VIEWS:
             if self._create_view(spec.name, spec.glob, spec.reader):
@@ -187,19 +262,35 @@ class Catalog:
         corpora = self.workspace.corpora_dir
         if corpora.is_dir():
             for folder in sorted(p for p in corpora.iterdir() if p.is_dir()):
+                if folder.name.startswith("."):  # a corpus build in progress
+                    continue
                 glob = f"corpora/{folder.name}/*.parquet"
                 if self._create_view(f"corpus_{folder.name}", glob, "read_parquet"):
                     created.append(f"corpus_{folder.name}")
         return created
 
     def _create_view(self, name: str, glob: str, reader: str) -> bool:
-        if not any(self.workspace.root.glob(glob)):
+        root = self.workspace.root
+        files = sorted(root.glob(glob))
+        bad = [(path, why) for path in files if (why := unreadable(path))]
+        if self.strict:
+            check_files([path for path, _ in bad[:1]])
+        self.skipped += bad
+        good = [path for path in files if path not in {p for p, _ in bad}]
+        if not good:
             self.connection.execute(f'DROP VIEW IF EXISTS "{name}"')
             return False
-        pattern = str(self.workspace.root / glob).replace("'", "''")
+
+        def quoted(text: str) -> str:
+            return "'" + text.replace("'", "''") + "'"
+
+        if bad:
+            source = "[" + ", ".join(quoted(str(p.relative_to(root))) for p in good) + "]"
+        else:
+            source = quoted(glob)
         options = ", union_by_name = true, filename = true"
         self.connection.execute(
-            f"CREATE OR REPLACE VIEW \"{name}\" AS SELECT * FROM {reader}('{pattern}'{options})"
+            f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM {reader}({source}{options})'
         )
         return True
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from frontload.allocate.pools import CorpusSpec
+from frontload.allocate.terms import parse_term
 from frontload.config import StrictModel
+from frontload.errors import ConfigError
 
 PhaseName = Literal["pretrain", "midtrain", "sft"]
 
@@ -107,6 +109,17 @@ class AllocateConfig(StrictModel):
         default_factory=list,
         description="Extra objective terms as cvxpy expressions of x[corpus_phase] (conic).",
     )
+
+    @field_validator("extra_terms")
+    @classmethod
+    def _terms_are_data(cls, terms: list[str]) -> list[str]:
+        """Checked against the whitelist at load, so a hostile term fails before any work."""
+        for text in terms:
+            try:
+                parse_term(text)
+            except ConfigError as error:
+                raise ValueError(str(error)) from None
+        return terms
 
     @model_validator(mode="after")
     def _pretrain_budget(self) -> AllocateConfig:

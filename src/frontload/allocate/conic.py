@@ -11,22 +11,15 @@ import numpy as np
 
 from frontload.allocate.lp import Solution
 from frontload.allocate.problem import Problem, affine_matrix
+from frontload.allocate.terms import build_term
 from frontload.errors import ConfigError, SolverError
 
 
 def _extra_term(text: str, x_named: dict):
-    """A user term: a cvxpy expression over `x` (dict of name -> variable) and `cp`; must be concave."""
+    """A user term: a whitelisted expression over `x` (name -> variable); must be concave."""
     import cvxpy as cp
 
-    try:
-        expr = eval(text, {"__builtins__": {}}, {"cp": cp, "x": x_named, "np": np})  # noqa: S307
-    except KeyError as error:
-        names = ", ".join(sorted(n for n in x_named if ":" in n))
-        raise ConfigError(
-            f"extra_terms: '{text}' names unknown variable {error}", f"variables: {names}"
-        ) from None
-    except Exception as error:
-        raise ConfigError(f"extra_terms: cannot evaluate '{text}': {error}") from error
+    expr = build_term(text, x_named)
     expr = cp.sum(expr) if hasattr(expr, "shape") and expr.shape else expr
     if not expr.is_concave():
         raise ConfigError(

@@ -31,6 +31,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+@app.callback()
+def _options(
+    verbose: bool = typer.Option(
+        False, "--verbose", help="Full log lines (timestamps, module) and every library warning."
+    ),
+) -> None:
+    """frontload: curate reasoning data, allocate it between pretraining and SFT, train, evaluate."""
+    from frontload.progress import configure_logging
+
+    configure_logging(verbose)
+
+
 # Curation: `fl curate run`, plus quality scoring and corpus rules from the corpora module.
 curate.app.add_typer(corpora.quality_app, name="quality")
 curate.app.command("corpora")(corpora.corpora)

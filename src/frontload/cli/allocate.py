@@ -28,6 +28,7 @@ def fit(
         ),
     ] = None,
     bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for the spread.")] = 50,
+    workspace: WorkspaceOption = None,  # accepted by every command (see cli/common.py)
 ) -> None:
     """Fit coefficients (sign-constrained least squares + prior); report held-out error."""
     from frontload.allocate.fit import fit_model, read_corpora, read_experiments

@@ -135,6 +135,7 @@ def score(
     data_dir: DataDirOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="Write graded rows (parquet).")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Grading processes.")] = 2,
+    workspace: WorkspaceOption = None,  # accepted by every command (see cli/common.py)
 ) -> None:
     """Grade completions produced elsewhere with the same graders as `run`."""
     from frontload.evaluate.runner import default_data_dir
@@ -150,7 +151,9 @@ def score(
 
 
 @app.command("tasks")
-def list_tasks() -> None:
+def list_tasks(
+    workspace: WorkspaceOption = None,  # accepted by every command (see cli/common.py)
+) -> None:
     """List the available tasks with their category and default file."""
     from frontload.evaluate.tasks import REGISTRY, get_task
 

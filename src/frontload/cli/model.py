@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from frontload.cli.common import WorkspaceOption
 from frontload.errors import ConfigError
 
 app = typer.Typer(help="Hybrid model: export/import (NemotronH).", no_args_is_help=True)
@@ -20,6 +21,7 @@ def export(
     fmt: Annotated[
         str, typer.Option("--format", help="Target format; only nemotron_h for now.")
     ] = "nemotron_h",
+    workspace: WorkspaceOption = None,  # accepted by every command (see cli/common.py)
 ) -> None:
     """Write a transformers NemotronHForCausalLM copy of a frontload model (same logits)."""
     if fmt != "nemotron_h":
@@ -33,6 +35,7 @@ def export(
 def import_(
     src: Annotated[Path, typer.Argument(help="transformers NemotronH model folder.")],
     out: Annotated[Path, typer.Argument(help="Output folder (frontload_hybrid).")],
+    workspace: WorkspaceOption = None,  # accepted by every command (see cli/common.py)
 ) -> None:
     """Write a frontload copy of a dense transformers NemotronH model (same logits)."""
     from frontload.model.convert import import_nemotron_h
@@ -49,6 +52,7 @@ def train_info(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    workspace: WorkspaceOption = None,  # accepted by every command (see cli/common.py)
 ) -> None:
     """Parameter counts per layer type and in total for a model preset."""
     from rich.console import Console

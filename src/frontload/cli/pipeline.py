@@ -36,12 +36,16 @@ def print_tables(tables: dict) -> None:
 def run(
     pipeline: Annotated[Path, typer.Argument(help="Pipeline YAML (e.g. recipes/tiny/study.yaml).")],
     workspace: WorkspaceOption = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace results another pipeline left in the workspace."),
+    ] = False,
 ) -> None:
     """Run curate -> tokenizer -> allocate -> pretrain -> SFT -> RL -> evaluate -> report, skipping
     stages that are up to date; rerun the same command to resume."""
     from frontload.study.pipeline import run_pipeline
 
-    study = run_pipeline(pipeline, workspace_from(workspace))
+    study = run_pipeline(pipeline, workspace_from(workspace), force=force)
     md_path, png_path, tables = study.report
     print_tables(tables)
     typer.echo(

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from frontload.cli.common import WorkspaceOption, workspace_from
+from frontload.workspace import VIEWS
 
 app = typer.Typer(help="Query the workspace catalog with SQL.", no_args_is_help=True)
 
@@ -26,14 +27,20 @@ def print_table(table, title: str | None = None, max_rows: int = 200) -> None:
         typer.echo(f"... {table.num_rows - max_rows} more rows")
 
 
-@app.command("query")
+QUERY_HELP = (
+    "Run SQL over the catalog views: "
+    + ", ".join(spec.name for spec in VIEWS)
+    + ", and corpus_<name> per corpus (`fl stats views` lists the ones with data)."
+)
+
+
+@app.command("query", help=QUERY_HELP)
 def query(
     sql: Annotated[
         str, typer.Argument(help='SQL, e.g. "SELECT domain, count(*) FROM pool GROUP BY 1"')
     ],
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Run SQL over the catalog views (pool, corpora, plans, metrics, evaluations)."""
     import duckdb
 
     from frontload.errors import InputError
@@ -61,10 +68,14 @@ def views(workspace: WorkspaceOption = None) -> None:
 
 @app.command("rebuild")
 def rebuild(workspace: WorkspaceOption = None) -> None:
-    """Recreate the catalog from the files in the workspace."""
-    from frontload.workspace import Catalog
+    """Recreate the catalog from the files in the workspace, skipping unreadable files."""
+    from frontload.workspace import Catalog, unreadable_advice
 
     ws = workspace_from(workspace)
     ws.catalog_path.unlink(missing_ok=True)
-    with Catalog(ws) as catalog:
-        typer.echo(f"catalog rebuilt with views: {', '.join(catalog.refresh()) or '(none yet)'}")
+    with Catalog(ws, strict=False) as catalog:
+        names = catalog.refresh()
+        for path, why in catalog.skipped:
+            typer.secho(f"warning: skipped {path}: {why}", fg="yellow", err=True)
+            typer.echo(f"  hint: {unreadable_advice(path)}", err=True)
+        typer.echo(f"catalog rebuilt with views: {', '.join(names) or '(none yet)'}")

@@ -36,9 +36,13 @@ def train(
 
     ws = workspace_from(workspace)
     out_dir = out or ws.tokenizer_dir
-    path = train_tokenizer(
-        corpus_texts(ws, corpus), vocab_size, out_dir, max_bytes=max_mb * 2**20, progress=True
-    )
+    from frontload.progress import console
+
+    # tokenizers' own bars leave blank lines behind; a rich status line says the same.
+    with console.status(f"training a {vocab_size:,}-token BPE tokenizer on {', '.join(corpus)}"):
+        path = train_tokenizer(
+            corpus_texts(ws, corpus), vocab_size, out_dir, max_bytes=max_mb * 2**20
+        )
     tokenizer = load_tokenizer(path)
     typer.echo(
         f"tokenizer: {path} ({len(tokenizer):,} tokens, hash {tokenizer_hash(tokenizer)}) "

@@ -48,13 +48,23 @@ def duplicate_line_fraction(text: str) -> float:
 
 
 def top_ngram_fraction(text: str, n: int = 4) -> float:
-    """Share of words covered by the most frequent word n-gram (a looping generation)."""
+    """Share of words covered by the most frequent word n-gram (a looping generation).
+
+    Coverage counts each word once: overlapping occurrences ("2*2*2*2*2") no longer add up to
+    more than the words they span, which wrongly dropped genuine GSM8K solutions.
+    """
     words = WORD.findall(text.lower())
     if len(words) < 50:
         return 0.0
-    grams = Counter(zip(*(words[i:] for i in range(n)), strict=False))
-    _, count = grams.most_common(1)[0]
-    return count * n / len(words) if count > 1 else 0.0
+    grams = list(zip(*(words[i:] for i in range(n)), strict=False))
+    top, count = Counter(grams).most_common(1)[0]
+    if count < 2:
+        return 0.0
+    covered: set[int] = set()
+    for start, gram in enumerate(grams):
+        if gram == top:
+            covered.update(range(start, start + n))
+    return len(covered) / len(words)
 
 
 class CleanFilter(BaseFilter):

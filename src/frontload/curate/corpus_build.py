@@ -25,11 +25,12 @@ from frontload.curate.manifest import (
     corpus_stats,
     make_manifest,
     pool_version,
+    quality_model,
     write_manifest,
 )
 from frontload.curate.schema import COLUMNS, RECORD_SCHEMA
 from frontload.errors import ConfigError, DataError, StageNotReady
-from frontload.workspace import Catalog, Workspace
+from frontload.workspace import Catalog, Workspace, check_files
 
 RESERVED = {"pool", "pool_all"}
 NUMERIC = ("quality", "answer_tokens", "total_tokens")
@@ -52,6 +53,7 @@ class CorpusBuilder:
         self.config = config
         self.workspace = workspace
         parts = sorted(workspace.pool_dir.glob("*.parquet"))
+        check_files(parts)
         if not parts:
             raise StageNotReady(
                 f"no pool in {workspace.pool_dir}", "run `fl curate run RECIPE.yaml` first"
@@ -210,6 +212,7 @@ class CorpusBuilder:
             contaminated=self.config.contaminated,
             pool_records=int(self.pool_records),
             pool_clean_records=int(self.clean_records),
+            quality_model=quality_model(self.workspace),
         )
         write_manifest(self.staging / name / "manifest.json", manifest)
         return manifest

@@ -26,7 +26,7 @@ from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from frontload.curate.readers import expand_path
 from frontload.curate.recipe import BenchmarkFile, DecontamConfig
-from frontload.errors import ConfigError, InputError
+from frontload.errors import ConfigError, DataError, InputError
 
 WORD = re.compile(r"[^\W_]+")
 MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
@@ -128,7 +128,8 @@ class DecontamIndex:
     whole: dict[int, int] = field(default_factory=dict)  # hash of a very short item -> item
 
     def save(self, path: Path) -> None:
-        arrays = {"needed": self.needed, "names": np.array(self.names, dtype=object)}
+        # Plain arrays only (names as fixed-width unicode), so loading never needs pickle.
+        arrays = {"needed": self.needed, "names": np.array(self.names, dtype=np.str_)}
         for n, (hashes, items) in self.tables.items():
             arrays[f"h{n}"], arrays[f"i{n}"] = hashes, items
         arrays["whole_h"] = np.array(list(self.whole), dtype=np.uint64)
@@ -139,7 +140,15 @@ class DecontamIndex:
 
     @classmethod
     def load(cls, path: Path) -> DecontamIndex:
-        data = np.load(path, allow_pickle=True)
+        """Read without pickles: an index holding objects (code) is refused, never unpickled."""
+        try:
+            data = np.load(path, allow_pickle=False)
+            data["needed"], data["names"], data["whole_h"], data["whole_i"]
+        except (ValueError, KeyError, OSError, EOFError) as error:
+            raise DataError(
+                f"{path}: not a plain decontamination index, refused to load it ({error})",
+                "delete the file; `fl curate run` rebuilds it from the recipe's benchmarks",
+            ) from None
         tables = {
             int(key[1:]): (data[key], data[f"i{key[1:]}"])
             for key in data.files

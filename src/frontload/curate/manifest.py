@@ -25,6 +25,16 @@ def pool_version(workspace: Workspace) -> str:
     return digest.hexdigest()[:16]
 
 
+def quality_model(workspace: Workspace) -> dict[str, str] | None:
+    """The workspace quality model's path and sha256: seeded single-threaded training makes it the
+    same for the same input, so two manifests show whether their pools were scored alike."""
+    path = workspace.models_dir / "quality.bin"
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return {"path": str(path.relative_to(workspace.root)), "sha256": digest}
+
+
 def _entropy(counts: list[int]) -> float:
     total = sum(counts)
     if not total:
@@ -104,4 +114,7 @@ def read_manifest(workspace: Workspace, name: str) -> dict[str, Any]:
             f"corpus {name!r} has no manifest at {path}",
             f"built corpora: {', '.join(built) or 'none'}; run `fl curate corpora`",
         )
+    from frontload.workspace import check_files
+
+    check_files([path])  # a truncated or foreign manifest: one line naming it
     return json.loads(path.read_text(encoding="utf-8"))

@@ -3,7 +3,8 @@
 read+normalise -> clean -> exact dedup -> MinHash near-dedup -> decontaminate -> [quality] ->
 [token counts] -> pool. Each stage keeps datatrove's completion markers in
 `curate/runs/<run_id>/logs/<stage>/`, so a killed run resumes where it stopped; outputs are
-published into `pool/` and `removed/` only once every stage has finished.
+published into `pool/` and `removed/` only once every stage has finished and no source was
+(almost) wholly rejected (`publish.py`); until then the previous pool stays as it was.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from loguru import logger
+
 from frontload.curate.executors import console_to, make_executor
+from frontload.curate.publish import (
+    check_rejections,
+    damaged_outputs,
+    publish,
+    start_or_resume,
+)
 from frontload.curate.readers import (
     SourceFile,
     check_mapping,
@@ -199,17 +208,24 @@ def run_curation(recipe: CurateRecipe, workspace: Workspace) -> CurateResult:
     run_id = run_id_for(recipe, files)
     folders = RunFolders(workspace, run_id)
     if folders.done.exists():
-        return finish(recipe, workspace, run_id, folders, resumed=True)
+        damaged = damaged_outputs(workspace)
+        if not damaged:
+            return finish(recipe, workspace, run_id, folders, resumed=True)
+        logger.warning(f"{damaged[0]} is unreadable: curating again to replace the pool")
+        shutil.rmtree(folders.root)
     # Everything that can fail on a recipe mistake (benchmarks, tokenizer, quality model) runs
     # before start_or_resume, so a bad recipe never costs the previous pool.
     index = None
-    if recipe.decontam.enabled and recipe.decontam.benchmarks and not folders.index.exists():
-        from frontload.curate.decontam import build_index
+    if recipe.decontam.enabled and recipe.decontam.benchmarks:
+        from frontload.curate.decontam import DecontamIndex, build_index
 
-        index = build_index(recipe.decontam, workspace.root)
+        if folders.index.exists():
+            DecontamIndex.load(folders.index)  # a resumed run's index is data: refuse a bad one
+        else:
+            index = build_index(recipe.decontam, workspace.root)
     tokenizer = prepare_tokenizer(recipe, workspace, files)
     stages = build_stages(recipe, workspace, files, folders, tokenizer)
-    resumed = start_or_resume(workspace, run_id, folders)
+    resumed = start_or_resume(workspace, folders.root)
     if index is not None:
         index.save(folders.index)
     executors, previous = [], None
@@ -221,8 +237,9 @@ def run_curation(recipe: CurateRecipe, workspace: Workspace) -> CurateResult:
         executors[-1].run()  # each executor submits its dependencies first
         return CurateResult(run_id, 0, resumed=resumed, submitted=True)
     run_local(stages, executors, folders, recipe)
+    check_rejections(folders.out_pool, folders.out_removed, [s.name for s in recipe.sources])
     collect_stats(stages, folders, run_id, workspace)
-    publish(folders, workspace)
+    publish(folders.out_pool, folders.out_removed, workspace, run_id)
     folders.done.touch()
     return finish(recipe, workspace, run_id, folders, resumed=resumed)
 
@@ -251,22 +268,6 @@ def run_local(stages: list[Stage], executors: list, folders: RunFolders, recipe:
                         f"see {folders.logs / stage.name / 'logs'}; rerun to resume",
                     )
                 progress.advance(task)
-
-
-def start_or_resume(workspace: Workspace, run_id: str, folders: RunFolders) -> bool:
-    """A new run replaces the previous pool; the same run resumes. Returns True when resuming."""
-    marker = workspace.curate_state_dir / "current_run"
-    current = marker.read_text().strip() if marker.exists() else None
-    if current == run_id and folders.root.exists():
-        return True
-    for folder in (workspace.pool_dir, workspace.removed_dir):
-        shutil.rmtree(folder, ignore_errors=True)
-    if current and current != run_id:
-        shutil.rmtree(workspace.curate_state_dir / "runs" / current, ignore_errors=True)
-    folders.root.mkdir(parents=True, exist_ok=True)
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(run_id)
-    return False
 
 
 def collect_stats(stages: list[Stage], folders: RunFolders, run_id: str, workspace: Workspace):
@@ -315,22 +316,6 @@ def step_row(run_id: str, stage: str, step: str, counts: dict[str, int], previou
         "flagged": counts.get("contaminated", 0),
         "reasons": [{"reason": key, "count": value} for key, value in sorted(reasons.items())],
     }
-
-
-def publish(folders: RunFolders, workspace: Workspace) -> None:
-    """Move the run's outputs into pool/ and removed/ (file by file, so it can be resumed)."""
-    targets = [(folders.out_pool, workspace.pool_dir)]
-    if folders.out_removed.is_dir():
-        targets += [
-            (step, workspace.removed_dir / step.name) for step in folders.out_removed.iterdir()
-        ]
-    for source, target in targets:
-        if not source.is_dir():
-            continue
-        target.mkdir(parents=True, exist_ok=True)
-        for path in sorted(source.glob("*.parquet")):
-            path.replace(target / path.name)
-    workspace.pool_dir.mkdir(parents=True, exist_ok=True)
 
 
 def finish(

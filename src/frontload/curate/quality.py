@@ -42,7 +42,11 @@ class QualityTrainConfig(StrictModel):
     lr: float = Field(0.1, gt=0, description="learning rate")
     word_ngrams: int = Field(2, ge=1, description="word n-grams (2 = bigrams, as in DCLM)")
     min_count: int = Field(1, ge=1, description="minimum word count to enter the vocabulary")
-    threads: int = Field(2, ge=1, description="fastText training threads")
+    threads: int = Field(
+        1,
+        ge=1,
+        description="fastText training threads (more than 1 is faster but not reproducible)",
+    )
     seed: int = Field(0, description="seed for balancing and the held-out split")
 
 
@@ -111,8 +115,6 @@ def train_classifier(
     positives: list[str], negatives: list[str], out: Path, settings: QualityTrainConfig
 ) -> dict[str, float]:
     """Balance the classes, hold out a split, train, save `out`; returns held-out metrics."""
-    import fasttext
-
     if not positives or not negatives:
         raise InputError(
             f"quality training needs both classes: {len(positives)} positive and "
@@ -136,34 +138,11 @@ def train_classifier(
     with open(train_file, "w", encoding="utf-8") as handle:
         for label, text in train:
             handle.write(f"{LABEL_HQ if label else LABEL_LQ} {prepare(text)}\n")
-    lr = settings.lr
-    for _ in range(4):  # fastText can diverge on small, very separable data: retry at half the lr
-        try:
-            model = fasttext.train_supervised(
-                input=str(train_file),
-                epoch=settings.epochs,
-                lr=lr,
-                wordNgrams=settings.word_ngrams,
-                bucket=settings.bucket,
-                dim=settings.dim,
-                minCount=settings.min_count,
-                thread=settings.threads,
-                seed=settings.seed,
-                verbose=0,
-            )
-            break
-        except RuntimeError as error:
-            if "NaN" not in str(error):
-                raise
-            lr /= 2
-    else:
-        raise TrainingError(
-            f"fastText training diverged (NaN) down to lr {lr * 2:g}", "lower --lr or --epochs"
-        )
-    train_file.unlink()
     tmp = out.with_suffix(".tmp.bin")
-    model.save_model(str(tmp))
+    lr = _train_in_subprocess(train_file, tmp, settings)
+    train_file.unlink()
     tmp.replace(out)
+    model = _load_quiet(out)
     metrics: dict[str, float] = {"train": len(train), "heldout": len(test), "lr": lr}
     if test:
         scores = Scorer(model).score([t for _, t in test])
@@ -176,6 +155,55 @@ def train_classifier(
     return metrics
 
 
+def _train_in_subprocess(train_file: Path, out: Path, settings: QualityTrainConfig) -> float:
+    """Train in a fresh process (see `fasttext_train`), halving lr on divergence; returns the lr."""
+    import subprocess
+    import sys
+
+    from frontload.curate.fasttext_train import NAN_EXIT
+
+    lr = settings.lr
+    for _ in range(4):  # fastText can diverge on small, very separable data: retry at half the lr
+        spec = {
+            "input": str(train_file),
+            "out": str(out),
+            "epoch": settings.epochs,
+            "lr": lr,
+            "wordNgrams": settings.word_ngrams,
+            "bucket": settings.bucket,
+            "dim": settings.dim,
+            "minCount": settings.min_count,
+            "thread": settings.threads,
+            "seed": settings.seed,
+            "verbose": 0,
+        }
+        command = [sys.executable, "-m", "frontload.curate.fasttext_train", json.dumps(spec)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode == 0:
+            return lr
+        if done.returncode != NAN_EXIT:
+            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            raise TrainingError(f"fastText training failed: {last}", "check the training examples")
+        lr /= 2
+    raise TrainingError(
+        f"fastText training diverged (NaN) down to lr {lr * 2:g}", "lower --lr or --epochs"
+    )
+
+
+def _load_quiet(path: Path):
+    import fasttext
+
+    fasttext.FastText.eprint = lambda *args, **kwargs: None
+    return fasttext.load_model(str(path))
+
+
+def model_sha256(path: Path) -> str:
+    """The model file's hash, recorded beside it and in corpus manifests (reproducibility)."""
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def train_from_config(
     settings: QualityTrainConfig, workspace: Workspace, sources: list | None = None
 ) -> dict[str, Any]:
@@ -186,7 +214,12 @@ def train_from_config(
     positives = read_specs(settings.positive, workspace, field, limit, sources)
     negatives = read_specs(settings.negative, workspace, field, limit, sources)
     metrics = train_classifier(positives, negatives, out, settings)
-    record = {"model": str(out), "settings": settings.model_dump(mode="json"), "metrics": metrics}
+    record = {
+        "model": str(out),
+        "sha256": model_sha256(out),
+        "settings": settings.model_dump(mode="json"),
+        "metrics": metrics,
+    }
     out.with_suffix(".json").write_text(json.dumps(record, indent=2), encoding="utf-8")
     return record
 

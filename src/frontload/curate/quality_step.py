@@ -21,6 +21,7 @@ from frontload.curate.quality import (
     QualityConfig,
     Scorer,
     default_model_path,
+    model_sha256,
     train_classifier,
 )
 from frontload.workspace import Workspace
@@ -75,6 +76,7 @@ class QualityScoreStep(PipelineStep):
             metrics = train_classifier(positives, negatives, path, self.config.bootstrap)
             record = {
                 "model": str(path),
+                "sha256": model_sha256(path),
                 "trained_from": f"source tags {sorted(positive_tags)} vs {sorted(negative_tags)}",
                 "settings": self.config.bootstrap.model_dump(mode="json"),
                 "metrics": metrics,

@@ -27,7 +27,7 @@ from frontload.data.shards import (
     token_dtype,
 )
 from frontload.errors import DataError, StageNotReady
-from frontload.workspace import Workspace
+from frontload.workspace import Workspace, check_files
 
 DEFAULT_ROWS_PER_SHARD = 100_000
 BATCH_ROWS = 1024
@@ -60,6 +60,7 @@ def plan_units(corpus_dir: Path, rows_per_shard: int) -> list[Unit]:
             f"corpus {corpus_dir.name!r} has no part-*.parquet files in {corpus_dir}",
             hint="build the corpora first: `fl curate corpora`",
         )
+    check_files(files)
     per_unit = max(1, rows_per_shard // BATCH_ROWS)  # batches per slice of a big row group
     specs: list[tuple[Path, os.stat_result, list[int], tuple[int, int] | None]] = []
     for path in files:

@@ -140,7 +140,36 @@ def train_tokenizer(
             "no text to train the tokenizer on (every record was empty)",
             hint="check the corpus names and that the corpora have a non-empty text field",
         )
-    return save_tokenizer(tokenizer, out_dir)
+    folder = save_tokenizer(tokenizer, out_dir)
+    record_training(folder, vocab_size, tokenizer.get_vocab_size(), counted["texts"])
+    return folder
+
+
+TRAINING_FILE = "fl_training.json"
+
+
+def record_training(folder: Path, asked: int, got: int, texts: int) -> None:
+    """Write what was asked and what BPE reached; warn when the text could not fill the vocab
+    (BPE stops when no pair occurs twice), so a smaller tokenizer never goes unnoticed."""
+    from loguru import logger
+
+    record = {"vocab_size_asked": asked, "vocab_size": got, "texts": texts}
+    (Path(folder) / TRAINING_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
+    if got < asked:
+        logger.warning(short_of_vocab(asked, got))
+
+
+def short_of_vocab(asked: int, got: int) -> str:
+    return (
+        f"tokenizer has {got} tokens, not the {asked} asked: the training text has no more pairs "
+        "seen twice (train on more text, or ask for fewer)"
+    )
+
+
+def training_record(folder: Path) -> dict | None:
+    """What `train_tokenizer` recorded for this folder (None for tokenizers made elsewhere)."""
+    path = Path(folder) / TRAINING_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def save_tokenizer(tokenizer, out_dir: Path) -> Path:

@@ -19,6 +19,7 @@ from frontload.config import read_yaml, validate
 from frontload.errors import ConfigError
 from frontload.progress import console
 from frontload.study.config import Arm, PipelineConfig, SFTArm, load_pipeline
+from frontload.study.guard import check_workspace
 from frontload.workspace import Workspace
 
 
@@ -143,12 +144,14 @@ class Study:
         run_curation(load_recipe(self.base / self.config.curate), self.ws)
 
     def _tokenizer(self, resume: bool) -> None:
-        """Keep the tokenizer curation trained for answer lengths, else train one on corpus text."""
+        """Keep the workspace tokenizer when it was trained for this vocab size (curation trains
+        one for answer lengths); else train one of `tokenizer.vocab_size` on corpus text."""
         import pyarrow.parquet as pq
 
-        from frontload.data.tokenizer import train_tokenizer
+        from frontload.data.tokenizer import train_tokenizer, training_record
 
-        if (self.ws.tokenizer_dir / "tokenizer.json").is_file():
+        record = training_record(self.ws.tokenizer_dir)
+        if record and record.get("vocab_size_asked") == self.config.tokenizer.vocab_size:
             return
         texts = (
             text
@@ -310,8 +313,9 @@ def check_recipes(config: PipelineConfig, base: Path) -> None:
         merged(base, config.rl.recipe, config.rl.overrides, RLRecipe, extra)
 
 
-def run_pipeline(path: str | Path, workspace: Workspace) -> Study:
-    """Load PIPELINE.yaml and run it; stages already up to date are skipped."""
+def run_pipeline(path: str | Path, workspace: Workspace, force: bool = False) -> Study:
+    """Load PIPELINE.yaml and run it; stages already up to date are skipped. A workspace holding
+    another pipeline's results is refused unless `force`."""
     config, base = load_pipeline(path)
     unknown = sorted(
         {a for a in (config.rl.arms if config.rl else [])} - {a.name for a in config.arms}
@@ -321,6 +325,7 @@ def run_pipeline(path: str | Path, workspace: Workspace) -> Study:
     if config.rl and config.rl.sft not in {s.name for s in config.sft}:
         raise ConfigError(f"{path}: rl.sft {config.rl.sft!r} is not one of the sft datasets")
     check_recipes(config, base)
+    check_workspace(workspace, config.name, force)
     study = Study(config, base, workspace)
     study.run()
     return study

@@ -33,10 +33,22 @@ OPTIMIZER_KEY = "optimizer"
 
 
 def rng_state() -> dict[str, Any]:
-    """Every RNG a step may draw from, so a resumed step draws the same numbers."""
-    state = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
+    """Every RNG a step may draw from, so a resumed step draws the same numbers.
+
+    Only tensors and plain types, so `torch.load(weights_only=True)` reads it back: a run folder
+    from someone else must never be able to run code when resumed.
+    """
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    state: dict[str, Any] = {
+        "python": {"version": version, "internal": list(internal), "gauss": gauss},
+        "numpy": {
+            "name": str(name),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -45,11 +57,32 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    py, npy = state["python"], state["numpy"]
+    random.setstate((py["version"], tuple(py["internal"]), py["gauss"]))
+    keys = npy["keys"].numpy().astype(np.uint32)
+    np.random.set_state((npy["name"], keys, npy["pos"], npy["has_gauss"], npy["cached_gaussian"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state(state["cuda"])
+
+
+def load_rank_state(rank_file: Path) -> dict[str, Any]:
+    """This rank's trainer state, read as data only (`weights_only=True`): tensors and plain types.
+
+    A file that needs arbitrary unpickling -- code smuggled into a shared run folder, or a
+    checkpoint written before trainer state was kept plain -- is refused, never executed.
+    """
+    import pickle
+
+    try:
+        return torch.load(rank_file, weights_only=True, map_location="cpu")
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise TrainingError(
+            f"{rank_file}: not plain trainer state, refused to load it ({first[:160]})",
+            "resume only run folders written by fl (this version); otherwise train without "
+            "--resume under another run name",
+        ) from None
 
 
 def param_shapes(model: torch.nn.Module) -> dict[str, list[int]]:
@@ -161,7 +194,7 @@ class CheckpointManager:
             model_state_dict=state[MODEL_KEY],
             optim_state_dict=state[OPTIMIZER_KEY],
         )
-        rank_state = torch.load(rank_file, weights_only=False)
+        rank_state = load_rank_state(rank_file)
         return meta, rank_state
 
     def _remove_stale(self) -> None:

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from frontload.errors import DataError, InputError, StageNotReady, TrainingError
 from frontload.train.posttrain_recipe import RLRecipe
+from frontload.train.progress import capture_library_output, progress_callback
 from frontload.train.rewards import RewardLog, build_rewards, task_of
 from frontload.train.sft import (
     MetricsWriter,
@@ -154,6 +155,7 @@ def rl(recipe: RLRecipe, workspace: Workspace, resume: bool = True) -> RLResult:
     from trl import GRPOTrainer
 
     quiet_libraries()
+    capture_library_output(workspace.runs_dir / recipe.name / "train.log")
     torch.manual_seed(recipe.seed)
     prompts = load_prompts(workspace, recipe)  # data errors before the model load
     model, tokenizer = load_model_and_tokenizer(workspace, recipe.model, recipe.tokenizer)
@@ -174,7 +176,7 @@ def rl(recipe: RLRecipe, workspace: Workspace, resume: bool = True) -> RLResult:
         args=grpo_config(recipe, run_dir, recipe.rewards.weights),
         train_dataset=Dataset.from_list(prompts),
         processing_class=tokenizer,
-        callbacks=[metrics_callback(writer)],
+        callbacks=[metrics_callback(writer), progress_callback("rl", recipe.name, "reward")],
     )
     drop_printer(trainer)
     checkpoint = last_checkpoint(run_dir / "checkpoints") if resume else None

@@ -18,6 +18,7 @@ from frontload.data.tokenizer import fit_reasoning, with_reasoning
 from frontload.errors import ConfigError, StageNotReady, TrainingError
 from frontload.train.metrics import truncate_metrics
 from frontload.train.posttrain_recipe import Hardware, SFTRecipe
+from frontload.train.progress import capture_library_output, progress_callback
 from frontload.workspace import Workspace
 
 
@@ -223,6 +224,7 @@ def sft(
     from trl import SFTConfig, SFTTrainer
 
     quiet_libraries()
+    capture_library_output(workspace.runs_dir / recipe.name / "train.log")
     torch.manual_seed(recipe.seed)
     from frontload.allocate.plan import resolve_plan
     from frontload.train.served import sft_data, sft_rows, write_served
@@ -269,7 +271,7 @@ def sft(
         train_dataset=Dataset.from_list([{"messages": m} for m in train]),
         eval_dataset=Dataset.from_list([{"messages": m} for m in held_out]) if held_out else None,
         processing_class=tokenizer,
-        callbacks=[metrics_callback(writer)],
+        callbacks=[metrics_callback(writer), progress_callback("sft", recipe.name, "loss")],
     )
     drop_printer(trainer)
     checkpoint = last_checkpoint(run_dir / "checkpoints") if resume else None
