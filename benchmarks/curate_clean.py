@@ -22,7 +22,7 @@ def false_rejections(path: Path) -> dict:
     from datatrove.data import Document
 
     from frontload.curate.clean import CleanFilter
-    from frontload.curate.readers import render
+    from frontload.curate.mapping import render
     from frontload.curate.recipe import CleanConfig
 
     check = CleanFilter(CleanConfig())
