@@ -73,14 +73,16 @@ def test_early_exit_during_a_call_fails(body):
     assert result.verdict == "failed" and "exited" in result.reason
 
 
-def test_always_equal_objects_are_refused():
+def test_always_equal_objects_never_compare_equal():
     source = judged(
         "class Anything:\n    def __eq__(self, other):\n        return True\n"
         "class Int(int):\n    def __eq__(self, other):\n        return True\n",
         "    return Anything() if a > 0 else Int(7)\n",
     )
     result = run_tests(source, TESTS, limits=QUICK)
-    assert result.verdict == "error" and "not plain data" in result.reason
+    assert (result.verdict, result.reason) == ("failed", "assertion failed (tests.py line 1)")
+    int_subclass = run_tests(source, "assert add(-1, 1) == 7\n", limits=QUICK)
+    assert int_subclass.verdict == "failed"
 
 
 def test_subprocesses_cannot_delete_write_or_kill(tmp_path):

@@ -497,6 +497,8 @@ def run_tests(
             judge_config = {"code": "tests.py", "requests": requests_out, "replies": replies_in}
             if entry:
                 judge_config["entry"] = entry
+            else:
+                judge_config["shadowed"] = ",".join(shadowed_builtins(code, tests))
             procs.append(
                 _start(
                     mode,
@@ -546,6 +548,28 @@ def run_tests(
             if proc.process.poll() is None:
                 _stop(proc)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def shadowed_builtins(code: str, tests: str) -> list[str]:
+    """Builtin names the code defines with a top-level `def` and the tests call (MBPP's
+    `def sum(a, b)`): the judge sends those calls to the candidate. Parsing never runs the code."""
+    import ast
+    import builtins
+
+    try:
+        defined = {
+            node.name
+            for node in ast.parse(code).body
+            if isinstance(node, ast.FunctionDef) and hasattr(builtins, node.name)
+        }
+        called = {
+            node.func.id
+            for node in ast.walk(ast.parse(tests))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        }
+    except (SyntaxError, ValueError):
+        return []
+    return sorted(defined & called)
 
 
 def _judge_verdict(path: Path) -> dict | None:

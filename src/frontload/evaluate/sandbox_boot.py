@@ -26,6 +26,7 @@ import sys
 
 VERDICT_PREFIX = "FL-VERDICT "
 MAX_MESSAGE = 64 * 1024 * 1024
+PLAIN_COLLECTIONS = {"Counter": dict, "OrderedDict": dict, "defaultdict": dict, "deque": list}
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
 
@@ -37,9 +38,32 @@ class RemoteError(Exception):
     """The candidate raised an exception that is not a builtin one."""
 
 
+class Opaque:
+    """A result that was not plain data: only its type name and truth value crossed the pipe."""
+
+    __slots__ = ("kind", "truth")
+
+    def __init__(self, kind: str, truth: bool) -> None:
+        self.kind, self.truth = kind, truth
+
+    def __bool__(self) -> bool:
+        return self.truth
+
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    def __ne__(self, other: object) -> bool:
+        return True
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} object>"
+
+
 def encode(value: object) -> object:
-    """Plain data as JSON, tagging the types JSON lacks. Anything else (including subclasses of
-    builtin types, whose `__eq__` the candidate could rig) is refused."""
+    """Plain data as JSON, tagging the types JSON lacks. Other objects (including subclasses of
+    builtin types, whose `__eq__` the candidate could rig) become opaque tokens."""
     kind = type(value)
     if value is None or kind in (bool, int, str):
         return value
@@ -57,7 +81,15 @@ def encode(value: object) -> object:
         return {"$b": value.hex()}
     if kind is complex:
         return {"$c": [encode(value.real), encode(value.imag)]}
-    raise TypeError(f"a {kind.__name__} is not plain data (int, float, str, list, dict, ...)")
+    if kind.__module__ == "collections" and kind.__name__ in PLAIN_COLLECTIONS:
+        return encode(PLAIN_COLLECTIONS[kind.__name__](value))
+    # Any other object travels as an opaque token: its truth value only (`assert f(x)` with an
+    # re.Match), never equal to anything, so an `__eq__` that is always true gains nothing.
+    try:
+        truth = bool(value)
+    except Exception:  # noqa: BLE001 - a hostile __bool__ only makes the token false
+        truth = False
+    return {"$o": [kind.__name__, truth]}
 
 
 def decode(value: object) -> object:
@@ -81,6 +113,8 @@ def decode(value: object) -> object:
         return bytes.fromhex(inner)
     if tag == "$c":
         return complex(decode(inner[0]), decode(inner[1]))
+    if tag == "$o":
+        return Opaque(str(inner[0]), bool(inner[1]))
     raise ValueError(f"unknown tag {tag!r}")
 
 
@@ -236,7 +270,7 @@ def free_names(source: str) -> set[str]:
     return read - bound - set(dir(builtins))
 
 
-def judge(tests_path: str, entry: str, requests: int, replies: int) -> dict:
+def judge(tests_path: str, entry: str, shadowed: set[str], requests: int, replies: int) -> dict:
     """Judge role: the verdict of the tests against the candidate, as a dict."""
     with open(tests_path, encoding="utf-8") as handle:
         tests = handle.read()
@@ -248,7 +282,13 @@ def judge(tests_path: str, entry: str, requests: int, replies: int) -> dict:
     if "load_error" in hello:
         return {"verdict": "error", "reason": hello["load_error"]}
     namespace: dict = {"__name__": "__main__", "__builtins__": builtins}
-    for name in free_names(tests):
+    used = free_names(tests)
+    for name in used:
+        if name in sys.stdlib_module_names:
+            namespace[name] = __import__(name)  # `sys.getsizeof` in a test: the module itself
+        else:
+            namespace[name] = candidate.proxy(name)
+    for name in shadowed:  # MBPP's `def sum(a, b)`: the function under test shadows a builtin
         namespace[name] = candidate.proxy(name)
     try:
         exec(compile(tests, "tests.py", "exec"), namespace)
@@ -282,8 +322,9 @@ def main() -> None:
     elif role == "candidate":
         serve(cfg["code"], int(cfg["requests"]), int(cfg["replies"]))
     else:
+        shadowed = {name for name in cfg.get("shadowed", "").split(",") if name}
         verdict = judge(
-            cfg["code"], cfg.get("entry", ""), int(cfg["requests"]), int(cfg["replies"])
+            cfg["code"], cfg.get("entry", ""), shadowed, int(cfg["requests"]), int(cfg["replies"])
         )
         sys.stdout.flush()
         os.write(1, (VERDICT_PREFIX + json.dumps(verdict) + "\n").encode())
