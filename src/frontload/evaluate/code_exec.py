@@ -657,13 +657,13 @@ def run_calls(
                         + ("the program exited" if gone else f"time limit ({budget:.2f} s)"),
                     )
                     break
-                output = decode(reply["ok"]) if "ok" in reply else _Raised(*reply["err"])
+                output = decode(reply["ok"]) if "ok" in reply else Raised(*reply["err"])
                 result.outputs.append(output)
                 result.seconds.append(took)
                 if expected is not None and not outputs_equal(output, expected[index], atol):
-                    result.verdict = "error" if isinstance(output, _Raised) else "failed"
+                    result.verdict = "error" if isinstance(output, Raised) else "failed"
                     result.reason = f"input {index}: " + (
-                        str(output) if isinstance(output, _Raised) else "wrong output"
+                        str(output) if isinstance(output, Raised) else "wrong output"
                     )
                     break
     finally:
@@ -681,7 +681,7 @@ def run_calls(
 
 
 @dataclass(frozen=True)
-class _Raised:
+class Raised:
     """An exception raised by the candidate for one input (compared as never equal)."""
 
     kind: str
@@ -734,7 +734,7 @@ def _is_floats(value: Any) -> bool:
 def outputs_equal(output: Any, expected: Any, atol: float = 0.0) -> bool:
     """evalplus's comparison: exact equality, else (floats) closeness with rtol 1e-7 and `atol`
     (1e-6 when the task gives none)."""
-    if isinstance(output, _Raised) or isinstance(expected, _Raised):
+    if isinstance(output, Raised) or isinstance(expected, Raised):
         return False
     if type(output) is type(expected) and output == expected:
         return True

@@ -13,7 +13,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from frontload.evaluate.code_exec import CallsResult, Limits, run_calls
+from frontload.evaluate.code_exec import CallsResult, Limits, Raised, run_calls
 from frontload.evaluate.tasks.base import Graded, Sample, Task, check_mode, require
 from frontload.evaluate.tasks.codecommon import BASE_STOP, extract_code, truncate_at_stop
 
@@ -92,7 +92,7 @@ class EvalPlusTask(Task):
             meta["reference_code"], meta["entry_point"], meta["inputs"], self.reference_limits
         )
         failure = None
-        if run.verdict != "passed" or any(type(o).__name__ == "_Raised" for o in run.outputs):
+        if run.verdict != "passed" or any(isinstance(o, Raised) for o in run.outputs):
             failure = f"reference solution: {run.reason} {run.stderr_tail[-200:]}".strip()
         reference = Reference(run.outputs, run.seconds, failure)
         with self._lock:
