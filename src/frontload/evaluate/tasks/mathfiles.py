@@ -128,7 +128,7 @@ class OlympiadBench(Task):
             answers = [str(a).strip().strip("$").strip() for a in answers]
             multiple = bool(record.get("is_multiple_answer")) or len(answers) > 1
             if multiple:
-                answers = [part for a in answers for part in split_answers(a)]
+                answers = [part.strip("$ ") for a in answers for part in split_answers(a)]
             error = record.get("error")
             try:
                 tolerance = float(str(error).split(",")[0]) if error not in (None, "") else None
