@@ -37,6 +37,15 @@ FieldOption = Annotated[
         show_default=False,
     ),
 ]
+SandboxLimitOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--sandbox-limit",
+        help="TASK.LIMIT=VALUE for code tasks, e.g. mbpp.timeout_s=30 or mbpp_plus.memory_mb=8192 "
+        "(repeatable).",
+        show_default=False,
+    ),
+]
 WeakSandboxOption = Annotated[
     bool,
     typer.Option(
@@ -99,6 +108,7 @@ def run(
     workers: Annotated[int, typer.Option("--workers", help="Grading processes.")] = 2,
     task_file: TaskFileOption = None,
     field: FieldOption = None,
+    sandbox_limit: SandboxLimitOption = None,
     weak_sandbox: WeakSandboxOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
@@ -106,7 +116,7 @@ def run(
     from frontload.config import validate
     from frontload.evaluate.code_exec import allow_weak_sandbox
     from frontload.evaluate.runner import EvalSettings, default_data_dir, run_evaluation
-    from frontload.evaluate.tasks.files import parse_fields, parse_pairs
+    from frontload.evaluate.tasks.files import parse_fields, parse_limits, parse_pairs
 
     ws = workspace_from(workspace)
     allow_weak_sandbox(weak_sandbox)
@@ -130,6 +140,7 @@ def run(
             "hub": hub,
             "task_files": parse_pairs(task_file, "--task-file"),
             "fields": parse_fields(field),
+            "sandbox_limits": parse_limits(sandbox_limit),
         },
         "fl evaluate run",
     )

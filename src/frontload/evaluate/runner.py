@@ -23,7 +23,7 @@ from frontload.errors import ConfigError, InputError
 from frontload.evaluate import metrics
 from frontload.evaluate.tasks import parse_tasks
 from frontload.evaluate.tasks.base import Graded, Sample, Task, file_hash
-from frontload.evaluate.tasks.files import load_task_records
+from frontload.evaluate.tasks.files import apply_limits, load_task_records
 
 SAMPLE_COLUMNS = (
     "task",
@@ -74,6 +74,10 @@ class EvalSettings(StrictModel):
     fields: dict[str, dict[str, str]] = Field(
         default_factory=dict,
         description="Per task, field mapping {task field: file field} (dotted paths allowed).",
+    )
+    sandbox_limits: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="Per code task, sandbox limits to override (timeout_s, memory_mb, ...).",
     )
 
     @model_validator(mode="after")
@@ -278,6 +282,7 @@ def run_evaluation(settings: EvalSettings, out_dir: Path) -> list[dict]:
     prepared = []
     for task in tasks:
         source = hub_source(task) if settings.hub else None
+        apply_limits(task, settings.sandbox_limits.get(task.name, {}))
         location, records = load_task_records(
             task, data_dir, source, settings.task_files, settings.fields
         )

@@ -8,6 +8,7 @@ curation recipes' `fields`. A data folder may carry `tasks.json` with the same p
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -151,3 +152,42 @@ def add_benchmark(
     manifest[task.name] = entry
     (store / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return target
+
+
+LIMIT_ATTRIBUTES = ("limits", "candidate_limits", "reference_limits")
+
+
+def parse_limits(values: list[str] | None) -> dict[str, dict[str, float]]:
+    """`--sandbox-limit mbpp.timeout_s=30` items -> {"mbpp": {"timeout_s": 30.0}}."""
+    from frontload.evaluate.code_exec import Limits
+
+    known = {f.name for f in dataclasses.fields(Limits)}
+    limits: dict[str, dict[str, float]] = {}
+    for key, value in parse_pairs(values, "--sandbox-limit").items():
+        task, dot, name = key.partition(".")
+        if not dot or name not in known:
+            raise ConfigError(
+                f"--sandbox-limit {key}={value}: expected TASK.LIMIT=VALUE",
+                hint=f"limits: {', '.join(sorted(known))}",
+            )
+        try:
+            limits.setdefault(task.strip().lower().replace("-", "_"), {})[name] = float(value)
+        except ValueError:
+            raise ConfigError(f"--sandbox-limit {key}={value}: not a number") from None
+    return limits
+
+
+def apply_limits(task: Task, overrides: dict[str, float]) -> None:
+    """Set a code task's sandbox limits (time, memory, processes, ...) for this run."""
+    if not overrides:
+        return
+    present = [name for name in LIMIT_ATTRIBUTES if hasattr(task, name)]
+    if not present:
+        raise ConfigError(f"task {task.name} runs no code: it has no sandbox limits to set")
+    for name in present:
+        current = getattr(task, name)
+        values = {
+            key: (int(value) if isinstance(getattr(current, key), int) else value)
+            for key, value in overrides.items()
+        }
+        setattr(task, name, dataclasses.replace(current, **values))

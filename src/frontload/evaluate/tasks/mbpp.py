@@ -35,7 +35,7 @@ class MBPP(Task):
             samples.append(Sample(str(record["task_id"]), prompt, record.get("code"), meta=meta))
         return samples
 
-    limits = Limits(timeout_s=10.0)
+    limits = Limits(timeout_s=20.0)  # reference 123 needs ~20 s on a busy 2-core machine
 
     def job(self, sample: Sample, completion: str) -> tuple[Job, str]:
         """The candidate's code (with the test imports) and the asserts, judged apart."""
