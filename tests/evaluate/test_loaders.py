@@ -170,3 +170,23 @@ def test_mbpp_plus_reference_outputs_come_from_the_canonical_solution(tmp_path):
     right = "```python\ndef similar_elements(a, b):\n    return tuple(set(a) & set(b))\n```"
     wrong = "```python\ndef similar_elements(a, b):\n    return tuple(a)\n```"
     assert [g.correct for g in task.grade(samples * 2, [right, wrong])] == [True, False]
+
+
+def test_sandbox_limits_are_configurable_per_task():
+    from frontload.evaluate.tasks.files import apply_limits, parse_limits
+
+    limits = parse_limits(["mbpp.timeout_s=30", "mbpp.memory_mb=4096", "mbpp_plus.memory_mb=8192"])
+    assert limits == {
+        "mbpp": {"timeout_s": 30.0, "memory_mb": 4096.0},
+        "mbpp_plus": {"memory_mb": 8192.0},
+    }
+    mbpp, plus = get_task("mbpp"), get_task("mbpp_plus")
+    apply_limits(mbpp, limits["mbpp"])
+    apply_limits(plus, limits["mbpp_plus"])
+    assert (mbpp.limits.timeout_s, mbpp.limits.memory_mb) == (30.0, 4096)
+    assert plus.candidate_limits.memory_mb == plus.reference_limits.memory_mb == 8192
+    assert get_task("mbpp").limits.timeout_s == 20.0  # other instances keep the default
+    with pytest.raises(ConfigError, match="TASK.LIMIT=VALUE"):
+        parse_limits(["mbpp.speed=3"])
+    with pytest.raises(ConfigError, match="runs no code"):
+        apply_limits(get_task("gsm8k"), {"timeout_s": 3.0})
