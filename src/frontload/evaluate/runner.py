@@ -23,6 +23,7 @@ from frontload.errors import ConfigError, InputError
 from frontload.evaluate import metrics
 from frontload.evaluate.tasks import parse_tasks
 from frontload.evaluate.tasks.base import Graded, Sample, Task, file_hash
+from frontload.evaluate.code_exec import isolation
 from frontload.evaluate.tasks.files import apply_limits, load_task_records
 
 SAMPLE_COLUMNS = (
@@ -283,6 +284,8 @@ def run_evaluation(settings: EvalSettings, out_dir: Path) -> list[dict]:
     for task in tasks:
         source = hub_source(task) if settings.hub else None
         apply_limits(task, settings.sandbox_limits.get(task.name, {}))
+        if task.category == "code":
+            isolation()  # no sandbox and no opt-in: refuse before generating anything
         location, records = load_task_records(
             task, data_dir, source, settings.task_files, settings.fields
         )

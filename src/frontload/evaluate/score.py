@@ -6,6 +6,7 @@ from pathlib import Path
 
 from frontload.errors import InputError
 from frontload.evaluate import metrics
+from frontload.evaluate.code_exec import isolation
 from frontload.evaluate.runner import grade_rows, write_part
 from frontload.evaluate.tasks import get_task
 from frontload.evaluate.tasks.base import read_records
@@ -23,6 +24,8 @@ def score_predictions(
 ) -> tuple[list[dict], dict]:
     """Grade completions made elsewhere: rows with `problem` (a sample id) and `completion`."""
     task = get_task(task_name)
+    if task.category == "code":
+        isolation()  # no sandbox and no opt-in: refuse before grading anything
     records = _read_predictions(predictions)
     _, items = load_task_records(task, data_dir, None, task_files, fields)
     samples = {s.id: s for s in task.build(items, mode, None, data_dir)}
