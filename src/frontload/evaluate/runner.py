@@ -21,9 +21,9 @@ from pydantic import Field, model_validator
 from frontload.config import StrictModel
 from frontload.errors import ConfigError, InputError
 from frontload.evaluate import metrics
+from frontload.evaluate.code_exec import isolation
 from frontload.evaluate.tasks import parse_tasks
 from frontload.evaluate.tasks.base import Graded, Sample, Task, file_hash
-from frontload.evaluate.code_exec import isolation
 from frontload.evaluate.tasks.files import apply_limits, load_task_records
 
 SAMPLE_COLUMNS = (
