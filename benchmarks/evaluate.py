@@ -26,6 +26,7 @@ from frontload.evaluate.fidelity import (
     gold_answers,
     grade_with_fl,
     grade_with_math_verify,
+    solution_cases,
     tally,
 )
 from frontload.evaluate.runner import default_data_dir
@@ -45,10 +46,14 @@ def _rates(counts: dict[str, dict[str, int]]) -> dict:
     }
 
 
-def fidelity(data_dir: Path, per_file: int, workers: int) -> dict:
+def fidelity(data_dir: Path, per_file: int, workers: int, solutions: bool = False) -> dict:
     """The fidelity suite graded by fl (extraction + fast path + Math-Verify pool) and by plain
-    Math-Verify in-process (lighteval's extraction configs), with cases/s for each."""
-    cases = build_cases(gold_answers(data_dir, per_file))
+    Math-Verify in-process (lighteval's extraction configs), with cases/s for each. With
+    `solutions`, worked MATH-500/GSM8K solutions against their answers instead."""
+    if solutions:
+        cases = solution_cases(data_dir, per_file)
+    else:
+        cases = build_cases(gold_answers(data_dir, per_file))
     grade_with_fl(cases[:2], workers=workers)  # start the warm pool outside the timing
     start = time.perf_counter()
     ours = grade_with_fl(cases, workers=workers)
@@ -154,13 +159,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--mbpp-plus", type=Path, default=None, help="an evalplus MbppPlus.jsonl")
-    parser.add_argument("--only", choices=("fidelity", "code", "sandbox", "mbpp_plus"))
+    parser.add_argument("--solutions", type=int, default=200, help="worked solutions per file")
+    parser.add_argument("--only", choices=("fidelity", "solutions", "code", "sandbox", "mbpp_plus"))
     args = parser.parse_args()
     data_dir = args.data_dir or default_data_dir()
     if data_dir is None:
         sys.exit("benchmark files not found: pass --data-dir")
     sections = {
         "fidelity": lambda: fidelity(data_dir, args.per_file, args.workers),
+        "solutions": lambda: fidelity(data_dir, args.solutions, args.workers, solutions=True),
         "code": lambda: code_throughput(data_dir, args.limit, args.workers),
         "sandbox": lambda: sandbox_overhead(args.repeats),
         "mbpp_plus": lambda: mbpp_plus(args.mbpp_plus, args.limit, args.workers),

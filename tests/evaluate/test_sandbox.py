@@ -4,6 +4,7 @@ verdict it must get, and the correct program passes."""
 import os
 import socket
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -238,6 +239,10 @@ def test_without_isolation_fl_refuses_unless_the_user_opts_in(monkeypatch):
     monkeypatch.setitem(code_exec._weak_state, "allowed", False)
     with pytest.raises(ConfigError, match="no sandbox for untrusted code"):
         run_program("print(1)")
+    from frontload.evaluate.score import score_predictions
+
+    with pytest.raises(ConfigError, match="--weak-sandbox"):  # before any file is read
+        score_predictions("mbpp", Path("no-such-predictions.jsonl"), None)
     monkeypatch.setenv("FL_SANDBOX", "weak")
     assert run_tests(CORRECT, TESTS, limits=QUICK).verdict == "passed"
     assert run_tests(WRONG, TESTS, limits=QUICK).verdict == "failed"

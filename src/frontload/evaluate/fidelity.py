@@ -66,6 +66,26 @@ def gold_answers(bench_dir: Path, per_file: int | None = None) -> list[tuple[str
     return [(source, gold) for source, gold in found if gold]
 
 
+def solution_cases(bench_dir: Path, per_file: int | None = None) -> list[Case]:
+    """Worked solutions against their answers: MATH-500 `solution` (boxed) and GSM8K `answer`
+    (`#### N`) texts, the realistic workload for grading throughput."""
+    cases = []
+    for name, source, text_field in (
+        ("math500_test.jsonl", "math500", "solution"),
+        ("gsm8k_test.jsonl", "gsm8k", "answer"),
+    ):
+        path = Path(bench_dir) / name
+        if not path.exists():
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines()[:per_file]:
+            row = json.loads(line)
+            gold = str(row["answer"]).strip()
+            if source == "gsm8k":
+                gold = gold.split("####")[-1].strip().replace(",", "")
+            cases.append(Case(source, "solution", row[text_field], gold, True))
+    return cases
+
+
 def _equivalents(value: Fraction) -> list[str]:
     if value.denominator == 1:
         n = value.numerator
