@@ -123,3 +123,14 @@ def test_reward_errors_over_five_percent_stop_the_run(tmp_path):
     reward([None] * 20, [chat("good")] * 18 + [chat("bad")] * 2, reference=["1"] * 20)  # 3 of 60
     with pytest.raises(TrainingError, match=r"broken_reward failed on 5 of 80.*KeyError"):
         reward([None] * 20, [chat("good")] * 18 + [chat("bad")] * 2, reference=["1"] * 20)
+
+
+def test_end_of_run_check_counts_every_sample(tmp_path):
+    from frontload.errors import TrainingError
+
+    log = RewardLog(tmp_path, samples_per_call=0)
+    log.scored("code_reward", 10)
+    log.error("code_reward", 3, RuntimeError("sandbox gone"), chat("x"))
+    log.check()  # 10 samples: too few to judge mid-run
+    with pytest.raises(TrainingError, match="code_reward failed on 1 of 10.*sandbox gone"):
+        log.check(minimum=1)

@@ -155,7 +155,7 @@ def _bwrap_command(folder: Path, inner: list[str]) -> list[str]:
     if os.geteuid() == 0:
         command += ["--unshare-user", "--uid", "65534", "--gid", "65534"]
     command += _mounts()
-    command += ["--ro-bind", str(folder), INSIDE, "--ro-bind", str(BOOT), f"{INSIDE}-boot.py"]
+    command += ["--ro-bind", str(folder), INSIDE, "--ro-bind", str(BOOT), "/fl/boot.py"]
     command += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp"]
     command += ["--clearenv"]
     for key, value in SAFE_ENV.items():
@@ -281,7 +281,7 @@ def _start(
 ) -> _Proc:
     """One boot process in role `role`, its files in `folder` (seen as /sandbox inside)."""
     where = INSIDE if mode == "bwrap" else str(folder)
-    boot = f"{INSIDE}-boot.py" if mode == "bwrap" else str(BOOT)
+    boot = "/fl/boot.py" if mode == "bwrap" else str(BOOT)
     nproc = 0 if os.geteuid() == 0 else _user_process_count() + limits.processes
     settings = {
         "role": role,
