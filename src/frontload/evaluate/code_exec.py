@@ -148,6 +148,22 @@ def _mounts() -> list[str]:
     return args
 
 
+@functools.cache
+def _boot_code() -> str:
+    """The boot script compiled once per evaluator (a script on the command line is compiled at
+    every start; its .pyc is not)."""
+    import atexit
+    import py_compile
+
+    folder = tempfile.mkdtemp(prefix="fl-boot-")
+    atexit.register(shutil.rmtree, folder, True)
+    target = os.path.join(folder, "boot.pyc")
+    py_compile.compile(str(BOOT), cfile=target, doraise=True)
+    os.chmod(folder, 0o755)
+    os.chmod(target, 0o644)
+    return target
+
+
 def _bwrap_command(folder: Path, inner: list[str]) -> list[str]:
     binary = bwrap_binary()
     assert binary is not None
@@ -155,7 +171,7 @@ def _bwrap_command(folder: Path, inner: list[str]) -> list[str]:
     if os.geteuid() == 0:
         command += ["--unshare-user", "--uid", "65534", "--gid", "65534"]
     command += _mounts()
-    command += ["--ro-bind", str(folder), INSIDE, "--ro-bind", str(BOOT), "/fl/boot.py"]
+    command += ["--ro-bind", str(folder), INSIDE, "--ro-bind", _boot_code(), "/fl/boot.pyc"]
     command += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp"]
     command += ["--clearenv"]
     for key, value in SAFE_ENV.items():
@@ -281,7 +297,7 @@ def _start(
 ) -> _Proc:
     """One boot process in role `role`, its files in `folder` (seen as /sandbox inside)."""
     where = INSIDE if mode == "bwrap" else str(folder)
-    boot = "/fl/boot.py" if mode == "bwrap" else str(BOOT)
+    boot = "/fl/boot.pyc" if mode == "bwrap" else _boot_code()
     nproc = 0 if os.geteuid() == 0 else _user_process_count() + limits.processes
     settings = {
         "role": role,
@@ -497,8 +513,7 @@ def run_tests(
             judge_config = {"code": "tests.py", "requests": requests_out, "replies": replies_in}
             if entry:
                 judge_config["entry"] = entry
-            else:
-                judge_config["shadowed"] = ",".join(shadowed_builtins(code, tests))
+            judge_config["names"] = ",".join(candidate_names(code, tests, entry))
             procs.append(
                 _start(
                     mode,
@@ -550,26 +565,39 @@ def run_tests(
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def shadowed_builtins(code: str, tests: str) -> list[str]:
-    """Builtin names the code defines with a top-level `def` and the tests call (MBPP's
-    `def sum(a, b)`): the judge sends those calls to the candidate. Parsing never runs the code."""
+def candidate_names(code: str, tests: str, entry: str | None) -> list[str]:
+    """The names the judge turns into calls to the candidate: those the tests read but never bind
+    and that are not builtins, plus (MBPP, no entry) builtin names the code redefines with a
+    top-level `def` and the tests call, like MBPP's `def sum(a, b)`. Parsing never runs code."""
     import ast
     import builtins
 
     try:
-        defined = {
-            node.name
-            for node in ast.parse(code).body
-            if isinstance(node, ast.FunctionDef) and hasattr(builtins, node.name)
-        }
-        called = {
-            node.func.id
-            for node in ast.walk(ast.parse(tests))
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-        }
+        tree = ast.parse(tests)
     except (SyntaxError, ValueError):
         return []
-    return sorted(defined & called)
+    read, bound, called = set(), set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            called.add(node.func.id)
+    names = read - bound - set(dir(builtins))
+    if not entry:
+        try:
+            defined = {n.name for n in ast.parse(code).body if isinstance(n, ast.FunctionDef)}
+        except (SyntaxError, ValueError):
+            defined = set()
+        names |= {name for name in defined & called if hasattr(builtins, name)}
+    return sorted(name for name in names if name.isidentifier())
 
 
 def _judge_verdict(path: Path) -> dict | None:

@@ -7,8 +7,9 @@ the user opted in, without it. Roles:
 - `program`: run a script as `__main__` (stdin/stdout tasks; the parent compares the output);
 - `candidate`: run untrusted code, then answer calls `[name, args, kwargs]` read from a pipe with
   plain-data results (no objects: an object whose `__eq__` is always true cannot travel);
-- `judge`: run the benchmark's tests in a process that never ran untrusted code; names the tests
-  use but do not define are calls to the candidate through the pipe. Only the judge decides the
+- `judge`: run the benchmark's tests in a process that never ran untrusted code; the names the
+  evaluator lists (those the tests use but do not define) are calls to the candidate through the
+  pipe. Only the judge decides the
   verdict, and it writes it where the candidate cannot reach (its own stdout, read by the parent).
 
 This file imports only the standard library: it runs before the program's packages are on the path.
@@ -16,13 +17,14 @@ This file imports only the standard library: it runs before the program's packag
 
 from __future__ import annotations
 
-import ast
 import builtins
-import json
-import math
 import os
 import resource
 import sys
+
+# Only `os`, `sys`, `resource` and `builtins` load for every run (each import costs the start of
+# every sandboxed program); `json` loads in the roles that talk over a pipe.
+INFINITIES = (float("inf"), float("-inf"))
 
 VERDICT_PREFIX = "FL-VERDICT "
 MAX_MESSAGE = 64 * 1024 * 1024
@@ -68,7 +70,8 @@ def encode(value: object) -> object:
     if value is None or kind in (bool, int, str):
         return value
     if kind is float:
-        return value if math.isfinite(value) else {"$f": repr(value)}
+        finite = value == value and value not in INFINITIES
+        return value if finite else {"$f": repr(value)}
     if kind is list:
         return [encode(item) for item in value]
     if kind is tuple:
@@ -185,6 +188,8 @@ def run_program(path: str) -> None:
 
 def serve(path: str, requests: int, replies: int) -> None:
     """Candidate role: load the code, say ready (or why not), then answer calls until EOF."""
+    import json
+
     incoming = os.fdopen(requests, "rb")
     outgoing = os.fdopen(replies, "wb")
 
@@ -217,6 +222,9 @@ class Candidate:
     """The judge's side of the pipe: calls with plain arguments, plain results back."""
 
     def __init__(self, requests: int, replies: int) -> None:
+        import json
+
+        self.json = json
         self.outgoing = os.fdopen(requests, "wb")
         self.incoming = os.fdopen(replies, "rb")
 
@@ -226,11 +234,11 @@ class Candidate:
             raise CandidateGone("the program exited before answering")
         if not line.endswith(b"\n"):
             raise RemoteError("the program returned a result larger than 64 MB")
-        return json.loads(line)
+        return self.json.loads(line)
 
     def call(self, name: str, args: tuple, kwargs: dict) -> object:
         try:
-            message = json.dumps([name, encode(list(args)), encode(kwargs)])
+            message = self.json.dumps([name, encode(list(args)), encode(kwargs)])
             self.outgoing.write(message.encode() + b"\n")
             self.outgoing.flush()
         except BrokenPipeError:
@@ -252,25 +260,7 @@ class Candidate:
         return remote
 
 
-def free_names(source: str) -> set[str]:
-    """Names the tests read but never bind, and that are not builtins: the candidate's."""
-    tree = ast.parse(source)
-    read, bound = set(), set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            bound.add(node.name)
-        elif isinstance(node, ast.arg):
-            bound.add(node.arg)
-        elif isinstance(node, ast.alias):
-            bound.add((node.asname or node.name).split(".")[0])
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            bound.add(node.name)
-    return read - bound - set(dir(builtins))
-
-
-def judge(tests_path: str, entry: str, shadowed: set[str], requests: int, replies: int) -> dict:
+def judge(tests_path: str, entry: str, names: set[str], requests: int, replies: int) -> dict:
     """Judge role: the verdict of the tests against the candidate, as a dict."""
     with open(tests_path, encoding="utf-8") as handle:
         tests = handle.read()
@@ -282,14 +272,11 @@ def judge(tests_path: str, entry: str, shadowed: set[str], requests: int, replie
     if "load_error" in hello:
         return {"verdict": "error", "reason": hello["load_error"]}
     namespace: dict = {"__name__": "__main__", "__builtins__": builtins}
-    used = free_names(tests)
-    for name in used:
-        if name in sys.stdlib_module_names:
+    for name in names:  # computed by the evaluator: `code_exec.candidate_names`
+        if name in sys.stdlib_module_names and not hasattr(builtins, name):
             namespace[name] = __import__(name)  # `sys.getsizeof` in a test: the module itself
         else:
             namespace[name] = candidate.proxy(name)
-    for name in shadowed:  # MBPP's `def sum(a, b)`: the function under test shadows a builtin
-        namespace[name] = candidate.proxy(name)
     try:
         exec(compile(tests, "tests.py", "exec"), namespace)
         if entry:
@@ -322,9 +309,11 @@ def main() -> None:
     elif role == "candidate":
         serve(cfg["code"], int(cfg["requests"]), int(cfg["replies"]))
     else:
-        shadowed = {name for name in cfg.get("shadowed", "").split(",") if name}
+        import json
+
+        names = {name for name in cfg.get("names", "").split(",") if name}
         verdict = judge(
-            cfg["code"], cfg.get("entry", ""), shadowed, int(cfg["requests"]), int(cfg["replies"])
+            cfg["code"], cfg.get("entry", ""), names, int(cfg["requests"]), int(cfg["replies"])
         )
         sys.stdout.flush()
         os.write(1, (VERDICT_PREFIX + json.dumps(verdict) + "\n").encode())
