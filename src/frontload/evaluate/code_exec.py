@@ -172,7 +172,8 @@ def _bwrap_command(folder: Path, inner: list[str]) -> list[str]:
         command += ["--unshare-user", "--uid", "65534", "--gid", "65534"]
     command += _mounts()
     command += ["--ro-bind", str(folder), INSIDE, "--ro-bind", _boot_code(), "/fl/boot.pyc"]
-    command += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp"]
+    command += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--remount-ro", "/"]
+    command += ["--chdir", "/tmp"]
     command += ["--clearenv"]
     for key, value in SAFE_ENV.items():
         command += ["--setenv", key, value]
