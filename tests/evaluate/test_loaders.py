@@ -190,3 +190,22 @@ def test_sandbox_limits_are_configurable_per_task():
         parse_limits(["mbpp.speed=3"])
     with pytest.raises(ConfigError, match="runs no code"):
         apply_limits(get_task("gsm8k"), {"timeout_s": 3.0})
+
+
+def test_score_reads_a_task_file_with_fields_through_the_cli(workspace, tmp_path):
+    from frontload.cli import app
+
+    data = write_jsonl(tmp_path / "q.jsonl", [{"id": "a", "q": "2+3?", "sol": "#### 5"}])
+    predictions = write_jsonl(
+        tmp_path / "p.jsonl",
+        [{"problem": "0", "completion": "The answer is 5."}],
+    )
+    args = ["evaluate", "score", "--task", "gsm8k", "--predictions", str(predictions)]
+    args += ["--task-file", f"gsm8k={data}", "--field", "gsm8k.question=q"]
+    args += ["--field", "gsm8k.answer=sol", "--out", str(tmp_path / "graded.parquet")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(tmp_path / "graded.parquet").to_pylist()
+    assert [(r["answer"], r["verdict"]) for r in rows] == [("5", "passed")]
