@@ -43,8 +43,14 @@ def test_correct_program_passes_and_wrong_one_fails():
 
 def test_humaneval_style_check_with_entry_point():
     check = "def check(candidate):\n    assert candidate(2) == 4\n    assert abs(candidate(0.5) - 0.25) < 1e-9\n"
-    assert run_tests("def sq(x):\n    return x * x\n", check, "sq", QUICK).verdict == "passed"
-    assert run_tests("def sq(x):\n    return x + x\n", check, "sq", QUICK).verdict == "failed"
+    assert (
+        run_tests("def sq(x):\n    return x * x\n", check, entry="sq", limits=QUICK).verdict
+        == "passed"
+    )
+    assert (
+        run_tests("def sq(x):\n    return x + x\n", check, entry="sq", limits=QUICK).verdict
+        == "failed"
+    )
 
 
 FORGERIES = {
@@ -157,8 +163,14 @@ def test_infinite_loop_and_sleep_time_out():
     for source in ("while True:\n    pass", "import time\ntime.sleep(60)"):
         result = run_program(source, limits=Limits(timeout_s=1.0))
         assert result.verdict == "timeout" and result.wall_s < 10
-    looped = run_tests(judged("", "    while True:\n        pass\n"), TESTS, Limits(timeout_s=1.0))
+    looped = run_tests(
+        judged("", "    while True:\n        pass\n"), TESTS, limits=Limits(timeout_s=1.0)
+    )
     assert looped.verdict == "timeout"
+    spun = run_tests(
+        judged("", "    while True:\n        pass\n"), TESTS, limits=Limits(30.0, cpu_s=1)
+    )
+    assert (spun.verdict, spun.reason) == ("timeout", "cpu time limit (1 s)")
 
 
 def test_huge_output_is_bounded():

@@ -474,7 +474,7 @@ def run_program(
 
 
 def run_tests(
-    code: str, tests: str, entry: str | None = None, limits: Limits | None = None
+    code: str, tests: str, *, entry: str | None = None, limits: Limits | None = None
 ) -> ExecResult:
     """Run assert-style `tests` in a judge process against `code` in a candidate process.
 
@@ -534,6 +534,9 @@ def run_tests(
             timer = _Timer(limits.timeout_s, procs)
             judge_code = procs[1].process.wait()
             timer.cancel()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                procs[0].process.wait(timeout=0.2)  # a candidate that died has its status now
+            candidate_code = procs[0].process.poll()
             for proc in procs:
                 _stop(proc)
         wall = time.monotonic() - started
@@ -546,6 +549,11 @@ def run_tests(
             verdict = {"verdict": "error", "reason": f"the tests did not finish: {judged[1]}"}
             if judged[0] == "timeout":
                 verdict["verdict"] = "timeout"
+        if candidate_code in (-signal.SIGXCPU, 128 + signal.SIGXCPU) and verdict["verdict"] in (
+            "failed",
+            "error",
+        ):
+            verdict = {"verdict": "timeout", "reason": f"cpu time limit ({_cpu_seconds(limits)} s)"}
         if verdict["verdict"] == "error" and "MemoryError" in stderr_tail:
             verdict["reason"] = "MemoryError (memory limit)"
         return ExecResult(
@@ -786,7 +794,7 @@ def outputs_equal(output: Any, expected: Any, atol: float = 0.0) -> bool:
 def run_job(job: Job) -> ExecResult:
     """One `Job`: tests through the judge when it has tests, else a stdin/stdout program."""
     if job.tests is not None:
-        return run_tests(job.source, job.tests, job.entry, job.limits)
+        return run_tests(job.source, job.tests, entry=job.entry, limits=job.limits)
     return run_program(job.source, job.stdin, job.expected_stdout, job.limits)
 
 
