@@ -181,7 +181,7 @@ def test_huge_output_is_bounded():
     flood = run_tests(
         judged("", "    while True:\n        print('x' * 10000)\n"),
         TESTS,
-        Limits(timeout_s=5.0, file_size_mb=2),
+        limits=Limits(timeout_s=5.0, file_size_mb=2),
     )
     assert flood.verdict != "passed"
 
