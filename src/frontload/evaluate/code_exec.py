@@ -316,11 +316,15 @@ def _start(
     cgroups = []
     for root in _cgroups():
         group = root / f"fl-sandbox-{os.getpid()}-{random.getrandbits(48):x}"
-        group.mkdir()
-        if root.name == "pids":
-            (group / "pids.max").write_text(str(limits.processes + 4))
-        else:
-            (group / "memory.limit_in_bytes").write_text(str((limits.memory_mb + 256) << 20))
+        try:
+            group.mkdir()
+            if root.name == "pids":
+                (group / "pids.max").write_text(str(limits.processes + 4))
+            else:
+                (group / "memory.limit_in_bytes").write_text(str((limits.memory_mb + 256) << 20))
+        except OSError:  # the cgroup is an extra layer: rlimits and namespaces still hold
+            _empty_cgroup(group)
+            continue
         cgroups.append(group)
     if cgroups:
         # The shell joins the cgroups, then becomes bubblewrap: no process escapes the count.
