@@ -209,3 +209,19 @@ def test_score_reads_a_task_file_with_fields_through_the_cli(workspace, tmp_path
 
     rows = pq.read_table(tmp_path / "graded.parquet").to_pylist()
     assert [(r["answer"], r["verdict"]) for r in rows] == [("5", "passed")]
+
+
+def test_add_benchmark_pulls_from_the_hub_when_online(tmp_path, monkeypatch):
+    from frontload.evaluate.tasks import base
+    from frontload.evaluate.tasks.files import add_benchmark
+
+    pulled = [{"question": "1+1?", "answer": "so 2\n#### 2"}]
+    monkeypatch.setattr(base, "load_hf", lambda name, config, split: pulled)
+    stored = add_benchmark(tmp_path / "store", get_task("gsm8k"), "hf:openai/gsm8k")
+    assert stored.name == "gsm8k_test.jsonl" and json.loads(stored.read_text()) == pulled[0]
+    manifest = json.loads((tmp_path / "store" / "tasks.json").read_text())
+    assert manifest["gsm8k"]["source"] == "hf:openai/gsm8k"
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == [
+        "gsm8k_test.jsonl",
+        "tasks.json",
+    ]

@@ -210,7 +210,10 @@ def score(
 @app.command("add-benchmark")
 def add_benchmark(
     name: Annotated[str, typer.Argument(help="Task name, e.g. gsm8k, math, mbpp_plus.")],
-    path: Annotated[Path, typer.Argument(help="The benchmark file (or folder, for mmlu).")],
+    path: Annotated[
+        str,
+        typer.Argument(help="The benchmark file (or folder, for mmlu), or hf:NAME to pull it."),
+    ],
     field: Annotated[
         list[str] | None,
         typer.Option("--field", help="FIELD=SOURCE mapping for this file (repeatable)."),
@@ -224,7 +227,8 @@ def add_benchmark(
 
     ws = workspace_from(workspace).ensure()
     task = get_task(name)
-    stored = store_benchmark(ws.root / "benchmarks", task, path, parse_pairs(field, "--field"))
+    source = path if path.startswith("hf:") else Path(path)
+    stored = store_benchmark(ws.root / "benchmarks", task, source, parse_pairs(field, "--field"))
     typer.echo(f"stored {task.name} as {stored}")
 
 

@@ -123,10 +123,26 @@ def load_task_records(
 
 
 def add_benchmark(
-    store: Path, task: Task, path: Path, fields: dict[str, str] | None = None
+    store: Path, task: Task, path: Path | str, fields: dict[str, str] | None = None
 ) -> Path:
     """Copy a benchmark file (or folder) into the workspace store under the task's file name and
-    record its mapping and hash in the store's tasks.json; returns the stored path."""
+    record its mapping and hash in the store's tasks.json; returns the stored path. `hf:NAME`
+    pulls the task's split from the Hugging Face hub (when online) and stores it as JSON lines."""
+    if str(path).startswith("hf:"):
+        records = task.load(None, str(path))
+        store.mkdir(parents=True, exist_ok=True)
+        pulled = store / f".{task.name}-hub.jsonl"
+        with pulled.open("w", encoding="utf-8") as handle:
+            for record in records:
+                handle.write(json.dumps(record, default=str) + "\n")
+        try:
+            stored = add_benchmark(store, task, pulled, fields)
+        finally:
+            pulled.unlink(missing_ok=True)
+        manifest = read_manifest(store)
+        manifest[task.name]["source"] = str(path)
+        (store / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        return stored
     path = Path(path).expanduser()
     if not path.exists():
         raise InputError(f"{path} not found", hint="pass the benchmark file or folder to store")
