@@ -42,7 +42,6 @@ from frontload.errors import ConfigError
 from frontload.evaluate.sandbox_boot import VERDICT_PREFIX, decode, encode
 
 BOOT = Path(__file__).with_name("sandbox_boot.py")
-VERDICTS = ("passed", "failed", "timeout", "error")
 SAFE_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "LANG": "C.UTF-8",
@@ -84,10 +83,6 @@ class ExecResult:
     stdout: str = ""
     stderr_tail: str = ""
     wall_s: float = 0.0
-
-    @property
-    def passed(self) -> bool:
-        return self.verdict == "passed"
 
     def to_dict(self) -> dict:
         return asdict(self)
