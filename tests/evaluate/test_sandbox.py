@@ -69,6 +69,21 @@ FORGERIES = {
 }
 
 
+def test_candidate_cannot_read_the_tests_expected_values():
+    # reads every file it can find for "add(2, 3) == 5"-style lines and answers from them
+    source = (
+        "import os, re\nFOUND = {}\nfor root in ('/sandbox', '/tmp', '/', '/fl'):\n"
+        "    for name in os.listdir(root) if os.path.isdir(root) else []:\n"
+        "        try:\n            text = open(os.path.join(root, name)).read()\n"
+        "        except Exception:\n            continue\n"
+        "        for a, b, out in re.findall(r'add\\((-?\\d+), (-?\\d+)\\) == (-?\\d+)', text):\n"
+        "            FOUND[(int(a), int(b))] = int(out)\n"
+        "def add(a, b):\n    return FOUND.get((a, b), 99)\n"
+    )
+    result = run_tests(source, TESTS, limits=QUICK)
+    assert (result.verdict, result.reason) == ("failed", "assertion failed (tests.py line 1)")
+
+
 @pytest.mark.parametrize("attack", sorted(FORGERIES))
 def test_forged_verdicts_do_not_pass(attack):
     result = run_tests(judged(FORGERIES[attack]), TESTS, limits=QUICK)

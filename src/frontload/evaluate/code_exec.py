@@ -487,8 +487,12 @@ def run_tests(
     to_judge = os.pipe()
     procs: list[_Proc] = []
     try:
-        (folder / "candidate.py").write_text(code, encoding="utf-8")
-        (folder / "tests.py").write_text(tests, encoding="utf-8")
+        # Each process sees only its own folder: the candidate never sees the tests' expected values.
+        own = {"candidate": folder / "candidate", "judge": folder / "judge"}
+        for path in own.values():
+            path.mkdir()
+        (own["candidate"] / "candidate.py").write_text(code, encoding="utf-8")
+        (own["judge"] / "tests.py").write_text(tests, encoding="utf-8")
         started = time.monotonic()
         with contextlib.ExitStack() as stack:
             files = {
@@ -500,7 +504,7 @@ def run_tests(
             procs.append(
                 _start(
                     mode,
-                    folder,
+                    own["candidate"],
                     "candidate",
                     {"code": "candidate.py", "requests": requests_in, "replies": replies_out},
                     limits,
@@ -517,7 +521,7 @@ def run_tests(
             procs.append(
                 _start(
                     mode,
-                    folder,
+                    own["judge"],
                     "judge",
                     judge_config,
                     limits,
