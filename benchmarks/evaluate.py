@@ -1,8 +1,12 @@
-"""Evaluation benchmarks: math grading throughput (fast path and Math-Verify pool), code grading
-throughput (sandbox pool), and the sandbox's overhead per program against a bare subprocess.
-Prints JSON. Needs the benchmark files (../shared/data/bench or --data-dir).
+"""Evaluation benchmarks: math-grading fidelity and throughput, fl against plain Math-Verify used
+the way lighteval uses it (on the fidelity suite built from the answer keys); code grading through
+the sandbox (HumanEval canonical solutions, judged in a separate process); the sandbox's overhead per
+program against a bare `python -c`; evalplus MBPP+ reference solutions against their plus tests
+(when an MbppPlus.jsonl is given). Prints JSON. Needs the benchmark files (--data-dir or
+$FL_BENCH_DIR).
 
-    .venv/bin/python benchmarks/evaluate.py [--limit 200] [--workers 2] [--repeats 20]
+    .venv/bin/python benchmarks/evaluate.py --data-dir ../shared/data/bench [--per-file 40]
+        [--limit 40] [--workers 2] [--repeats 10] [--mbpp-plus MbppPlus.jsonl]
 """
 
 from __future__ import annotations
@@ -16,105 +20,162 @@ import sys
 import time
 from pathlib import Path
 
-from frontload.evaluate.code_exec import Job, run_program, run_programs
-from frontload.evaluate.extract import extract_answer
-from frontload.evaluate.grade import grade_math_batch
+from frontload.evaluate.code_exec import run_program, run_programs, run_tests
+from frontload.evaluate.fidelity import (
+    build_cases,
+    gold_answers,
+    grade_with_fl,
+    grade_with_math_verify,
+    solution_cases,
+    tally,
+)
 from frontload.evaluate.runner import default_data_dir
 from frontload.evaluate.tasks import get_task
 
 
-def math_throughput(data_dir: Path, limit: int, workers: int) -> dict:
-    """MATH-500 reference solutions: extraction + fast path, then the same answers forced
-    through Math-Verify (wrapped in braces), against Math-Verify called in-process (the peer)."""
-    task = get_task("math500")
-    records = task.load(data_dir)[:limit]
-    start = time.perf_counter()
-    pairs = [(extract_answer(r["solution"]).answer, r["answer"]) for r in records]
-    fast = grade_math_batch(pairs, workers=workers)
-    fast_s = time.perf_counter() - start
-    forced = [(f"{{{answer}}}", reference) for answer, reference in pairs]
-    start = time.perf_counter()
-    grade_math_batch([("{x}", "y")] * workers, workers=workers)  # start the warm pool
-    startup_s = time.perf_counter() - start
-    start = time.perf_counter()
-    pooled = grade_math_batch(forced, workers=workers)
-    pool_s = time.perf_counter() - start
-    from frontload.evaluate.mv_worker import equivalent
-
-    logging.disable(logging.WARNING)
-    equivalent("1", "1")  # imports, outside the timing
-    start = time.perf_counter()
-    [equivalent(p, r) for p, r in forced]
-    inline_s = time.perf_counter() - start
+def _rates(counts: dict[str, dict[str, int]]) -> dict:
+    positives = sum(c["cases"] for k, c in counts.items() if not k.startswith("near"))
+    negatives = sum(c["cases"] for k, c in counts.items() if k.startswith("near"))
+    fn = sum(c["fn"] for c in counts.values())
+    fp = sum(c["fp"] for c in counts.values())
     return {
-        "items": len(pairs),
-        "fast_path_per_s": round(len(pairs) / fast_s, 1),
-        "fast_path_correct": sum(fast),
-        "pool_startup_s": round(startup_s, 2),
-        "math_verify_pool_per_s": round(len(pairs) / pool_s, 1),
-        "math_verify_pool_correct": sum(pooled),
-        "peer_math_verify_inline_per_s": round(len(pairs) / inline_s, 1),
-        "pool_vs_inline": round(inline_s / pool_s, 2),
+        "false_negative_rate": round(fn / max(1, positives), 4),
+        "false_positive_rate": round(fp / max(1, negatives), 4),
+        "fn": fn,
+        "fp": fp,
+    }
+
+
+def fidelity(data_dir: Path, per_file: int, workers: int, solutions: bool = False) -> dict:
+    """The fidelity suite graded by fl (extraction + fast path + Math-Verify pool) and by plain
+    Math-Verify in-process (lighteval's extraction configs), with cases/s for each. With
+    `solutions`, worked MATH-500/GSM8K solutions against their answers instead."""
+    if solutions:
+        cases = solution_cases(data_dir, per_file)
+    else:
+        cases = build_cases(gold_answers(data_dir, per_file))
+    grade_with_fl(cases[:2], workers=workers)  # start the warm pool outside the timing
+    start = time.perf_counter()
+    ours = grade_with_fl(cases, workers=workers)
+    ours_s = time.perf_counter() - start
+    logging.disable(logging.WARNING)
+    grade_with_math_verify(cases[:2])  # imports outside the timing
+    start = time.perf_counter()
+    peer = grade_with_math_verify(cases)
+    peer_s = time.perf_counter() - start
+    ours_counts, peer_counts = tally(cases, ours), tally(cases, peer)
+    disagreements = [
+        {"category": c.category, "response": c.response[-80:], "gold": c.gold, "fl": a, "mv": b}
+        for c, a, b in zip(cases, ours, peer, strict=True)
+        if a != b
+    ]
+    return {
+        "cases": len(cases),
+        "golds_per_file": per_file,
+        "fl": {**_rates(ours_counts), "cases_per_s": round(len(cases) / ours_s, 1)},
+        "math_verify": {**_rates(peer_counts), "cases_per_s": round(len(cases) / peer_s, 1)},
+        "per_category": {
+            name: {"fl": ours_counts[name], "math_verify": peer_counts[name]}
+            for name in ours_counts
+        },
+        "disagreements": disagreements[:40],
     }
 
 
 def code_throughput(data_dir: Path, limit: int, workers: int) -> dict:
-    """HumanEval canonical solutions through the sandbox pool."""
+    """HumanEval canonical solutions through the sandbox pool (judge + candidate processes)."""
     task = get_task("humaneval")
     records = task.load(data_dir)[:limit]
     samples = task.build(records, "base", None, data_dir)
-    programs = [
-        task.program(s, r["canonical_solution"])[0] for s, r in zip(samples, records, strict=True)
-    ]
+    jobs = [task.job(s, r["canonical_solution"])[0] for s, r in zip(samples, records, strict=True)]
     start = time.perf_counter()
-    results = run_programs([Job(p) for p in programs], workers=workers)
+    results = run_programs(jobs, workers=workers)
     seconds = time.perf_counter() - start
     return {
-        "programs": len(programs),
+        "programs": len(jobs),
         "passed": sum(r.verdict == "passed" for r in results),
-        "programs_per_s": round(len(programs) / seconds, 1),
+        "programs_per_s": round(len(jobs) / seconds, 2),
     }
 
 
-def sandbox_overhead(repeats: int) -> dict:
-    """Mean wall time of a trivial program: sandboxed vs a bare `python -c` subprocess (the peer)."""
-    source = "print(1)"
-    run_program(source)
+def mbpp_plus(path: Path | None, limit: int, workers: int) -> dict:
+    """evalplus MBPP+ reference solutions against base + plus inputs (expected outputs from the
+    reference itself, as evalplus does): pass rate, programs/s and the problems that fail."""
+    if path is None or not path.is_file():
+        return {"status": "no MbppPlus.jsonl given (not available offline here)"}
+    task = get_task("mbpp_plus")
+    records = task.load(None, str(path))[:limit]
+    samples = task.build(records, "base", None, None)
+    start = time.perf_counter()
+    graded = task.grade(samples, [r["canonical_solution"] for r in records], workers=workers)
+    seconds = time.perf_counter() - start
+    return {
+        "problems": len(samples),
+        "pass_rate": round(sum(g.correct for g in graded) / max(1, len(graded)), 4),
+        "programs_per_s": round(len(samples) / seconds, 2),
+        "failures": [
+            {"task": s.id, "verdict": g.verdict, "detail": g.detail[:160]}
+            for s, g in zip(samples, graded, strict=True)
+            if not g.correct
+        ],
+    }
+
+
+def _median_ms(action, repeats: int) -> float:
+    action()
     walls = []
     for _ in range(repeats):
         start = time.perf_counter()
-        run_program(source)
+        action()
         walls.append(time.perf_counter() - start)
-    bare = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", source], capture_output=True, check=True)
-        bare.append(time.perf_counter() - start)
-    sandboxed, plain = statistics.median(walls), statistics.median(bare)
+    return round(1000 * statistics.median(walls), 1)
+
+
+def sandbox_overhead(repeats: int) -> dict:
+    """Median wall time of a trivial program: sandboxed (bubblewrap) stdin/stdout program and
+    judged tests, against a bare `python -c` subprocess (the peer)."""
+    bare = _median_ms(
+        lambda: subprocess.run([sys.executable, "-c", "print(1)"], capture_output=True, check=True),
+        repeats,
+    )
+    program = _median_ms(lambda: run_program("print(1)"), repeats)
+    judged = _median_ms(
+        lambda: run_tests("def f(x):\n    return x\n", "assert f(1) == 1\n"), repeats
+    )
     return {
         "repeats": repeats,
-        "sandboxed_ms": round(1000 * sandboxed, 1),
-        "peer_bare_subprocess_ms": round(1000 * plain, 1),
-        "ratio": round(sandboxed / plain, 2),
+        "peer_bare_subprocess_ms": bare,
+        "sandboxed_program_ms": program,
+        "sandboxed_judged_tests_ms": judged,
+        "program_vs_bare": round(program / bare, 2),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--limit", type=int, default=200, help="items per benchmark")
+    parser.add_argument("--per-file", type=int, default=40, help="gold answers per answer key")
+    parser.add_argument("--limit", type=int, default=40, help="programs per code benchmark")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--mbpp-plus", type=Path, default=None, help="an evalplus MbppPlus.jsonl")
+    parser.add_argument("--solutions", type=int, default=200, help="worked solutions per file")
+    parser.add_argument("--only", choices=("fidelity", "solutions", "code", "sandbox", "mbpp_plus"))
     args = parser.parse_args()
     data_dir = args.data_dir or default_data_dir()
     if data_dir is None:
         sys.exit("benchmark files not found: pass --data-dir")
-    report = {
-        "workers": args.workers,
-        "math": math_throughput(data_dir, args.limit, args.workers),
-        "code": code_throughput(data_dir, args.limit, args.workers),
-        "sandbox": sandbox_overhead(args.repeats),
+    sections = {
+        "fidelity": lambda: fidelity(data_dir, args.per_file, args.workers),
+        "solutions": lambda: fidelity(data_dir, args.solutions, args.workers, solutions=True),
+        "code": lambda: code_throughput(data_dir, args.limit, args.workers),
+        "sandbox": lambda: sandbox_overhead(args.repeats),
+        "mbpp_plus": lambda: mbpp_plus(args.mbpp_plus, args.limit, args.workers),
     }
+    report: dict = {"workers": args.workers}
+    for name, run in sections.items():
+        if args.only in (None, name):
+            report[name] = run()
     print(json.dumps(report, indent=2))
 
 

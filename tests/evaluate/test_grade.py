@@ -47,3 +47,31 @@ def test_hung_parse_is_killed_at_our_deadline():
     start = time.monotonic()
     assert not math_equal("9^{9^{9^{9}}}", "x+1", timeout=1.0)
     assert math_equal("\\frac{3}{6}", "0.5")  # the shared worker was replaced and still works
+
+
+def test_letters_are_never_units_unless_a_known_unit_word():
+    # each of these was graded equal by the old fast path; Math-Verify decides them now
+    for prediction, reference in [
+        ("5x", "5"),
+        ("2i", "2"),
+        ("4 pi", "4"),
+        ("4\\pi", "4"),
+        ("5e", "5"),
+        ("2 thousand", "2"),
+        ("2", "2k"),
+        ("2", "292i"),
+        ("2", "6x"),
+        ("292", "292i"),
+    ]:
+        assert fast_equal(prediction, reference) is None, (prediction, reference)
+        assert not math_equal(prediction, reference), (prediction, reference)
+    assert fast_equal("18 cm", "18") is True and fast_equal("3 square feet", "3") is True
+    assert fast_equal("18 cm", "19") is False
+
+
+def test_percent_and_rounded_decimals_are_as_lenient_as_math_verify():
+    assert fast_equal("10\\%", "0.1") is None and math_equal("10\\%", "0.1")
+    assert math_equal("0.1", "10\\%") and math_equal("10", "10\\%")
+    assert fast_equal("0.3333333", "\\frac13") is None and math_equal("0.3333333", "\\frac13")
+    assert fast_equal("0.5", "\\frac13") is False  # far from it: decided exactly
+    assert not math_equal("0.33", "\\frac13")  # Math-Verify does not accept this either

@@ -89,3 +89,48 @@ def test_broken_jsonl_prompt_file_names_the_line(workspace, tmp_path):
     assert read_prompt_table(workspace, str(path)).to_pylist() == [
         {"prompt": "1+1", "reference": "2"}
     ]
+
+
+def test_code_reward_runs_real_programs_through_the_sandbox(tmp_path):
+    tests = "assert add(2, 3) == 5\nassert add(0, 0) == 0\n"
+    completions = [
+        chat("```python\ndef add(a, b):\n    return a + b\n```"),
+        chat("```python\ndef add(a, b):\n    return a - b\n```"),
+        chat("```python\nimport os\nos._exit(0)\n```"),
+        chat("The answer is 4"),
+    ]
+    log = RewardLog(tmp_path, samples_per_call=0)
+    rewards, _ = build_rewards(["code"], 3.0, log)
+    scores = rewards[0](
+        [None] * 4, completions, reference=[tests] * 3 + ["4"], task=["code"] * 3 + ["math"]
+    )
+    assert scores == [1.0, 0.0, 0.0, None]
+    assert log.errors == 0 and log.seen == {"code_reward": 3}
+
+
+def test_reward_errors_over_five_percent_stop_the_run(tmp_path):
+    from frontload.errors import TrainingError
+
+    def broken(prompts, completions, **_):
+        if any("bad" in c[0]["content"] for c in completions):
+            raise KeyError("reference")
+        return [1.0 for _ in completions]
+
+    log = RewardLog(tmp_path, samples_per_call=0)
+    reward = guarded(broken, "broken_reward", log)
+    reward([None] * 20, [chat("good")] * 20, reference=["1"] * 20)
+    reward([None] * 20, [chat("good")] * 19 + [chat("bad")], reference=["1"] * 20)  # 1 of 40
+    reward([None] * 20, [chat("good")] * 18 + [chat("bad")] * 2, reference=["1"] * 20)  # 3 of 60
+    with pytest.raises(TrainingError, match=r"broken_reward failed on 5 of 80.*KeyError"):
+        reward([None] * 20, [chat("good")] * 18 + [chat("bad")] * 2, reference=["1"] * 20)
+
+
+def test_end_of_run_check_counts_every_sample(tmp_path):
+    from frontload.errors import TrainingError
+
+    log = RewardLog(tmp_path, samples_per_call=0)
+    log.scored("code_reward", 10)
+    log.error("code_reward", 3, RuntimeError("sandbox gone"), chat("x"))
+    log.check()  # 10 samples: too few to judge mid-run
+    with pytest.raises(TrainingError, match="code_reward failed on 1 of 10.*sandbox gone"):
+        log.check(minimum=1)

@@ -15,8 +15,43 @@ DataDirOption = Annotated[
     Path | None,
     typer.Option(
         "--data-dir",
-        help="Folder with the benchmark files (default: $FL_BENCH_DIR or ../shared/data/bench).",
+        help="Folder with the benchmark files (default: $FL_BENCH_DIR, else the workspace's "
+        "store filled by `fl evaluate add-benchmark`).",
         show_default=False,
+    ),
+]
+TaskFileOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--task-file",
+        help="TASK=PATH: read this file for the task instead of its default (repeatable).",
+        show_default=False,
+    ),
+]
+FieldOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--field",
+        help="TASK.FIELD=SOURCE: the file's field holding what the task reads, e.g. "
+        "gsm8k.question=prompt (repeatable; dotted SOURCE reaches nested fields).",
+        show_default=False,
+    ),
+]
+SandboxLimitOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--sandbox-limit",
+        help="TASK.LIMIT=VALUE for code tasks, e.g. mbpp.timeout_s=30 or mbpp_plus.memory_mb=8192 "
+        "(repeatable).",
+        show_default=False,
+    ),
+]
+WeakSandboxOption = Annotated[
+    bool,
+    typer.Option(
+        "--weak-sandbox",
+        help="Run untrusted code without bubblewrap (rlimits and an audit hook only) where "
+        "bubblewrap cannot run. Unsafe: the program can read your files.",
     ),
 ]
 
@@ -71,14 +106,21 @@ def run(
         str | None, typer.Option("--name", help="Run name (default: model-mode).")
     ] = None,
     workers: Annotated[int, typer.Option("--workers", help="Grading processes.")] = 2,
+    task_file: TaskFileOption = None,
+    field: FieldOption = None,
+    sandbox_limit: SandboxLimitOption = None,
+    weak_sandbox: WeakSandboxOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Generate, grade and score; resumable (rerun the same command after an interruption)."""
     from frontload.config import validate
+    from frontload.evaluate.code_exec import allow_weak_sandbox
     from frontload.evaluate.runner import EvalSettings, default_data_dir, run_evaluation
+    from frontload.evaluate.tasks.files import parse_fields, parse_limits, parse_pairs
 
     ws = workspace_from(workspace)
-    folder = data_dir or default_data_dir()
+    allow_weak_sandbox(weak_sandbox)
+    folder = data_dir or default_data_dir(ws.root)
     settings = validate(
         EvalSettings,
         {
@@ -96,6 +138,9 @@ def run(
             "data_dir": str(folder) if folder else None,
             "workers": workers,
             "hub": hub,
+            "task_files": parse_pairs(task_file, "--task-file"),
+            "fields": parse_fields(field),
+            "sandbox_limits": parse_limits(sandbox_limit),
         },
         "fl evaluate run",
     )
@@ -135,19 +180,56 @@ def score(
     data_dir: DataDirOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="Write graded rows (parquet).")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Grading processes.")] = 2,
-    workspace: WorkspaceOption = None,  # accepted by every command (see cli/common.py)
+    task_file: TaskFileOption = None,
+    field: FieldOption = None,
+    weak_sandbox: WeakSandboxOption = False,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """Grade completions produced elsewhere with the same graders as `run`."""
+    from frontload.evaluate.code_exec import allow_weak_sandbox
     from frontload.evaluate.runner import default_data_dir
     from frontload.evaluate.score import score_predictions, write_rows
+    from frontload.evaluate.tasks.files import parse_fields, parse_pairs
 
+    allow_weak_sandbox(weak_sandbox)
     rows, scores = score_predictions(
-        task, predictions, data_dir or default_data_dir(), mode, workers
+        task,
+        predictions,
+        data_dir or default_data_dir(workspace_from(workspace).root),
+        mode,
+        workers,
+        task_files=parse_pairs(task_file, "--task-file"),
+        fields=parse_fields(field),
     )
     _print_scores([scores])
     if out:
         write_rows(rows, out)
         typer.echo(f"graded rows in {out}")
+
+
+@app.command("add-benchmark")
+def add_benchmark(
+    name: Annotated[str, typer.Argument(help="Task name, e.g. gsm8k, math, mbpp_plus.")],
+    path: Annotated[
+        str,
+        typer.Argument(help="The benchmark file (or folder, for mmlu), or hf:NAME to pull it."),
+    ],
+    field: Annotated[
+        list[str] | None,
+        typer.Option("--field", help="FIELD=SOURCE mapping for this file (repeatable)."),
+    ] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Store a benchmark file in the workspace; runs without --data-dir read it from there."""
+    from frontload.evaluate.tasks import get_task
+    from frontload.evaluate.tasks.files import add_benchmark as store_benchmark
+    from frontload.evaluate.tasks.files import parse_pairs
+
+    ws = workspace_from(workspace).ensure()
+    task = get_task(name)
+    source = path if path.startswith("hf:") else Path(path)
+    stored = store_benchmark(ws.root / "benchmarks", task, source, parse_pairs(field, "--field"))
+    typer.echo(f"stored {task.name} as {stored}")
 
 
 @app.command("tasks")

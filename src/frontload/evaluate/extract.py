@@ -1,7 +1,8 @@
 """Answer extraction from free-form completions, in the study's order of rules.
 
-Order: the last brace-matched `\\boxed{}` (or `\\fbox{}`), then "the answer is ...", then a GSM8K
-`#### N` line, then the last number. The rule that fired is recorded with every sample, so a grader
+Order: the last brace-matched `\\boxed{}` (or `\\fbox{}`, several boxes in one closing sentence
+joined), then "the answer is ..." (Minerva's "Final Answer: The final answer is $X$" included), then
+an `Answer: X` / `**Answer:** $X$` line, then a GSM8K `#### N` line, then the last number. The rule that fired is recorded with every sample, so a grader
 regression can be traced to extraction or to equivalence.
 """
 
@@ -10,11 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-BOXED_COMMANDS = ("\\boxed", "\\fbox")
 NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 ANSWER_IS = re.compile(r"answer\s+is\s*[:：]?\s*", re.IGNORECASE)
+ANSWER_LABEL = re.compile(
+    r"(?:^|\n)[ \t>#*_]*(?:final\s+)?answer[ \t*_]*[:：][ \t*_]*", re.IGNORECASE
+)
 GSM8K_MARK = re.compile(r"####\s*(.+)")
-LETTER = re.compile(r"\b([A-J])\b")
+_TEXT_WRAP = re.compile(r"\\(?:text|textbf|mathrm)\{([^{}]*)\}")
 
 
 @dataclass(frozen=True)
@@ -22,53 +25,116 @@ class Extracted:
     """The extracted answer (None when nothing was found) and the rule that produced it."""
 
     answer: str | None
-    rule: str  # boxed | answer_is | gsm8k | last_number | none
+    rule: str  # boxed | answer_is | answer_line | gsm8k | last_number | none
+
+
+def _boxes(text: str) -> list[tuple[int, int, str | None]]:
+    """(start, end, content) of every `\\boxed`/`\\fbox`; content None when cut off unbalanced."""
+    found = []
+    pattern = re.compile(r"\\(?:boxed|fbox)")
+    for match in pattern.finditer(text):
+        rest = text[match.end() :]
+        if rest.startswith(" ") and not rest.lstrip().startswith("{"):
+            # `\boxed 5` (no braces): the token up to whitespace or `$`.
+            token = re.match(r"\s*([^\s$]+)", rest)
+            if token:
+                found.append((match.start(), match.end() + token.end(), token.group(1)))
+            continue
+        offset = len(rest) - len(rest.lstrip())
+        rest = rest.lstrip()
+        if not rest.startswith("{"):
+            continue
+        depth, content = 0, None
+        for index, char in enumerate(rest):
+            if char == "{":
+                depth += 1
+            elif char == "}":
+                depth -= 1
+                if depth == 0:
+                    content = rest[1:index].strip()
+                    found.append((match.start(), match.end() + offset + index + 1, content))
+                    break
+        if content is None:
+            found.append((match.start(), len(text), None))
+    return found
 
 
 def last_boxed(text: str) -> str | None:
-    """Content of the last `\\boxed{...}`/`\\fbox{...}` with nested braces matched, else None."""
-    best_start = -1
-    for command in BOXED_COMMANDS:
-        best_start = max(best_start, text.rfind(command))
-    if best_start < 0:
-        return None
-    rest = text[best_start:]
-    command = next(c for c in BOXED_COMMANDS if rest.startswith(c))
-    rest = rest[len(command) :]
-    if rest.startswith(" ") and not rest.lstrip().startswith("{"):
-        # `\boxed 5` (no braces): the token up to whitespace or `$`.
-        token = re.match(r"\s*([^\s$]+)", rest)
-        return token.group(1) if token else None
-    rest = rest.lstrip()
-    if not rest.startswith("{"):
-        return None
-    depth = 0
-    for index, char in enumerate(rest):
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return rest[1:index].strip()
-    return None  # unbalanced: the completion was cut off inside the box
+    """Content of the last `\\boxed{...}`/`\\fbox{...}` with nested braces matched, else None.
+
+    Boxes listed together at the end (`\\boxed{69}, \\boxed{84}`) are one answer with several
+    parts, joined by ", ".
+    """
+    boxes = _boxes(text)
+    if not boxes or boxes[-1][2] is None:
+        return None  # unbalanced: the completion was cut off inside the box
+    parts = [boxes[-1][2]]
+    for (_, end, content), (start, _, _) in zip(boxes[-2::-1], boxes[:0:-1], strict=False):
+        if content is None or not re.fullmatch(r"[\s$]*,[\s$]*(?:and\s+)?[\s$]*", text[end:start]):
+            break
+        parts.insert(0, content)
+    return ", ".join(parts)
+
+
+def math_spans(tail: str) -> list[str]:
+    """Leading `$...$` spans of `tail` joined by commas or "and" (`$69$, $84$` -> ["69", "84"]).
+
+    An escaped `\\$` is a dollar sign inside the span, not its end (`$\\$40$` -> `\\$40`).
+    """
+    spans: list[str] = []
+    rest = tail
+    while rest.startswith("$"):
+        fence = "$$" if rest.startswith("$$") else "$"
+        index = len(fence)
+        while True:
+            found = rest.find(fence, index)
+            if found < 0 or rest[found - 1] != "\\":
+                break
+            index = found + 1
+        if found < 0:
+            spans.append(rest[len(fence) :])
+            return spans
+        spans.append(rest[len(fence) : found])
+        rest = rest[found + len(fence) :]
+        joiner = re.match(r"\s*(?:,|and|,\s*and)\s*(?=\$)", rest)
+        if not joiner:
+            break
+        rest = rest[joiner.end() :]
+    return spans
+
+
+def _statement(tail: str) -> str | None:
+    """The stated answer at the start of `tail`: its math spans, else the text up to the sentence end."""
+    tail = tail.strip().lstrip("*").strip()
+    spans = [span.strip() for span in math_spans(tail) if span.strip()]
+    if spans:
+        candidate = ", ".join(spans)
+    else:
+        boxed = last_boxed(tail.split("\n", 1)[0])
+        if boxed:
+            return boxed
+        candidate = tail.split("\n", 1)[0]
+        candidate = re.split(r"\.(?:\s|$)", candidate, maxsplit=1)[0]
+    candidate = candidate.strip().strip("*").strip().rstrip(".").strip()
+    candidate = candidate.removeprefix("\\$").strip()  # `$\$40$`: the currency, not the answer
+    if len(candidate.split()) > 5 and not re.search(r"[\d\\]", candidate):
+        return None  # prose ("the answer is not obvious yet ..."), not a stated answer
+    return candidate or None
 
 
 def _answer_is(text: str) -> str | None:
     matches = list(ANSWER_IS.finditer(text))
     if not matches:
         return None
-    tail = text[matches[-1].end() :].strip()
-    if tail.startswith("$"):
-        # Minerva style: "The final answer is $x^2$. I hope it is correct."
-        end = tail.find("$", 1)
-        candidate = tail[1:end] if end > 0 else tail[1:]
-    else:
-        candidate = tail.split("\n", 1)[0]
-        candidate = re.split(r"\.(?:\s|$)", candidate, maxsplit=1)[0]
-    candidate = candidate.strip().strip("*").strip().rstrip(".").strip()
-    if len(candidate.split()) > 5 and not re.search(r"[\d\\]", candidate):
-        return None  # prose ("the answer is not obvious yet ..."), not a stated answer
-    return candidate or None
+    return _statement(text[matches[-1].end() :])
+
+
+def _answer_line(text: str) -> str | None:
+    """`Answer: X`, `**Answer:** $X$`, `Final answer: X` (the last such label)."""
+    matches = list(ANSWER_LABEL.finditer(text))
+    if not matches:
+        return None
+    return _statement(text[matches[-1].end() :])
 
 
 def last_number(text: str) -> str | None:
@@ -89,6 +155,9 @@ def extract_answer(text: str) -> Extracted:
     stated = _answer_is(text)
     if stated:
         return Extracted(stated, "answer_is")
+    labelled = _answer_line(text)
+    if labelled:
+        return Extracted(labelled, "answer_line")
     marks = GSM8K_MARK.findall(text)
     if marks:
         mark = marks[-1].strip()
@@ -100,18 +169,44 @@ def extract_answer(text: str) -> Extracted:
     return Extracted(None, "none")
 
 
+CHOICE_EXPLICIT = re.compile(
+    r"(?:answer\s+is|answer\s*[:：]|correct\s+(?:answer|option|choice)\s+is|(?:option|choice)\s+is)"
+    r"[\s*_:$(\[{]*(?:\\(?:boxed|text|textbf|mathrm)\{)?[\s(]*"
+    r"(?:option\s+|choice\s+)?\(?([A-Ja-j])(?![A-Za-z0-9])",
+    re.IGNORECASE,
+)
+PAREN_LETTER = re.compile(r"(?<![A-Za-z0-9])\(([A-Ja-j])\)")
+BARE_CAPITAL = re.compile(r"(?<![A-Za-z0-9'])([A-J])(?![A-Za-z0-9'])(?!\s+[a-z])")
+
+
 def extract_choice(text: str, letters: str = "ABCD") -> Extracted:
-    """A multiple-choice letter: "The answer is (B)", a boxed letter, else the last lone letter."""
-    allowed = set(letters)
-    for rule, candidate in (
-        ("boxed", last_boxed(text or "")),
-        ("answer_is", _answer_is(text or "")),
-    ):
-        if candidate:
-            found = re.search(r"\(?([A-J])\)?", candidate)
-            if found and found.group(1) in allowed:
-                return Extracted(found.group(1), rule)
-    lone = [m for m in LETTER.findall(text or "") if m in allowed]
-    if lone:
-        return Extracted(lone[-1], "last_letter")
+    """A multiple-choice letter, upper case.
+
+    Explicit statements first ("The answer is (B)", "**Answer: D**", a boxed letter, "answer: (c)"),
+    the last one winning; then the last parenthesised letter "(B)"/"(b)"; then the last capital
+    standing alone (never a letter inside a word, nor the article in "A quick check").
+    """
+    text = text or ""
+    allowed = set(letters.upper())
+
+    def ok(letter: str | None) -> str | None:
+        return letter.upper() if letter and letter.upper() in allowed else None
+
+    boxed = last_boxed(text)
+    boxed_letter = None
+    if boxed:
+        inner = _TEXT_WRAP.sub(r"\1", boxed).strip().strip("()").strip()
+        boxed_letter = ok(inner) if len(inner) == 1 else None
+    explicit = [(m.start(), ok(m.group(1))) for m in CHOICE_EXPLICIT.finditer(text)]
+    explicit = [(pos, letter) for pos, letter in explicit if letter]
+    if explicit or boxed_letter:
+        box_pos = text.rfind("\\boxed") if boxed_letter else -1
+        if explicit and explicit[-1][0] > box_pos:
+            return Extracted(explicit[-1][1], "answer_is")
+        return Extracted(boxed_letter, "boxed")
+    for rule, pattern in (("paren_letter", PAREN_LETTER), ("last_letter", BARE_CAPITAL)):
+        found = [ok(m.group(1)) for m in pattern.finditer(text)]
+        found = [letter for letter in found if letter]
+        if found:
+            return Extracted(found[-1], rule)
     return Extracted(None, "none")

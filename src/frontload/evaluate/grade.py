@@ -19,12 +19,108 @@ from collections.abc import Sequence
 from fractions import Fraction
 
 WORKER_START_TIMEOUT = 120.0
-_TEXT = re.compile(r"\\(?:text|textbf|mathrm|mbox)\s*\{([^{}]*)\}")
-_FRAC = re.compile(r"^(-?)\\[dt]?frac\s*\{(-?\d+)\}\s*\{(-?\d+)\}$")
+_TEXT = re.compile(r"\\(?:text|textbf|textrm|mathrm|mbox)\s*\{([^{}]*)\}")
+_FRAC = re.compile(r"^(-?)\\[dt]?frac\s*(?:\{\s*(-?\d+)\s*\}|(\d))\s*(?:\{\s*(-?\d+)\s*\}|(\d))$")
 _LEADING_VAR = re.compile(r"^[a-zA-Z]\s*=\s*")
-_NUMBER_WITH_UNIT = re.compile(
-    r"^(-?(?:\d[\d,]*(?:\.\d*)?|\.\d+)(?:/\d+)?)(?:\s*[a-zA-Z][a-zA-Z .]*)?$"
+_NUMBER = re.compile(
+    r"^(-?(?:\d[\d,]*(?:\.\d*)?|\.\d+)(?:/\d+)?)(?:\s*([a-zA-Z][a-zA-Z ]*?)(?:\^\{?[23]\}?)?)?$"
 )
+# Unit words the fast path may drop. Single letters (m, s, g, k, x, i, e) are never units here:
+# `5x`, `2i`, `5e` are expressions, and Math-Verify decides them.
+UNIT_WORDS = frozenset(
+    [
+        "cm",
+        "mm",
+        "km",
+        "nm",
+        "kg",
+        "mg",
+        "ml",
+        "kl",
+        "mph",
+        "kph",
+        "kmh",
+        "sec",
+        "secs",
+        "second",
+        "seconds",
+        "min",
+        "mins",
+        "minute",
+        "minutes",
+        "hr",
+        "hrs",
+        "hour",
+        "hours",
+        "day",
+        "days",
+        "week",
+        "weeks",
+        "month",
+        "months",
+        "year",
+        "years",
+        "meter",
+        "meters",
+        "metre",
+        "metres",
+        "centimeter",
+        "centimeters",
+        "millimeter",
+        "millimeters",
+        "kilometer",
+        "kilometers",
+        "inch",
+        "inches",
+        "foot",
+        "feet",
+        "ft",
+        "yard",
+        "yards",
+        "yd",
+        "mile",
+        "miles",
+        "gram",
+        "grams",
+        "kilogram",
+        "kilograms",
+        "pound",
+        "pounds",
+        "lb",
+        "lbs",
+        "ounce",
+        "ounces",
+        "oz",
+        "liter",
+        "liters",
+        "litre",
+        "litres",
+        "gallon",
+        "gallons",
+        "cup",
+        "cups",
+        "dollar",
+        "dollars",
+        "cent",
+        "cents",
+        "euro",
+        "euros",
+        "degree",
+        "degrees",
+        "deg",
+        "unit",
+        "units",
+        "square",
+        "sq",
+        "cubic",
+        "cu",
+        "people",
+        "person",
+    ]
+)
+# Math-Verify accepts a decimal rounded to about six places (0.3333333 for 1/3): the fast path
+# leaves near misses to it rather than deciding them False.
+NEAR = Fraction(1, 1000)
 
 
 def _strip_decorations(text: str) -> str:
@@ -32,57 +128,85 @@ def _strip_decorations(text: str) -> str:
     text = _TEXT.sub(r"\1", text)
     for token in (
         "\\$",
-        "\\%",
-        "%",
         "\\!",
         "\\,",
         "\\;",
+        "\\ ",
+        "~",
         "^\\circ",
         "^{\\circ}",
+        "\\circ",
         "\\left",
         "\\right",
     ):
-        text = text.replace(token, "")
+        text = text.replace(token, " " if token in ("\\ ", "~") else "")
     text = text.replace("$", "").replace("€", "").replace("£", "")
     text = _LEADING_VAR.sub("", text.strip())
     return text.strip().rstrip(".").strip()
 
 
-def to_number(text: str) -> Fraction | None:
-    """An exact value for plain numeric answers ("$1,080.00", "025", "3/4", "\\frac{1}{2}", "18 cm")."""
+def parse_number(text: str) -> tuple[Fraction, bool] | None:
+    """(exact value, had a percent sign) for a plain numeric answer, else None.
+
+    Plain means digits with thousands commas, a decimal point, `a/b`, `\\frac{a}{b}`, an optional
+    `$`/degree sign and an optional known unit word. Anything else (`5x`, `2i`, `4\\pi`,
+    `2 thousand`) is an expression for Math-Verify, never a number with a "unit".
+    """
     cleaned = _strip_decorations(text)
+    percent = cleaned.endswith("%")
+    cleaned = cleaned.removesuffix("\\%").removesuffix("%").strip()
     if not cleaned:
         return None
     frac = _FRAC.match(cleaned)
     if frac:
-        sign, num, den = frac.groups()
-        if int(den) == 0:
+        sign, num_braced, num_digit, den_braced, den_digit = frac.groups()
+        num, den = int(num_braced or num_digit), int(den_braced or den_digit)
+        if den == 0:
             return None
-        value = Fraction(int(num), int(den))
-        return -value if sign else value
-    match = _NUMBER_WITH_UNIT.match(cleaned)
+        value = Fraction(num, den)
+        return (-value if sign else value), percent
+    match = _NUMBER.match(cleaned)
     if not match:
         return None
-    number = match.group(1)
+    number, unit = match.groups()
+    if unit is not None and not all(word.lower() in UNIT_WORDS for word in unit.split()):
+        return None
     if "," in number and not re.fullmatch(r"-?\d{1,3}(?:,\d{3})+(?:\.\d*)?", number):
         return None  # "1,2" is a tuple, not one thousand-separated number
     try:
-        return Fraction(number.replace(",", "").rstrip("."))
+        return Fraction(number.replace(",", "").rstrip(".")), percent
     except (ValueError, ZeroDivisionError):
         return None
 
 
+def to_number(text: str) -> Fraction | None:
+    """The exact value of a plain numeric answer ("$1,080.00", "025", "\\frac{1}{2}", "18 cm")."""
+    parsed = parse_number(text)
+    return parsed[0] if parsed else None
+
+
 def fast_equal(prediction: str, reference: str) -> bool | None:
-    """True/False when decidable without Math-Verify (same string, or both plain numbers), else None."""
+    """True/False when it can be decided exactly, else None (Math-Verify decides).
+
+    Decided: identical strings after removing decorations; two plain numbers that are equal, or
+    that differ by more than any rounding or percent reading Math-Verify would accept.
+    """
     pred, ref = prediction.strip(), reference.strip()
     if not pred:
         return False
     if pred == ref or _strip_decorations(pred) == _strip_decorations(ref):
         return True
-    pred_value, ref_value = to_number(pred), to_number(ref)
-    if pred_value is not None and ref_value is not None:
-        return pred_value == ref_value
-    return None
+    left, right = parse_number(pred), parse_number(ref)
+    if left is None or right is None:
+        return None
+    (a, a_percent), (b, b_percent) = left, right
+    if a == b:
+        return True
+    if a_percent or b_percent:
+        return None  # 10% against 0.1 or 10: Math-Verify's reading of percent
+    if abs(a - b) <= NEAR * max(1, abs(b)):
+        return None  # a rounded decimal: Math-Verify's tolerance
+    return False
 
 
 class VerifyWorker:

@@ -21,8 +21,10 @@ from pydantic import Field, model_validator
 from frontload.config import StrictModel
 from frontload.errors import ConfigError, InputError
 from frontload.evaluate import metrics
+from frontload.evaluate.code_exec import isolation
 from frontload.evaluate.tasks import parse_tasks
 from frontload.evaluate.tasks.base import Graded, Sample, Task, file_hash
+from frontload.evaluate.tasks.files import apply_limits, load_task_records
 
 SAMPLE_COLUMNS = (
     "task",
@@ -67,6 +69,17 @@ class EvalSettings(StrictModel):
         False, description="Load each task's dataset from the hub (hf: names) instead."
     )
     workers: int = Field(2, ge=1, description="Grading processes (Math-Verify, code sandbox).")
+    task_files: dict[str, str] = Field(
+        default_factory=dict, description="Per task, a file to read instead of its default."
+    )
+    fields: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Per task, field mapping {task field: file field} (dotted paths allowed).",
+    )
+    sandbox_limits: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="Per code task, sandbox limits to override (timeout_s, memory_mb, ...).",
+    )
 
     @model_validator(mode="after")
     def _sampling_needs_temperature(self) -> EvalSettings:
@@ -270,11 +283,16 @@ def run_evaluation(settings: EvalSettings, out_dir: Path) -> list[dict]:
     prepared = []
     for task in tasks:
         source = hub_source(task) if settings.hub else None
-        records = task.load(data_dir, source)
+        apply_limits(task, settings.sandbox_limits.get(task.name, {}))
+        if task.category == "code":
+            isolation()  # no sandbox and no opt-in: refuse before generating anything
+        location, records = load_task_records(
+            task, data_dir, source, settings.task_files, settings.fields
+        )
         if settings.limit:
             records = records[: settings.limit]
         samples = task.build(records, settings.mode, settings.shots, data_dir)
-        prepared.append((task, samples, task.locate(data_dir, source)))
+        prepared.append((task, samples, location))
     total = sum(
         len(s) * (1 if evaluator.uses_loglik(t) else settings.samples) for t, s, _ in prepared
     )
@@ -368,10 +386,11 @@ def summarise(
     return rows
 
 
-def default_data_dir() -> Path | None:
-    """$FL_BENCH_DIR, else ../shared/data/bench from here or from the checkout, when present."""
-    candidates = [os.environ.get("FL_BENCH_DIR"), "../shared/data/bench"]
-    candidates.append(str(Path(__file__).resolve().parents[3].parent / "shared" / "data" / "bench"))
+def default_data_dir(workspace_root: Path | None = None) -> Path | None:
+    """$FL_BENCH_DIR, else the workspace's benchmark store (`fl evaluate add-benchmark`)."""
+    candidates = [os.environ.get("FL_BENCH_DIR")]
+    if workspace_root is not None:
+        candidates.append(str(Path(workspace_root) / "benchmarks"))
     for candidate in candidates:
         if candidate and Path(candidate).is_dir():
             return Path(candidate).resolve()

@@ -1,66 +1,150 @@
-"""First code run inside a sandboxed child: isolate, limit, drop privileges, then run the program.
+"""First code run inside a sandboxed process: set limits, then play one role.
 
-Started by `code_exec.run_program` as `python -I -B sandbox_boot.py CONFIG_JSON` in a fresh process
-group. Order matters: the network namespace needs privileges, so it comes before the uid drop; the
-rlimits come before the uid drop so the program cannot raise them back.
+Started by `code_exec` as `python -B -S -s boot.py role=... key=value ...`, inside bubblewrap
+(read-only root, private /tmp, no network, own pid namespace, scrubbed environment) or, only when
+the user opted in, without it. Roles:
+
+- `program`: run a script as `__main__` (stdin/stdout tasks; the parent compares the output);
+- `candidate`: run untrusted code, then answer calls `[name, args, kwargs]` read from a pipe with
+  plain-data results (no objects: an object whose `__eq__` is always true cannot travel);
+- `judge`: run the benchmark's tests in a process that never ran untrusted code; the names the
+  evaluator lists (those the tests use but do not define) are calls to the candidate through the
+  pipe. Only the judge decides the
+  verdict, and it writes it where the candidate cannot reach (its own stdout, read by the parent).
+
+This file imports only the standard library: it runs before the program's packages are on the path.
 """
 
 from __future__ import annotations
 
-import ctypes
+import builtins
 import os
 import resource
 import sys
 
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWNET = 0x40000000
-EXIT_ASSERTION = 3
-EXIT_ISOLATION = 5
-PROCESS_EVENTS = {
-    "os.fork",
-    "os.forkpty",
-    "os.posix_spawn",
-    "os.exec",
-    "os.system",
-    "subprocess.Popen",
-}
+# Only `os`, `sys`, `resource` and `builtins` load for every run (each import costs the start of
+# every sandboxed program); `json` loads in the roles that talk over a pipe.
+INFINITIES = (float("inf"), float("-inf"))
+
+VERDICT_PREFIX = "FL-VERDICT "
+MAX_MESSAGE = 64 * 1024 * 1024
+PLAIN_COLLECTIONS = {"Counter": dict, "OrderedDict": dict, "defaultdict": dict, "deque": list}
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
 
-def _unshare(flags: int) -> bool:
-    libc = ctypes.CDLL(None, use_errno=True)
-    return libc.unshare(flags) == 0
+class CandidateGone(Exception):
+    """The candidate process closed its pipe (it exited, crashed or was killed)."""
 
 
-def isolate_network() -> str:
-    """An empty network namespace (no interfaces but a down loopback); 'audit' when refused."""
-    if os.geteuid() == 0 and _unshare(CLONE_NEWNET):
-        return "netns"
-    if os.geteuid() != 0 and _unshare(CLONE_NEWUSER | CLONE_NEWNET):
-        return "userns+netns"
-    return "audit"
+class RemoteError(Exception):
+    """The candidate raised an exception that is not a builtin one."""
 
 
-def set_limits(limits: dict) -> None:
-    cpu = int(limits["cpu_s"])
+class Opaque:
+    """A result that was not plain data: only its type name and truth value crossed the pipe."""
+
+    __slots__ = ("kind", "truth")
+
+    def __init__(self, kind: str, truth: bool) -> None:
+        self.kind, self.truth = kind, truth
+
+    def __bool__(self) -> bool:
+        return self.truth
+
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    def __ne__(self, other: object) -> bool:
+        return True
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} object>"
+
+
+def encode(value: object) -> object:
+    """Plain data as JSON, tagging the types JSON lacks. Other objects (including subclasses of
+    builtin types, whose `__eq__` the candidate could rig) become opaque tokens."""
+    kind = type(value)
+    if value is None or kind in (bool, int, str):
+        return value
+    if kind is float:
+        finite = value == value and value not in INFINITIES
+        return value if finite else {"$f": repr(value)}
+    if kind is list:
+        return [encode(item) for item in value]
+    if kind is tuple:
+        return {"$t": [encode(item) for item in value]}
+    if kind in (set, frozenset):
+        return {"$s" if kind is set else "$z": [encode(item) for item in value]}
+    if kind is dict:
+        return {"$d": [[encode(k), encode(v)] for k, v in value.items()]}
+    if kind is bytes:
+        return {"$b": value.hex()}
+    if kind is complex:
+        return {"$c": [encode(value.real), encode(value.imag)]}
+    if kind.__module__ == "collections" and kind.__name__ in PLAIN_COLLECTIONS:
+        return encode(PLAIN_COLLECTIONS[kind.__name__](value))
+    # Any other object travels as an opaque token: its truth value only (`assert f(x)` with an
+    # re.Match), never equal to anything, so an `__eq__` that is always true gains nothing.
+    try:
+        truth = bool(value)
+    except Exception:  # noqa: BLE001 - a hostile __bool__ only makes the token false
+        truth = False
+    return {"$o": [kind.__name__, truth]}
+
+
+def decode(value: object) -> object:
+    """The inverse of `encode`: fresh builtin objects only."""
+    if isinstance(value, list):
+        return [decode(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    (tag, inner), *_ = value.items()
+    if tag == "$f":
+        return float(inner)
+    if tag == "$t":
+        return tuple(decode(item) for item in inner)
+    if tag == "$s":
+        return {decode(item) for item in inner}
+    if tag == "$z":
+        return frozenset(decode(item) for item in inner)
+    if tag == "$d":
+        return {decode(k): decode(v) for k, v in inner}
+    if tag == "$b":
+        return bytes.fromhex(inner)
+    if tag == "$c":
+        return complex(decode(inner[0]), decode(inner[1]))
+    if tag == "$o":
+        return Opaque(str(inner[0]), bool(inner[1]))
+    raise ValueError(f"unknown tag {tag!r}")
+
+
+def set_limits(cfg: dict) -> None:
+    """rlimits before any untrusted code: it cannot raise the hard limits back."""
+    cpu = int(cfg["cpu_s"])
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    memory = int(limits["memory_mb"]) * 1024 * 1024
+    memory = int(cfg["memory_mb"]) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    size = int(limits["file_size_mb"]) * 1024 * 1024
+    size = int(cfg["file_size_mb"]) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
-    resource.setrlimit(resource.RLIMIT_NPROC, (limits["nproc"], limits["nproc"]))
+    nproc = int(cfg["nproc"])
+    if nproc > 0:
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def install_guard(workdir: str, network: str, dropped: bool, block_processes: bool) -> None:
-    """Audit hook: no writes or deletions outside `workdir`; no sockets, kill() or new processes
-    where the kernel-level layer (namespace, uid drop, process cap) is missing."""
+def install_guard(workdir: str) -> None:
+    """Weak mode only (no bubblewrap, by the user's choice): an audit hook refusing writes outside
+    the work folder, sockets, signals to other processes and new processes. It binds Python code
+    only; bubblewrap is the real isolation."""
     root = os.path.realpath(workdir)
     me = os.getpid()
 
     def inside(path: object) -> bool:
         if isinstance(path, int):
-            return True  # an already-open descriptor
+            return True
         if isinstance(path, bytes):
             path = os.fsdecode(path)
         if not isinstance(path, str):
@@ -78,82 +162,161 @@ def install_guard(workdir: str, network: str, dropped: bool, block_processes: bo
                 raise PermissionError(f"sandbox: writing outside the work folder: {path!r}")
         elif event in {"os.remove", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.truncate"}:
             if not inside(args[0]):
-                raise PermissionError(f"sandbox: {event} outside the work folder: {args[0]!r}")
+                raise PermissionError(f"sandbox: {event} outside the work folder")
         elif event in {"os.rename", "os.link", "os.symlink"}:
             if not (inside(args[0]) and inside(args[1])):
                 raise PermissionError(f"sandbox: {event} outside the work folder")
-        elif event == "shutil.rmtree" and not inside(args[0]):
-            raise PermissionError(f"sandbox: rmtree outside the work folder: {args[0]!r}")
-        elif event == "socket.__new__" and network == "audit":
+        elif event == "socket.__new__":
             raise PermissionError("sandbox: network access is disabled")
-        elif event in {"os.kill", "os.killpg"} and not dropped and args[0] not in (me, 0):
+        elif event in {"os.kill", "os.killpg"} and args[0] not in (me, 0):
             raise PermissionError("sandbox: signalling other processes is disabled")
-        elif block_processes and event in PROCESS_EVENTS:
+        elif (
+            event in {"os.fork", "os.forkpty", "os.posix_spawn", "os.exec", "os.system"}
+            or event == "subprocess.Popen"
+        ):
             raise PermissionError("sandbox: starting processes is disabled")
 
     sys.addaudithook(hook)
 
 
-def read_config(argv: list[str]) -> dict:
-    """`key=value` arguments (json would cost ~20 ms of imports in every sandboxed run)."""
-    raw = dict(arg.split("=", 1) for arg in argv)
-    return {
-        "workdir": raw["workdir"],
-        "program": raw["program"],
-        "mode": raw["mode"],
-        "uid": int(raw["uid"]) if raw["uid"] else None,
-        "cgroup": raw["cgroup"] or None,
-        "block_processes": raw["block_processes"] == "1",
-        "require_network_isolation": raw["require_network_isolation"] == "1",
-        "marker_fd": int(raw["marker_fd"]),
-        "site_packages": [p for p in raw["site_packages"].split(os.pathsep) if p],
-        "limits": {k: int(raw[k]) for k in ("cpu_s", "memory_mb", "file_size_mb", "nproc")},
-    }
-
-
-def run_source(path: str) -> None:
-    """Run the program as `__main__` (plain exec: runpy's imports cost more than the program)."""
+def run_program(path: str) -> None:
+    """Run a script as `__main__` (plain exec: runpy's imports cost more than the program)."""
     with open(path, encoding="utf-8") as handle:
         code = compile(handle.read(), path, "exec")
-    exec(code, {"__name__": "__main__", "__file__": path, "__builtins__": __builtins__})
+    exec(code, {"__name__": "__main__", "__file__": path, "__builtins__": builtins})
+
+
+def serve(path: str, requests: int, replies: int) -> None:
+    """Candidate role: load the code, say ready (or why not), then answer calls until EOF."""
+    import json
+
+    incoming = os.fdopen(requests, "rb")
+    outgoing = os.fdopen(replies, "wb")
+
+    def send(message: dict) -> None:
+        outgoing.write(json.dumps(message).encode() + b"\n")
+        outgoing.flush()
+
+    namespace = {"__name__": "__candidate__", "__builtins__": builtins}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            exec(compile(handle.read(), "candidate.py", "exec"), namespace)
+    except Exception as error:  # noqa: BLE001 - reported to the judge, who fails the run
+        send({"load_error": f"{type(error).__name__}: {str(error)[:300]}"})
+        raise
+    send({"ready": True})
+    for line in incoming:
+        name, args, kwargs = json.loads(line)
+        function = namespace.get(name)
+        try:
+            if not callable(function):
+                raise NameError(f"name {name!r} is not defined by the program")
+            result = function(*decode(args), **decode(kwargs))
+            reply = {"ok": encode(result)}
+        except Exception as error:  # noqa: BLE001 - an exception is the call's result
+            reply = {"err": [type(error).__name__, str(error)[:300]]}
+        send(reply)
+
+
+class Candidate:
+    """The judge's side of the pipe: calls with plain arguments, plain results back."""
+
+    def __init__(self, requests: int, replies: int) -> None:
+        import json
+
+        self.json = json
+        self.outgoing = os.fdopen(requests, "wb")
+        self.incoming = os.fdopen(replies, "rb")
+
+    def receive(self) -> dict:
+        line = self.incoming.readline(MAX_MESSAGE)
+        if not line:
+            raise CandidateGone("the program exited before answering")
+        if not line.endswith(b"\n"):
+            raise RemoteError("the program returned a result larger than 64 MB")
+        return self.json.loads(line)
+
+    def call(self, name: str, args: tuple, kwargs: dict) -> object:
+        try:
+            message = self.json.dumps([name, encode(list(args)), encode(kwargs)])
+            self.outgoing.write(message.encode() + b"\n")
+            self.outgoing.flush()
+        except BrokenPipeError:
+            raise CandidateGone("the program exited before answering") from None
+        reply = self.receive()
+        if "ok" in reply:
+            return decode(reply["ok"])
+        kind, text = reply["err"]
+        builtin = getattr(builtins, kind, None)
+        if isinstance(builtin, type) and issubclass(builtin, Exception):
+            raise builtin(text)
+        raise RemoteError(f"{kind}: {text}")
+
+    def proxy(self, name: str):
+        def remote(*args, **kwargs):
+            return self.call(name, args, kwargs)
+
+        remote.__name__ = name
+        return remote
+
+
+def judge(tests_path: str, entry: str, names: set[str], requests: int, replies: int) -> dict:
+    """Judge role: the verdict of the tests against the candidate, as a dict."""
+    with open(tests_path, encoding="utf-8") as handle:
+        tests = handle.read()
+    candidate = Candidate(requests, replies)
+    try:
+        hello = candidate.receive()
+    except CandidateGone:
+        return {"verdict": "error", "reason": "the program exited while loading"}
+    if "load_error" in hello:
+        return {"verdict": "error", "reason": hello["load_error"]}
+    namespace: dict = {"__name__": "__main__", "__builtins__": builtins}
+    for name in names:  # computed by the evaluator: `code_exec.candidate_names`
+        if name in sys.stdlib_module_names and not hasattr(builtins, name):
+            namespace[name] = __import__(name)  # `sys.getsizeof` in a test: the module itself
+        else:
+            namespace[name] = candidate.proxy(name)
+    try:
+        exec(compile(tests, "tests.py", "exec"), namespace)
+        if entry:
+            namespace["check"](candidate.proxy(entry))
+    except AssertionError:
+        line = sys.exc_info()[2]
+        while line is not None and line.tb_frame.f_code.co_filename != "tests.py":
+            line = line.tb_next
+        where = f" (tests.py line {line.tb_lineno})" if line is not None else ""
+        return {"verdict": "failed", "reason": f"assertion failed{where}"}
+    except CandidateGone as error:
+        return {"verdict": "failed", "reason": str(error)}
+    except Exception as error:  # noqa: BLE001 - the candidate's exception, or a bad result
+        return {"verdict": "error", "reason": f"{type(error).__name__}: {str(error)[:200]}"}
+    return {"verdict": "passed", "reason": "ok"}
 
 
 def main() -> None:
-    config = read_config(sys.argv[1:])
-    marker = os.fdopen(config["marker_fd"], "w")
-    if config["cgroup"]:
-        with open(os.path.join(config["cgroup"], "cgroup.procs"), "w") as procs:
-            procs.write(str(os.getpid()))
-    network = isolate_network()
-    if network == "audit" and config["require_network_isolation"]:
-        sys.stderr.write("sandbox: no network namespace available\n")
-        os._exit(EXIT_ISOLATION)
-    set_limits(config["limits"])
-    uid = config["uid"]
-    if uid is not None:
-        os.setgroups([])
-        os.setgid(uid)
-        os.setuid(uid)
-    os.chdir(config["workdir"])
-    os.umask(0o077)
-    install_guard(config["workdir"], network, uid is not None, config["block_processes"])
-    sys.argv = [config["program"]]
-    sys.path[:0] = [config["workdir"]]
-    sys.path.extend(config["site_packages"])
-    try:
-        run_source(config["program"])
-    except SystemExit as exit_:
-        if config["mode"] == "tests" or exit_.code not in (None, 0):
-            raise
-    except AssertionError:
-        import traceback
+    cfg = dict(arg.split("=", 1) for arg in sys.argv[1:])
+    set_limits(cfg)
+    if cfg.get("guard") == "1":
+        install_guard(cfg["workdir"])
+    os.chdir(cfg["workdir"])
+    sys.path[:0] = [cfg["workdir"]]
+    sys.path.extend(p for p in cfg.get("site_packages", "").split(os.pathsep) if p)
+    role = cfg["role"]
+    if role == "program":
+        sys.argv = [cfg["code"]]
+        run_program(cfg["code"])
+    elif role == "candidate":
+        serve(cfg["code"], int(cfg["requests"]), int(cfg["replies"]))
+    else:
+        import json
 
-        traceback.print_exc()
-        sys.stderr.flush()
-        os._exit(EXIT_ASSERTION)
-    sys.stdout.flush()
-    marker.write("done\n")
-    marker.flush()
+        names = {name for name in cfg.get("names", "").split(",") if name}
+        verdict = judge(
+            cfg["code"], cfg.get("entry", ""), names, int(cfg["requests"]), int(cfg["replies"])
+        )
+        sys.stdout.flush()
+        os.write(1, (VERDICT_PREFIX + json.dumps(verdict) + "\n").encode())
 
 
 if __name__ == "__main__":

@@ -6,18 +6,29 @@ from pathlib import Path
 
 from frontload.errors import InputError
 from frontload.evaluate import metrics
+from frontload.evaluate.code_exec import isolation
 from frontload.evaluate.runner import grade_rows, write_part
 from frontload.evaluate.tasks import get_task
 from frontload.evaluate.tasks.base import read_records
+from frontload.evaluate.tasks.files import load_task_records
 
 
 def score_predictions(
-    task_name: str, predictions: Path, data_dir: Path | None, mode: str = "chat", workers: int = 2
+    task_name: str,
+    predictions: Path,
+    data_dir: Path | None,
+    mode: str = "chat",
+    workers: int = 2,
+    task_files: dict[str, str] | None = None,
+    fields: dict[str, dict[str, str]] | None = None,
 ) -> tuple[list[dict], dict]:
     """Grade completions made elsewhere: rows with `problem` (a sample id) and `completion`."""
     task = get_task(task_name)
+    if task.category == "code":
+        isolation()  # no sandbox and no opt-in: refuse before grading anything
     records = _read_predictions(predictions)
-    samples = {s.id: s for s in task.build(task.load(data_dir), mode, None, data_dir)}
+    _, items = load_task_records(task, data_dir, None, task_files, fields)
+    samples = {s.id: s for s in task.build(items, mode, None, data_dir)}
     items, prompts, completions = [], [], []
     for number, record in enumerate(records, 1):
         if "problem" not in record or "completion" not in record:

@@ -3,7 +3,8 @@
 Each reward has TRL's signature `f(prompts, completions, **columns) -> list[float | None]` and
 returns None for rows it does not apply to (a code reward on a math prompt). `guarded` wraps a
 reward so that a grader that raises on one sample records the error, skips that sample (None, which
-TRL leaves out of the advantage baseline) and counts it, instead of ending the run.
+TRL leaves out of the advantage baseline) and counts it; when errors pass 5% of a reward's samples
+the run stops with a TrainingError naming the reward and its first exception.
 """
 
 from __future__ import annotations
@@ -72,23 +73,31 @@ def extract_program(text: str) -> str:
     return blocks[-1] if blocks else text
 
 
-def make_code_reward(timeout_s: float) -> Reward:
-    """1 when the program passes the row's tests (run sandboxed by the evaluation's executor)."""
+def make_code_reward(timeout_s: float, workers: int = 2) -> Reward:
+    """1 when the program passes the row's assert tests, judged outside the program's process by
+    the evaluation sandbox; 0 when it fails, errs or times out (the program's fault, not the
+    reward's). A sandbox that cannot run raises, and is counted as a reward error."""
 
     def code_reward(prompts, completions, reference, task, **_: Any) -> list[float | None]:
-        from frontload.evaluate.code_exec import run_program
+        from frontload.evaluate.code_exec import Job, Limits, run_programs
 
-        scores: list[float | None] = []
-        for completion, tests, kind in zip(completions, reference, task, strict=True):
-            if kind != "code":
-                scores.append(None)
-                continue
-            program = extract_program(completion_text(completion)) + "\n\n" + tests + "\n"
-            result = run_program(program, timeout=timeout_s)
-            scores.append(float(result.passed))
+        limits = Limits(timeout_s=timeout_s)
+        rows = [i for i, kind in enumerate(task) if kind == "code"]
+        jobs = [
+            Job(extract_program(completion_text(completions[i])), tests=reference[i], limits=limits)
+            for i in rows
+        ]
+        results = run_programs(jobs, workers=workers) if jobs else []
+        scores: list[float | None] = [None] * len(completions)
+        for i, result in zip(rows, results, strict=True):
+            scores[i] = float(result.verdict == "passed")
         return scores
 
     return code_reward
+
+
+ERROR_SHARE = 0.05  # more reward errors than this share of samples stops the run
+ERROR_MIN_SAMPLES = 20  # ... once this many samples were scored (the end of a run checks all)
 
 
 class RewardLog:
@@ -100,15 +109,37 @@ class RewardLog:
         self.samples_per_call = samples_per_call
         self.errors = 0
         self.calls = 0
+        self.failed: dict[str, int] = {}
+        self.seen: dict[str, int] = {}
+        self.first: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def error(self, reward: str, index: int, error: Exception, completion: Any) -> None:
         with self._lock:
             self.errors += 1
+            self.failed[reward] = self.failed.get(reward, 0) + 1
+            self.first.setdefault(reward, f"{type(error).__name__}: {error}")
             row = {"reward": reward, "index": index, "error": repr(error)}
             row["completion"] = completion_text(completion)[:2000]
             with self.errors_path.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(row) + "\n")
+
+    def scored(self, reward: str, count: int) -> None:
+        with self._lock:
+            self.seen[reward] = self.seen.get(reward, 0) + count
+
+    def check(self, minimum: int = ERROR_MIN_SAMPLES) -> None:
+        """Stop the run (TrainingError) when a reward erred on more than 5% of its samples."""
+        from frontload.errors import TrainingError
+
+        for reward, failed in self.failed.items():
+            seen = self.seen.get(reward, 0)
+            if seen >= minimum and failed > ERROR_SHARE * seen:
+                raise TrainingError(
+                    f"{reward} failed on {failed} of {seen} samples (over "
+                    f"{ERROR_SHARE:.0%}); first error: {self.first[reward]}",
+                    hint=f"see {self.errors_path}; fix the grader or the data before training",
+                )
 
     def samples(self, step: int, prompts, completions, scores, reference) -> None:
         with self._lock:
@@ -126,6 +157,7 @@ def guarded(reward: Reward, name: str, log: RewardLog, sample: bool = False) -> 
     """Score a batch; if the grader raises, score row by row and skip (None) the rows that fail."""
 
     def run(prompts, completions, **columns: Any) -> list[float | None]:
+        failed_before = log.failed.get(name, 0)
         try:
             scores = reward(prompts, completions, **columns)
         except Exception:  # noqa: BLE001 - any grader failure is recorded per row below
@@ -137,6 +169,9 @@ def guarded(reward: Reward, name: str, log: RewardLog, sample: bool = False) -> 
                 except Exception as error:  # noqa: BLE001
                     log.error(name, i, error, completions[i])
                     scores.append(None)
+        erred = log.failed.get(name, 0) - failed_before
+        log.scored(name, sum(score is not None for score in scores) + erred)
+        log.check()
         if sample and log.samples_per_call:
             state = columns.get("trainer_state")
             step = state.global_step if state is not None else 0

@@ -185,6 +185,7 @@ def rl(recipe: RLRecipe, workspace: Workspace, resume: bool = True) -> RLResult:
         trainer.train(resume_from_checkpoint=checkpoint)
     except ValueError as error:
         raise TrainingError(f"RL run {recipe.name!r} failed: {error}") from error
+    log.check(minimum=1)  # reward errors over 5% of samples: the run's rewards cannot be trusted
     hf_dir = run_dir / "hf"
     mark_auto_loadable(trainer.model.config)
     trainer.save_model(str(hf_dir))

@@ -10,6 +10,9 @@ from frontload.evaluate.tasks.base import Task
 REGISTRY = {
     "gsm8k": "gsm8k:GSM8K",
     "math500": "math500:Math500",
+    "math": "mathfiles:MathSolutions",
+    "minerva_math": "mathfiles:MinervaMath",
+    "olympiadbench": "mathfiles:OlympiadBench",
     "aime24": "competition:AIME24",
     "aime25": "competition:AIME25",
     "amc23": "competition:AMC23",
@@ -18,6 +21,8 @@ REGISTRY = {
     "gpqa_diamond": "choice:GPQADiamond",
     "humaneval": "humaneval:HumanEval",
     "mbpp": "mbpp:MBPP",
+    "humaneval_plus": "evalplus:HumanEvalPlus",
+    "mbpp_plus": "evalplus:MBPPPlus",
     "livecodebench": "livecodebench:LiveCodeBench",
     "arc_c": "general:ARCChallenge",
     "hellaswag": "general:HellaSwag",

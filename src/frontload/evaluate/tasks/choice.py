@@ -7,6 +7,7 @@ import ast
 import csv
 import hashlib
 import random
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -193,6 +194,8 @@ class GPQADiamond(MMLUPro):
     def normalise(self, records):
         if records and "Correct Answer" in records[0]:
             records = [gpqa_row(row, index) for index, row in enumerate(records)]
+        elif records and "options" not in records[0]:
+            records = [inline_row(row, index) for index, row in enumerate(records)]
         return super().normalise(records)
 
     def shot_pool(self, records, data_dir):
@@ -216,4 +219,45 @@ def gpqa_row(row: dict, index: int) -> dict:
         "options": shuffled,
         "answer": LETTERS[order.index(0)],
         "category": row.get("High-level domain", "gpqa"),
+    }
+
+
+INLINE_OPTION = re.compile(r"^\s*\(?([A-J])[).:]\s+(.+?)\s*$", re.MULTILINE)
+
+
+def inline_row(row: dict, index: int) -> dict:
+    """A question with its options written inline ("(A) ...", "B) ...", "C. ...", one per line)
+    and the answer as a letter or as the correct option's text -> MMLU-Pro layout, the option
+    order shuffled with a seed fixed by the question (the original GPQA protocol shuffles)."""
+    where = f"gpqa_diamond record {index + 1}"
+    question = next((row[k] for k in ("question", "problem", "Question") if row.get(k)), None)
+    answer = next(
+        (row[k] for k in ("answer", "expected_answer", "Answer", "correct") if row.get(k)), None
+    )
+    if question is None or answer is None:
+        raise InputError(
+            f"{where}: needs a question (question/problem) and an answer (answer/expected_answer)",
+            hint="map your fields with --field gpqa_diamond.question=FIELD",
+        )
+    found = INLINE_OPTION.findall(str(question))
+    letters = [letter for letter, _ in found]
+    if len(found) < 2 or letters != list(LETTERS[: len(found)]):
+        raise InputError(f"{where}: no inline options (A) ... (B) ... found in the question")
+    stem = str(question)[: INLINE_OPTION.search(str(question)).start()].strip()
+    options = [text for _, text in found]
+    answer = str(answer).strip().strip("()").strip()
+    if len(answer) == 1 and answer.upper() in letters:
+        correct = letters.index(answer.upper())
+    elif answer in options:
+        correct = options.index(answer)
+    else:
+        raise InputError(f"{where}: answer {answer!r} is neither a letter nor one of the options")
+    order = list(range(len(options)))
+    random.Random(hashlib.sha256(stem.encode()).hexdigest()).shuffle(order)
+    return {
+        "question_id": row.get("id", index),
+        "question": stem,
+        "options": [options[i] for i in order],
+        "answer": LETTERS[order.index(correct)],
+        "category": row.get("domain", "gpqa"),
     }

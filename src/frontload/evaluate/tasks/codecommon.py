@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from frontload.evaluate.code_exec import Job, Limits, run_programs
+from frontload.evaluate.code_exec import Job, run_programs
 from frontload.evaluate.tasks.base import Graded
 
 CODE_BLOCK = re.compile(r"```(?:python|py|Python)?[ \t]*\n(.*?)```", re.DOTALL)
@@ -33,11 +33,8 @@ def truncate_at_stop(text: str, stops: Sequence[str] = BASE_STOP) -> str:
     return text[:cut]
 
 
-def run_and_grade(
-    programs: Sequence[str], rules: Sequence[str], workers: int, limits: Limits | None = None
-) -> list[Graded]:
-    """Run each assembled program (tests included) in the sandbox; passed when it finishes."""
-    jobs = [Job(source, limits=limits or Limits()) for source in programs]
+def run_and_grade(jobs: Sequence[Job], rules: Sequence[str], workers: int) -> list[Graded]:
+    """Run each job in the sandbox (tests judged in a separate process), one Graded per job."""
     results = run_programs(jobs, workers=workers)
     return [
         Graded(None, result.verdict, rule, f"{result.reason}\n{result.stderr_tail}".strip())

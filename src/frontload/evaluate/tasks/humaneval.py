@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from frontload.evaluate.code_exec import Job, Limits
 from frontload.evaluate.tasks.base import Sample, Task, check_mode, require
 from frontload.evaluate.tasks.codecommon import (
     BASE_STOP,
@@ -48,9 +49,10 @@ class HumanEval(Task):
             )
         return samples
 
-    @staticmethod
-    def program(sample: Sample, completion: str) -> tuple[str, str]:
-        """Problem + completion (base) or the extracted function (chat), then the tests."""
+    limits = Limits(timeout_s=10.0)
+
+    def job(self, sample: Sample, completion: str) -> tuple[Job, str]:
+        """Problem + completion (base) or the extracted function (chat); `check` judged apart."""
         meta = sample.meta
         if meta["mode"] == "base":
             code, rule = meta["problem"] + truncate_at_stop(completion), "continuation"
@@ -58,8 +60,9 @@ class HumanEval(Task):
             code, rule = extract_code(completion)
             if f"def {meta['entry_point']}" not in code:
                 code = meta["problem"] + code
-        return f"{code}\n\n{meta['test']}\n\ncheck({meta['entry_point']})\n", rule
+        job = Job(code + "\n", tests=meta["test"], entry=meta["entry_point"], limits=self.limits)
+        return job, rule
 
     def grade(self, samples, completions, workers: int = 2):
-        built = [self.program(s, c or "") for s, c in zip(samples, completions, strict=True)]
-        return run_and_grade([p for p, _ in built], [r for _, r in built], workers)
+        built = [self.job(s, c or "") for s, c in zip(samples, completions, strict=True)]
+        return run_and_grade([j for j, _ in built], [r for _, r in built], workers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from frontload.evaluate.code_exec import Job, Limits
 from frontload.evaluate.tasks.base import Sample, Task, check_mode, require
 from frontload.evaluate.tasks.codecommon import extract_code, run_and_grade
 
@@ -34,15 +35,20 @@ class MBPP(Task):
             samples.append(Sample(str(record["task_id"]), prompt, record.get("code"), meta=meta))
         return samples
 
-    @staticmethod
-    def program(sample: Sample, completion: str) -> tuple[str, str]:
+    # CPU time catches loops; the wall limit is loose because a busy machine stretches it (task
+    # 123's reference needs ~7 s of CPU and took 20+ s of wall time on a loaded 2-core machine).
+    limits = Limits(timeout_s=60.0, cpu_s=20.0)
+
+    def job(self, sample: Sample, completion: str) -> tuple[Job, str]:
+        """The candidate's code (with the test imports) and the asserts, judged apart."""
         if sample.meta["mode"] == "base" and "```" not in completion:
             code, rule = completion, "continuation"
         else:
             code, rule = extract_code(completion)
-        parts = [*sample.meta["imports"], code, *sample.meta["tests"]]
-        return "\n".join(parts) + "\n", rule
+        imports = "\n".join(sample.meta["imports"])
+        tests = "\n".join([imports, *sample.meta["tests"]]) + "\n"
+        return Job(f"{imports}\n{code}\n", tests=tests, limits=self.limits), rule
 
     def grade(self, samples, completions, workers: int = 2):
-        built = [self.program(s, c or "") for s, c in zip(samples, completions, strict=True)]
-        return run_and_grade([p for p, _ in built], [r for _, r in built], workers)
+        built = [self.job(s, c or "") for s, c in zip(samples, completions, strict=True)]
+        return run_and_grade([j for j, _ in built], [r for _, r in built], workers)

@@ -1,0 +1,227 @@
+"""Benchmark files in the layouts harnesses ship, task files with field mappings, the workspace store."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from frontload.errors import ConfigError, InputError
+from frontload.evaluate.tasks import get_task
+from frontload.evaluate.tasks.files import load_task_records, parse_fields
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_task_file_with_a_field_mapping(tmp_path):
+    path = write_jsonl(
+        tmp_path / "mine.jsonl",
+        [{"meta": {"q": "Tom has 2 apples and buys 3."}, "sol": "2+3=5\n#### 5"}],
+    )
+    fields = parse_fields(["gsm8k.question=meta.q", "gsm8k.answer=sol"])
+    task = get_task("gsm8k")
+    location, records = load_task_records(task, None, None, {"gsm8k": str(path)}, fields)
+    assert location == str(path.resolve())
+    sample = task.build(records, "chat", 0, None)[0]
+    assert sample.reference == "5" and "Tom has 2 apples" in sample.prompt
+    assert task.grade([sample], ["so \\boxed{5}"])[0].correct
+    with pytest.raises(InputError, match=r"record 1 has no field 'solution'"):
+        load_task_records(task, None, None, {"gsm8k": str(path)}, {"gsm8k": {"answer": "solution"}})
+    with pytest.raises(ConfigError, match="TASK.FIELD=SOURCE"):
+        parse_fields(["question=prompt"])
+
+
+def test_add_benchmark_stores_the_file_in_the_workspace(workspace, tmp_path, monkeypatch):
+    from frontload.cli import app
+    from frontload.evaluate.runner import default_data_dir
+
+    monkeypatch.delenv("FL_BENCH_DIR", raising=False)
+    assert default_data_dir(workspace.root) is None
+    source = write_jsonl(
+        tmp_path / "math_minerva.jsonl", [{"question": "What is 1/2 + 1/4?", "ans": "3/4"}]
+    )
+    result = CliRunner().invoke(
+        app, ["evaluate", "add-benchmark", "minerva_math", str(source), "--field", "answer=ans"]
+    )
+    assert result.exit_code == 0, result.output
+    store = default_data_dir(workspace.root)
+    assert store == (workspace.root / "benchmarks").resolve()
+    assert (store / "minerva_math.jsonl").is_file()
+    manifest = json.loads((store / "tasks.json").read_text())
+    assert manifest["minerva_math"]["fields"] == {"answer": "ans"}
+    task = get_task("minerva_math")
+    _, records = load_task_records(task, store, None)
+    sample = task.build(records, "chat", None, store)[0]
+    assert sample.reference == "3/4"
+    assert task.grade([sample], ["\\boxed{\\frac{3}{4}}"])[0].correct
+    missing = CliRunner().invoke(app, ["evaluate", "add-benchmark", "gsm8k", "nope.jsonl"])
+    assert isinstance(missing.exception, InputError) and "not found" in str(missing.exception)
+
+
+def test_math_with_only_a_solution_uses_its_last_box():
+    task = get_task("math")
+    records = [
+        {
+            "problem": "Find x.",
+            "solution": "First $\\boxed{2}$ is wrong; so $x=\\boxed{\\frac{1}{2}}$.",
+        }
+    ]
+    sample = task.build(records, "chat", None, None)[0]
+    assert sample.reference == "\\frac{1}{2}"
+    with pytest.raises(InputError, match=r"no answer field and no \\boxed"):
+        task.build([{"problem": "p", "solution": "no box"}], "chat", None, None)
+
+
+def test_olympiadbench_several_answers_and_tolerance():
+    task = get_task("olympiadbench")
+    records = [
+        {
+            "id": 1,
+            "question": "Find all x with x^2 = 4.",
+            "final_answer": ["$2$, $-2$"],
+            "is_multiple_answer": True,
+            "error": None,
+        },
+        {"id": 2, "question": "Estimate g.", "final_answer": ["9.8"], "error": "0.1"},
+    ]
+    samples = task.build(records, "chat", None, None)
+    assert samples[0].reference == ["2", "-2"] and "several answers" in samples[0].prompt
+    graded = task.grade(
+        samples * 2,
+        ["\\boxed{-2, 2}", "\\boxed{9.75}", "\\boxed{2}", "\\boxed{9.6}"],
+    )
+    assert [g.correct for g in graded] == [True, True, False, False]
+
+
+def test_gpqa_with_inline_options_is_shuffled_with_a_fixed_seed():
+    task = get_task("gpqa_diamond")
+    question = "Which is a noble gas?\n(A) Neon\n(B) Iron\n(C) Carbon\n(D) Sodium"
+    records = [{"question": question, "answer": "A"}, {"problem": question, "answer": "Neon"}]
+    first, second = task.build(records, "chat", 0, None)
+    assert first.prompt == second.prompt  # same seed, same order
+    options = [
+        line[3:] for line in first.prompt.splitlines() if line[:3] in ("A. ", "B. ", "C. ", "D. ")
+    ]
+    assert sorted(options) == ["Carbon", "Iron", "Neon", "Sodium"]
+    assert options["ABCD".index(first.reference)] == "Neon"
+    assert task.grade([first], [f"The answer is ({first.reference})"])[0].correct
+    with pytest.raises(InputError, match="no inline options"):
+        task.build([{"question": "No options here", "answer": "A"}], "chat", 0, None)
+
+
+def evalplus_rows():
+    """Two problems in evalplus's HumanEval+ layout (a hand-written fixture)."""
+    return [
+        {
+            "task_id": "HumanEval/0",
+            "prompt": 'def halve(x: float) -> float:\n    """Half of x."""\n',
+            "canonical_solution": "    return x / 2\n",
+            "entry_point": "halve",
+            "base_input": [[1.0], [3.0]],
+            "plus_input": [[1e-9], [7.5]],
+            "atol": 1e-6,
+        },
+        {
+            "task_id": "HumanEval/1",
+            "prompt": 'def count_up(n: int) -> list:\n    """[0, ..., n-1]."""\n',
+            "canonical_solution": "    return list(range(n))\n",
+            "entry_point": "count_up",
+            "base_input": [[0], [3]],
+            "plus_input": [[50]],
+            "atol": 0,
+        },
+    ]
+
+
+def test_evalplus_base_and_plus_inputs_with_atol(tmp_path):
+    path = write_jsonl(tmp_path / "HumanEvalPlus.jsonl", evalplus_rows())
+    task = get_task("humaneval_plus")
+    samples = task.build(task.load(tmp_path), "base", None, tmp_path)
+    assert samples[0].meta["inputs"] == [[1.0], [3.0], [1e-9], [7.5]] and path.exists()
+    references = [r["canonical_solution"] for r in evalplus_rows()]
+    assert all(g.correct for g in task.grade(samples, references))
+    wrong_plus = "    return x / 2 if x > 1e-6 else 1.0\n"  # right on base, wrong on plus
+    close = "    return x / 2 + 1e-8\n"  # within atol
+    slow = "    import time\n    time.sleep(0.2 if n < 10 else 30)\n    return list(range(n))\n"
+    graded = task.grade([samples[0], samples[0], samples[1]], [wrong_plus, close, slow])
+    assert graded[0].verdict == "failed" and "input 2" in graded[0].detail
+    assert graded[1].correct
+    assert graded[2].verdict == "timeout" and "input 2" in graded[2].detail
+
+
+def test_mbpp_plus_reference_outputs_come_from_the_canonical_solution(tmp_path):
+    rows = [
+        {
+            "task_id": "Mbpp/2",
+            "prompt": '"""\nWrite a function to find the shared elements.\n'
+            'assert set(similar_elements((3, 4, 5, 6),(5, 7, 4, 10))) == set((4, 5))\n"""\n',
+            "canonical_solution": "def similar_elements(a, b):\n    return tuple(set(a) & set(b))\n",
+            "entry_point": "similar_elements",
+            "base_input": [[[3, 4, 5, 6], [5, 7, 4, 10]]],
+            "plus_input": [[[1, 2], [3]]],
+            "atol": 0,
+        }
+    ]
+    write_jsonl(tmp_path / "MbppPlus.jsonl", rows)
+    task = get_task("mbpp_plus")
+    samples = task.build(task.load(tmp_path), "chat", None, tmp_path)
+    right = "```python\ndef similar_elements(a, b):\n    return tuple(set(a) & set(b))\n```"
+    wrong = "```python\ndef similar_elements(a, b):\n    return tuple(a)\n```"
+    assert [g.correct for g in task.grade(samples * 2, [right, wrong])] == [True, False]
+
+
+def test_sandbox_limits_are_configurable_per_task():
+    from frontload.evaluate.tasks.files import apply_limits, parse_limits
+
+    limits = parse_limits(["mbpp.timeout_s=30", "mbpp.memory_mb=4096", "mbpp_plus.memory_mb=8192"])
+    assert limits == {
+        "mbpp": {"timeout_s": 30.0, "memory_mb": 4096.0},
+        "mbpp_plus": {"memory_mb": 8192.0},
+    }
+    mbpp, plus = get_task("mbpp"), get_task("mbpp_plus")
+    apply_limits(mbpp, limits["mbpp"])
+    apply_limits(plus, limits["mbpp_plus"])
+    assert (mbpp.limits.timeout_s, mbpp.limits.memory_mb) == (30.0, 4096)
+    assert plus.candidate_limits.memory_mb == plus.reference_limits.memory_mb == 8192
+    assert get_task("mbpp").limits.timeout_s == 60.0  # other instances keep the default
+    with pytest.raises(ConfigError, match="TASK.LIMIT=VALUE"):
+        parse_limits(["mbpp.speed=3"])
+    with pytest.raises(ConfigError, match="runs no code"):
+        apply_limits(get_task("gsm8k"), {"timeout_s": 3.0})
+
+
+def test_score_reads_a_task_file_with_fields_through_the_cli(workspace, tmp_path):
+    from frontload.cli import app
+
+    data = write_jsonl(tmp_path / "q.jsonl", [{"id": "a", "q": "2+3?", "sol": "#### 5"}])
+    predictions = write_jsonl(
+        tmp_path / "p.jsonl",
+        [{"problem": "0", "completion": "The answer is 5."}],
+    )
+    args = ["evaluate", "score", "--task", "gsm8k", "--predictions", str(predictions)]
+    args += ["--task-file", f"gsm8k={data}", "--field", "gsm8k.question=q"]
+    args += ["--field", "gsm8k.answer=sol", "--out", str(tmp_path / "graded.parquet")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(tmp_path / "graded.parquet").to_pylist()
+    assert [(r["answer"], r["verdict"]) for r in rows] == [("5", "passed")]
+
+
+def test_add_benchmark_pulls_from_the_hub_when_online(tmp_path, monkeypatch):
+    from frontload.evaluate.tasks import base
+    from frontload.evaluate.tasks.files import add_benchmark
+
+    pulled = [{"question": "1+1?", "answer": "so 2\n#### 2"}]
+    monkeypatch.setattr(base, "load_hf", lambda name, config, split: pulled)
+    stored = add_benchmark(tmp_path / "store", get_task("gsm8k"), "hf:openai/gsm8k")
+    assert stored.name == "gsm8k_test.jsonl" and json.loads(stored.read_text()) == pulled[0]
+    manifest = json.loads((tmp_path / "store" / "tasks.json").read_text())
+    assert manifest["gsm8k"]["source"] == "hf:openai/gsm8k"
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == [
+        "gsm8k_test.jsonl",
+        "tasks.json",
+    ]
