@@ -149,14 +149,10 @@ def triton_interpret_check() -> dict:
     before start (one autotune config, so no GPU benchmarking). The kernel wrappers ask torch.cuda for
     a device context and an SM count; on CPU those two calls are stubbed.
     """
-    import contextlib
-    import types
-
     from frontload.model.kernels import _import_mamba_triton_scan
     from frontload.model.ssd import ssd_chunked
 
-    torch.cuda.device = lambda index: contextlib.nullcontext()
-    torch.cuda.get_device_properties = lambda device: types.SimpleNamespace(multi_processor_count=4)
+    _stub_cuda_queries()
     triton_scan = _import_mamba_triton_scan()
     gen = torch.Generator().manual_seed(0)
     b, T, h, p, g, n = 2, 48, 4, 16, 2, 16
@@ -206,6 +202,67 @@ def triton_interpret_check() -> dict:
             for key in outs["torch"]
         }
     return {"max_abs_diff_over_max_abs": result}
+
+
+def _stub_cuda_queries() -> None:
+    """mamba_ssm's wrappers ask torch.cuda for a device context and an SM count; stub them on CPU."""
+    import contextlib
+    import types
+
+    torch.cuda.device = lambda index: contextlib.nullcontext()
+    torch.cuda.get_device_properties = lambda device: types.SimpleNamespace(multi_processor_count=4)
+
+
+def fused_interpret_check() -> dict:
+    """mamba_ssm's Triton gated RMSNorm and fused split-conv-scan (CPU interpreter) against our
+    PyTorch path, through our own Mamba-2 mixer: outputs and every parameter gradient (fp32).
+
+    The fused function's conv runs on our PyTorch stand-in for causal-conv1d (not installable on
+    CPU). Same environment as `triton_interpret_check`.
+    """
+    from dataclasses import replace
+
+    from frontload.model import preset
+    from frontload.model.cache import StepContext
+    from frontload.model.kernels import activate, probe
+    from frontload.model.mamba2 import Mamba2Mixer
+
+    _stub_cuda_queries()
+    found = probe()
+    if not (found.split_conv_scan and found.rmsnorm_gated):
+        raise SystemExit("mamba_ssm's Triton kernels did not import (TRITON_INTERPRET=1 set?)")
+    torch.manual_seed(0)
+    config = preset("tiny", chunk_size=16)
+    mixer = Mamba2Mixer(config, 0)
+    with torch.no_grad():  # a realistic spread of decays and skips, not the constructor's constants
+        mixer.A_log.copy_(torch.log(torch.rand(config.mamba_num_heads) * 8 + 1))
+        mixer.dt_bias.uniform_(-4, -1)
+        mixer.D.normal_()
+        mixer.norm.weight.uniform_(0.5, 1.5)
+    hidden = torch.randn(2, 48, config.hidden_size)
+    seq_idx = torch.tensor([[0] * 17 + [1] * 31, [0] * 48], dtype=torch.int32)
+    weight = torch.randn(2, 48, config.hidden_size)
+    variants = {
+        "torch": replace(found, triton_scan=None, split_conv_scan=None, rmsnorm_gated=None),
+        "rmsnorm_gated": replace(found, triton_scan=None, split_conv_scan=None),
+        "split_conv_scan": found,
+    }
+    outs = {}
+    for name, variant in variants.items():
+        activate(variant)
+        mixer.zero_grad(set_to_none=True)
+        out = mixer(hidden, StepContext(seq_idx=seq_idx))
+        (out * weight).sum().backward()
+        outs[name] = {"out": out.detach(), **{n: p.grad for n, p in mixer.named_parameters()}}
+    return {
+        "max_abs_diff_over_max_abs": {
+            name: {
+                key: (outs[name][key] - ref).abs().max().item() / ref.abs().max().item()
+                for key, ref in outs["torch"].items()
+            }
+            for name in ("rmsnorm_gated", "split_conv_scan")
+        }
+    }
 
 
 def _model_agreement(model, seq_len: int = 2048) -> dict:
@@ -341,10 +398,17 @@ def main() -> None:
         action="store_true",
         help="compare mamba_ssm's Triton scan (CPU interpreter) with ours; see triton_interpret_check",
     )
+    parser.add_argument(
+        "--triton-interpret-fused",
+        action="store_true",
+        help="compare mamba_ssm's fused gated norm and split-conv-scan (CPU interpreter) with ours",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
     if args.triton_interpret:
         result = triton_interpret_check()
+    elif args.triton_interpret_fused:
+        result = fused_interpret_check()
     elif args.gpu:
         batch, seq_len = (2, 128) if args.dry_run else (args.batch, args.seq_len)
         steps = 2 if args.dry_run else max(args.steps, 5)

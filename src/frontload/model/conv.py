@@ -75,7 +75,9 @@ def causal_conv1d_bwd_function(
         inputs = [x.detach().requires_grad_(), weight.detach().requires_grad_()]
         if bias is not None:
             inputs.append(bias.detach().requires_grad_())
-        out = _silu_conv(inputs[0], inputs[1], inputs[2] if bias is not None else None, seq_idx, silu_activation)
+        out = _silu_conv(
+            inputs[0], inputs[1], inputs[2] if bias is not None else None, seq_idx, silu_activation
+        )
         grads = torch.autograd.grad(out, inputs, dout)
     dx_new = grads[0]
     if dx is not None:

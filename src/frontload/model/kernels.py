@@ -230,8 +230,7 @@ def probe() -> Kernels:
         torch_varlen=_try(_torch_varlen_causal, "torch varlen_attn") if on_cuda else None,
         interpret=interpret and not on_cuda,
         versions={
-            name: _version(name)
-            for name in ("mamba-ssm", "causal-conv1d", "flash-attn", "triton")
+            name: _version(name) for name in ("mamba-ssm", "causal-conv1d", "flash-attn", "triton")
         },
     )
 
@@ -259,6 +258,13 @@ def select(mode: str = "auto") -> Kernels:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     log.info("model kernels on %s: %s", device, chosen.describe(device))
     return chosen
+
+
+def activate(found: Kernels) -> Kernels:
+    """Make a given choice active (benchmarks and tests compare e.g. one fused op at a time)."""
+    global _active
+    _active = found
+    return found
 
 
 def kernels() -> Kernels:
