@@ -204,19 +204,27 @@ class HybridForCausalLM(HybridPreTrainedModel, GenerationMixin):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: Any, *args: Any, **kwargs: Any) -> Any:
-        """Local folders get a shape check first: a mismatch is one ConfigError naming the field,
+        """Reads NemotronH folders (what `save_pretrained` writes) and older frontload_hybrid ones.
+        Local folders get a shape check first: a mismatch is one ConfigError naming the field,
         not transformers' report and RuntimeError (also reached through AutoModelForCausalLM)."""
         from pathlib import Path
 
         from frontload.model.checkpoint import check_checkpoint
+        from frontload.model.convert import loading_kwargs
 
         folder = Path(str(pretrained_model_name_or_path))
-        config = kwargs.get("config")
-        if (folder / "config.json").is_file() and not kwargs.get("ignore_mismatched_sizes"):
-            if not isinstance(config, HybridConfig):
-                config = HybridConfig.from_pretrained(folder)
-            check_checkpoint(cls, folder, config)
+        if (folder / "config.json").is_file():
+            kwargs = loading_kwargs(folder, kwargs)
+            if not kwargs.get("ignore_mismatched_sizes"):
+                check_checkpoint(cls, folder, kwargs["config"])
         return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
+    def save_pretrained(self, save_directory: Any, *args: Any, **kwargs: Any) -> None:
+        """Save as a transformers NemotronH folder: stock transformers loads it without frontload
+        (see `frontload.model.convert`); our `from_pretrained` reads it back."""
+        from frontload.model.convert import save_nemotron_h
+
+        save_nemotron_h(self, save_directory, *args, **kwargs)
 
     @classmethod
     def _supports_default_dynamic_cache(cls) -> bool:
