@@ -60,9 +60,9 @@ def test_config_round_trip_and_refusals() -> None:
 
 
 def test_export_and_import_commands(tmp_path) -> None:
-    from frontload.cli.model import app
-
     from transformers import PreTrainedModel
+
+    from frontload.cli.model import app
 
     model = randomised_model(2)
     # A folder in the older frontload_hybrid layout (what save_pretrained wrote before).

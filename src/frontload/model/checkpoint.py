@@ -47,7 +47,6 @@ def check_checkpoint(model_cls: Any, folder: Path, config: Any) -> None:
     import torch
 
     from frontload.errors import ConfigError
-
     from frontload.model.convert import read_config
 
     # NemotronH folders name the backbone `model.`; ours `backbone.`.
