@@ -118,3 +118,21 @@ def test_run_records_kernels_and_times_training_steps_only(token_workspace, read
     # Each evaluation sleeps 1.5 s between two training steps; none of it is training time.
     assert all(0 < row["train_seconds"] < 1.5 for row in train[1:])
     assert all(row["mfu"] > 0 for row in train)
+
+
+def test_kernels_require_stops_at_start_naming_what_is_missing(token_workspace, tmp_path) -> None:
+    from tests.train.test_pretrain import tiny_recipe
+    from typer.testing import CliRunner
+
+    from frontload.cli import app
+    from frontload.config import dump_yaml
+
+    recipe = tiny_recipe(name="strict", kernels="require")
+    path = tmp_path / "strict.yaml"
+    dump_yaml(recipe, path)
+    result = CliRunner().invoke(
+        app, ["train", "pretrain", str(path), "--workspace", str(token_workspace.root)]
+    )
+    assert result.exit_code != 0
+    assert "kernels: require, but missing: cuda" in str(result.exception)
+    assert not (token_workspace.runs_dir / "strict").exists()  # nothing started
