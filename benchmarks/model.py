@@ -149,14 +149,10 @@ def triton_interpret_check() -> dict:
     before start (one autotune config, so no GPU benchmarking). The kernel wrappers ask torch.cuda for
     a device context and an SM count; on CPU those two calls are stubbed.
     """
-    import contextlib
-    import types
-
     from frontload.model.kernels import _import_mamba_triton_scan
     from frontload.model.ssd import ssd_chunked
 
-    torch.cuda.device = lambda index: contextlib.nullcontext()
-    torch.cuda.get_device_properties = lambda device: types.SimpleNamespace(multi_processor_count=4)
+    _stub_cuda_queries()
     triton_scan = _import_mamba_triton_scan()
     gen = torch.Generator().manual_seed(0)
     b, T, h, p, g, n = 2, 48, 4, 16, 2, 16
@@ -208,27 +204,85 @@ def triton_interpret_check() -> dict:
     return {"max_abs_diff_over_max_abs": result}
 
 
-def _model_agreement(model, seq_len: int = 2048) -> dict:
+def _stub_cuda_queries() -> None:
+    """mamba_ssm's wrappers ask torch.cuda for a device context and an SM count; stub them on CPU."""
+    import contextlib
+    import types
+
+    torch.cuda.device = lambda index: contextlib.nullcontext()
+    torch.cuda.get_device_properties = lambda device: types.SimpleNamespace(multi_processor_count=4)
+
+
+def fused_interpret_check() -> dict:
+    """mamba_ssm's Triton gated RMSNorm and fused split-conv-scan (CPU interpreter) against our
+    PyTorch path, through our own Mamba-2 mixer: outputs and every parameter gradient (fp32).
+
+    The fused function's conv runs on our PyTorch stand-in for causal-conv1d (not installable on
+    CPU). Same environment as `triton_interpret_check`.
+    """
+    from dataclasses import replace
+
+    from frontload.model import preset
+    from frontload.model.cache import StepContext
+    from frontload.model.kernels import activate, probe
+    from frontload.model.mamba2 import Mamba2Mixer
+
+    _stub_cuda_queries()
+    found = probe()
+    if not (found.split_conv_scan and found.rmsnorm_gated):
+        raise SystemExit("mamba_ssm's Triton kernels did not import (TRITON_INTERPRET=1 set?)")
+    torch.manual_seed(0)
+    config = preset("tiny", chunk_size=16)
+    mixer = Mamba2Mixer(config, 0)
+    with torch.no_grad():  # a realistic spread of decays and skips, not the constructor's constants
+        mixer.A_log.copy_(torch.log(torch.rand(config.mamba_num_heads) * 8 + 1))
+        mixer.dt_bias.uniform_(-4, -1)
+        mixer.D.normal_()
+        mixer.norm.weight.uniform_(0.5, 1.5)
+    hidden = torch.randn(2, 48, config.hidden_size)
+    seq_idx = torch.tensor([[0] * 17 + [1] * 31, [0] * 48], dtype=torch.int32)
+    weight = torch.randn(2, 48, config.hidden_size)
+    variants = {
+        "torch": replace(found, triton_scan=None, split_conv_scan=None, rmsnorm_gated=None),
+        "rmsnorm_gated": replace(found, triton_scan=None, split_conv_scan=None),
+        "split_conv_scan": found,
+    }
+    outs = {}
+    for name, variant in variants.items():
+        activate(variant)
+        mixer.zero_grad(set_to_none=True)
+        out = mixer(hidden, StepContext(seq_idx=seq_idx))
+        (out * weight).sum().backward()
+        outs[name] = {"out": out.detach(), **{n: p.grad for n, p in mixer.named_parameters()}}
+    return {
+        "max_abs_diff_over_max_abs": {
+            name: {
+                key: (outs[name][key] - ref).abs().max().item() / ref.abs().max().item()
+                for key, ref in outs["torch"].items()
+            }
+            for name in ("rmsnorm_gated", "split_conv_scan")
+        }
+    }
+
+
+def _model_agreement(model, seq_len: int) -> dict:
     """Logits with the fast kernels vs the PyTorch fallbacks (bf16 autocast, packed rows)."""
-    import os
+    from frontload.model.kernels import select
 
-    from frontload.model.kernels import kernels
-
-    ids = torch.randint(0, model.config.vocab_size, (1, seq_len), device="cuda")
-    seq_idx = (torch.arange(seq_len, device="cuda") // 700).int()[None].contiguous()
+    device = model.device
+    ids = torch.randint(0, model.config.vocab_size, (1, seq_len), device=device)
+    seq_idx = (torch.arange(seq_len, device=device) // 700).int()[None].contiguous()
     logits = {}
-    for mode in ("fast", "torch"):
-        os.environ["FL_MODEL_KERNELS"] = "" if mode == "fast" else "torch"
-        kernels.cache_clear()
-        with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
+    for mode in ("auto", "torch"):
+        select(mode)
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16):
             logits[mode] = model(ids, seq_idx=seq_idx).logits.float()
-    os.environ.pop("FL_MODEL_KERNELS")
-    kernels.cache_clear()
-    diff = (logits["fast"] - logits["torch"]).abs()
+    select("auto")
+    diff = (logits["auto"] - logits["torch"]).abs()
     return {
         "max_abs_diff_over_max_abs": diff.max().item() / logits["torch"].abs().max().item(),
         "mean_abs_diff": diff.mean().item(),
-        "argmax_agreement": (logits["fast"].argmax(-1) == logits["torch"].argmax(-1))
+        "argmax_agreement": (logits["auto"].argmax(-1) == logits["torch"].argmax(-1))
         .float()
         .mean()
         .item(),
@@ -255,74 +309,166 @@ def _decode_tokens_per_s(model, context: int, new_tokens: int, use_cache: bool) 
     return (new_tokens - 1) / max(many - one, 1e-9)
 
 
-def gpu_benchmark(
-    batch: int, seq_len: int, steps: int, warmup: int, compile_blocks: bool, dry_run: bool = False
+def _peak_gb(device: str) -> float | None:
+    return round(torch.cuda.max_memory_allocated() / 2**30, 2) if device == "cuda" else None
+
+
+def _reset_peak(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _mixer_paths(device: str, smoke: bool, steps: int) -> dict:
+    """One Mamba-2 mixer of the 1b shape, bf16 autocast, forward + backward on packed rows: the
+    PyTorch path against each fused kernel added in turn (ms, peak GB, output agreement)."""
+    from dataclasses import replace
+
+    from frontload.model import preset
+    from frontload.model.cache import StepContext
+    from frontload.model.kernels import Kernels, activate, probe, select
+    from frontload.model.mamba2 import Mamba2Mixer
+
+    config = preset("tiny") if smoke else preset("1b")
+    b, T = (2, 64) if smoke else (2, 8192)
+    torch.manual_seed(0)
+    mixer = Mamba2Mixer(config, 0).to(device)
+    with torch.no_grad():
+        mixer.A_log.copy_(torch.log(torch.rand(config.mamba_num_heads) * 15 + 1))
+        mixer.dt_bias.fill_(math.log(math.expm1(0.01)))
+    hidden = torch.randn(b, T, config.hidden_size, device=device, requires_grad=True)
+    seq_idx = (torch.arange(T, device=device) // max(T // 3, 1)).int()[None].repeat(b, 1)
+    found = probe()
+    variants = {
+        "torch": Kernels(mode="torch"),
+        "triton_scan": replace(found, split_conv_scan=None, rmsnorm_gated=None),
+        "triton_scan_and_norm": replace(found, split_conv_scan=None),
+        "fused_split_conv_scan": found,
+    }
+    needs = {"triton_scan": "triton_scan", "triton_scan_and_norm": "rmsnorm_gated"}
+    needs["fused_split_conv_scan"] = "split_conv_scan"
+    result, reference = {}, None
+    for name, variant in variants.items():
+        if name != "torch" and getattr(variant, needs[name]) is None:
+            result[name] = "not importable here"
+            continue
+        activate(variant)
+        _reset_peak(device)
+
+        def run():
+            with torch.autocast(device, dtype=torch.bfloat16):
+                out = mixer(hidden, StepContext(seq_idx=seq_idx))
+            out.float().square().mean().backward()
+            return out
+
+        out = run()  # warm-up (Triton compiles here)
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            run()
+        _sync(device)
+        row = {
+            "ms": round((time.perf_counter() - start) / steps * 1e3, 2),
+            "peak_gb": _peak_gb(device),
+        }
+        if reference is None:
+            reference = out.detach().float()
+        else:
+            diff = (out.detach().float() - reference).abs().max().item()
+            row["max_abs_diff_over_max_abs"] = diff / reference.abs().max().item()
+        result[name] = row
+        mixer.zero_grad(set_to_none=True)
+        hidden.grad = None
+    select("auto")
+    return {"shape": f"{b} x {T}, 1b mixer", **result}
+
+
+def _train_throughput(
+    config, batch: int, seq_len: int, steps: int, device: str, compile_blocks: bool, peak: float
 ) -> dict:
-    """Training throughput, memory and MFU of the 866M shape; kernel agreement; decode speed.
+    """bf16 autocast, fused AdamW: tokens/s, peak memory and MFU (frontload's FlopCounter: 6 x
+    non-embedding parameters + attention over the documents + SSD scan; one document per row)."""
+    from frontload.model import HybridForCausalLM
+    from frontload.train.metrics import FlopCounter
 
-    `dry_run` runs the same code on the CPU with the tiny shape, to check the script without a GPU.
-    """
-    from frontload.model import HybridForCausalLM, preset
-    from frontload.model.config import parameter_counts
-    from frontload.model.kernels import kernels
-
-    device = "cpu" if dry_run else "cuda"
-    contexts = (64, 128) if dry_run else (1024, 4096)
-    torch.backends.cuda.matmul.allow_tf32 = True
-    config = preset("tiny", chunk_size=32) if dry_run else preset("1b", **GPU_SHAPE)
+    _reset_peak(device)
+    torch.manual_seed(0)
     model = HybridForCausalLM(config).to(device)
     if compile_blocks:
         for block in model.backbone.layers:
             if block.kind != "mamba":
                 block.compile()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=not dry_run)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device == "cuda")
     ids = torch.randint(0, config.vocab_size, (batch, seq_len), device=device)
-    if not dry_run:
-        torch.cuda.reset_peak_memory_stats()
-    for i in range(warmup + steps):
-        if i == warmup:
-            _sync(device)
-            start = time.perf_counter()
-        with torch.autocast(device, dtype=torch.bfloat16):
-            loss = model(ids, labels=ids).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    _sync(device)
+    row = {"batch": batch, "seq_len": seq_len, "compiled_attention_and_mlp": compile_blocks}
+    try:
+        for i in range(2 + steps):
+            if i == 2:
+                _sync(device)
+                start = time.perf_counter()
+            with torch.autocast(device, dtype=torch.bfloat16):
+                loss = model(ids, labels=ids).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        _sync(device)
+    except torch.OutOfMemoryError:
+        return {**row, "error": "out of memory"}
     step = (time.perf_counter() - start) / steps
-    tokens_per_s = batch * seq_len / step
-    params = parameter_counts(config)["total"]
-    attn_layers = config.layer_kinds.count("attention")
-    # 6N per token, plus causal attention fwd+bwd: 6 * layers * T * heads * head_dim per token (halved: causal).
-    attn = 6 * attn_layers * seq_len * config.num_attention_heads * config.head_dim
-    flops_per_token = 6 * params + attn
-    peak = _matmul_tflops(device, 512 if dry_run else 8192)
-    model.eval()
-    decode = {
-        f"{context}_{'cache' if cache else 'no_cache'}": round(
-            _decode_tokens_per_s(model, context, 8 if dry_run else 32, cache), 1
-        )
-        for context in contexts
-        for cache in (True, False)
-    }
-    return {
-        "device": torch.cuda.get_device_name() if not dry_run else "cpu (dry run)",
-        "kernels": kernels().describe(device),
-        "parameters": params,
-        "batch": batch,
-        "seq_len": seq_len,
-        "compiled_attention_and_mlp": compile_blocks,
-        "step_s": round(step, 4),
-        "tokens_per_s": round(tokens_per_s),
-        "peak_memory_gb": None if dry_run else round(torch.cuda.max_memory_allocated() / 2**30, 1),
+    tokens = batch * seq_len
+    flops = FlopCounter.for_config(config, seq_len).step_flops(
+        tokens, batch * seq_len * (seq_len + 1)
+    )
+    row.update(
+        step_s=round(step, 4),
+        tokens_per_s=round(tokens / step),
+        peak_memory_gb=_peak_gb(device),
+        mfu_vs_measured_matmul=round(flops / step / (peak * 1e12), 4),
+        mfu_vs_989_datasheet=round(flops / step / 989e12, 4),
+        speedup_vs_peer_2200=round(tokens / step / 2200, 1),
+    )
+    if seq_len >= 4096:
+        row["logits_fast_vs_torch_bf16"] = _model_agreement(model, 4096)
+    del model, optimizer
+    return row
+
+
+def gpu_suite(smoke: bool, steps: int) -> dict:
+    """Everything benchmarks/gpu.sh reports, in one process: kernels chosen, fused kernels vs the
+    PyTorch path, the 866M peer shape at 1 x 4096 and 4 x 4096, MFU of the 1b preset at 8192 context,
+    decode tokens/s at 1k and 4k of context. `smoke` runs the same code on CPU at tiny shapes."""
+    from frontload.model import HybridForCausalLM, preset
+    from frontload.model.kernels import select
+
+    device = "cpu" if smoke else "cuda"
+    torch.backends.cuda.matmul.allow_tf32 = True
+    found = select("auto")
+    peak = _matmul_tflops(device, 256 if smoke else 8192)
+    tiny = preset("tiny", chunk_size=32)
+    peer_shape = tiny if smoke else preset("1b", **GPU_SHAPE)
+    one_b = tiny if smoke else preset("1b")
+    short, long_ = (64, 128) if smoke else (4096, 8192)
+    result = {
+        "device": "cpu (smoke)" if smoke else torch.cuda.get_device_name(),
+        "torch": torch.__version__,
+        "kernels": found.describe(device),
         "measured_bf16_matmul_tflops": round(peak, 1),
-        "mfu_vs_measured_matmul": round(tokens_per_s * flops_per_token / (peak * 1e12), 3),
-        "mfu_vs_989_datasheet": round(tokens_per_s * flops_per_token / 989e12, 3),
-        "speedup_vs_peer_reference_2200": round(tokens_per_s / 2200, 1),
-        "scan_agreement_bf16": {"triton": "dry run"} if dry_run else _scan_agreement(),
-        "model_logits_fast_vs_torch_bf16": {} if dry_run else _model_agreement(model),
-        "decode_tokens_per_s": decode,
+        "fused_vs_torch_bf16": _mixer_paths(device, smoke, steps),
+        "peer_shape_866m": [
+            _train_throughput(peer_shape, batch, short, steps, device, False, peak)
+            for batch in (1, 4)
+        ],
+        "mfu_1b_8k": [
+            _train_throughput(one_b, 1, long_, steps, device, compiled, peak)
+            for compiled in ((False,) if smoke else (False, True))
+        ],
     }
+    model = HybridForCausalLM(one_b).to(device).eval()
+    result["decode_tokens_per_s_1b"] = {
+        f"{context}_cache": round(_decode_tokens_per_s(model, context, 8 if smoke else 64, True), 1)
+        for context in ((32, 64) if smoke else (1024, 4096))
+    }
+    return result
 
 
 def main() -> None:
@@ -331,24 +477,26 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="timed steps per round")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (CPU)")
-    parser.add_argument("--gpu", action="store_true", help="run the H200 measurements instead")
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--seq-len", type=int, default=4096)
-    parser.add_argument("--compile", action="store_true", help="torch.compile attention/FFN blocks")
-    parser.add_argument("--dry-run", action="store_true", help="run the --gpu code on CPU, tiny")
+    parser.add_argument("--gpu", action="store_true", help="the GPU suite (benchmarks/gpu.sh)")
+    parser.add_argument("--cpu-smoke", action="store_true", help="run the --gpu code on CPU, tiny")
     parser.add_argument(
         "--triton-interpret",
         action="store_true",
         help="compare mamba_ssm's Triton scan (CPU interpreter) with ours; see triton_interpret_check",
     )
+    parser.add_argument(
+        "--triton-interpret-fused",
+        action="store_true",
+        help="compare mamba_ssm's fused gated norm and split-conv-scan (CPU interpreter) with ours",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
     if args.triton_interpret:
         result = triton_interpret_check()
-    elif args.gpu:
-        batch, seq_len = (2, 128) if args.dry_run else (args.batch, args.seq_len)
-        steps = 2 if args.dry_run else max(args.steps, 5)
-        result = gpu_benchmark(batch, seq_len, steps, 1, args.compile, args.dry_run)
+    elif args.triton_interpret_fused:
+        result = fused_interpret_check()
+    elif args.gpu or args.cpu_smoke:
+        result = gpu_suite(args.cpu_smoke, 1 if args.cpu_smoke else max(args.steps, 5))
     else:
         torch.set_num_threads(args.threads)
         result = {

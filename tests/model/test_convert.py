@@ -34,7 +34,7 @@ def test_logits_match_transformers_nemotron_h(pattern: str) -> None:
     ids = torch.randint(0, 512, (2, 29))
     with torch.no_grad():
         ours, theirs = model(ids).logits, peer(ids).logits
-    assert (ours - theirs).abs().max() < 1e-4
+    assert (ours - theirs).abs().max() < 2e-6
     back = from_nemotron_h(peer)
     with torch.no_grad():
         torch.testing.assert_close(back(ids).logits, ours, atol=0, rtol=0)
@@ -60,10 +60,13 @@ def test_config_round_trip_and_refusals() -> None:
 
 
 def test_export_and_import_commands(tmp_path) -> None:
+    from transformers import PreTrainedModel
+
     from frontload.cli.model import app
 
     model = randomised_model(2)
-    model.save_pretrained(tmp_path / "ours")
+    # A folder in the older frontload_hybrid layout (what save_pretrained wrote before).
+    PreTrainedModel.save_pretrained(model, tmp_path / "ours")
     runner = CliRunner()
     result = runner.invoke(
         app, ["export", "--format", "nemotron_h", str(tmp_path / "ours"), str(tmp_path / "nh")]
@@ -71,14 +74,14 @@ def test_export_and_import_commands(tmp_path) -> None:
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["import", str(tmp_path / "nh"), str(tmp_path / "back")])
     assert result.exit_code == 0, result.output
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, NemotronHForCausalLM
 
-    peer = AutoModelForCausalLM.from_pretrained(tmp_path / "nh").eval()
+    peer = NemotronHForCausalLM.from_pretrained(tmp_path / "nh").eval()
     back = AutoModelForCausalLM.from_pretrained(tmp_path / "back").eval()
-    assert type(peer).__name__ == "NemotronHForCausalLM"
+    assert isinstance(back, HybridForCausalLM)  # frontload builds its own model for nemotron_h
     ids = torch.randint(0, 512, (1, 12))
     with torch.no_grad():
-        assert (peer(ids).logits - model(ids).logits).abs().max() < 1e-4
+        assert (peer(ids).logits - model(ids).logits).abs().max() < 2e-6
         torch.testing.assert_close(back(ids).logits, model(ids).logits, atol=0, rtol=0)
     result = runner.invoke(app, ["import", str(tmp_path / "ours"), str(tmp_path / "bad")])
     assert result.exit_code != 0 and "nemotron_h" in str(result.exception)
@@ -91,5 +94,5 @@ def test_export_and_import_commands(tmp_path) -> None:
     config_file = tmp_path / "nh" / "config.json"
     edited = {**json.loads(config_file.read_text()), "hidden_size": 32}
     config_file.write_text(json.dumps(edited))
-    with pytest.raises(InputError, match="cannot load the nemotron_h model"):
+    with pytest.raises((InputError, ConfigError), match="embeddings.weight. has shape"):
         import_nemotron_h(tmp_path / "nh", tmp_path / "bad2")

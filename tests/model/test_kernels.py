@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from frontload.model.attention import attend
 from frontload.model.cache import StepContext
-from frontload.model.kernels import causal_conv, causal_conv_step, kernels
+from frontload.model.kernels import causal_conv, causal_conv_step, kernels, select
 
 SEQ_IDX = torch.tensor([[0] * 5 + [1] * 2 + [2] * 6, [0] * 13], dtype=torch.int32)
 
@@ -121,11 +121,55 @@ def test_attention_dense_packed_padded_and_decode() -> None:
 
 
 def test_facade_falls_back_on_cpu() -> None:
-    found = kernels()
-    names = found.describe("cpu")
-    assert names["scan"] == "torch chunked SSD" and names["conv"] == "F.conv1d"
-    assert names["attention"] == "torch SDPA"
-    assert names["packed_attention"] == "SDPA with a block-diagonal mask"
+    names = select("auto").describe("cpu")
+    version = f"torch {torch.__version__}"
+    assert names["mode"] == "auto"
+    assert names["scan"] == f"{version} chunked SSD"
+    assert names["conv"].startswith(version) and names["norm"].startswith(version)
+    assert names["attention"] == f"{version} SDPA"
+    assert names["packed_attention"] == f"{version} SDPA with a block-diagonal mask"
+    assert names["fused_mamba"].startswith("off")
+
+
+def test_require_names_each_missing_piece_and_torch_forces_fallbacks(monkeypatch) -> None:
+    import pytest
+
+    from frontload.errors import ConfigError
+    from frontload.model import kernels as facade
+
+    with pytest.raises(ConfigError) as info:
+        select("require")  # no CUDA here
+    assert "missing: cuda" in str(info.value) and "kernels: auto" in info.value.hint
+    # A GPU machine with only torch: every piece is named with its install command.
+    monkeypatch.setattr(facade.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(facade, "probe", lambda: facade.Kernels(torch_varlen=None))
+    with pytest.raises(ConfigError) as info:
+        select("require")
+    assert "missing: scan, norm, conv, attention" in str(info.value)
+    for needle in ("mamba-ssm==2.3.2.post1", "causal-conv1d", "flash-attn"):
+        assert needle in info.value.hint
+    monkeypatch.setattr(facade, "probe", lambda: facade.Kernels(triton_scan=print))
+    assert select("torch").triton_scan is None and kernels().mode == "torch"
+    assert select("auto").triton_scan is print
+    with pytest.raises(ConfigError):
+        select("fast")
+    monkeypatch.undo()
+    select("auto")
+
+
+def test_packed_conv_has_no_python_loop_over_the_kernel_width() -> None:
+    """The fallback for packed rows is one traced graph whose size does not grow with K."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    from frontload.model.conv import conv_packed
+
+    def ops(K: int) -> int:
+        x, w = torch.randn(2, 13, 6), torch.randn(6, K)
+        history = torch.zeros(2, K - 1, 6)
+        traced = make_fx(lambda x, w, h: conv_packed(x, w, None, SEQ_IDX, h))(x, w, history)
+        return len(traced.graph.nodes)
+
+    assert ops(2) == ops(4) == ops(8)
 
 
 def test_triton_scan_imports_without_running_the_package_init(tmp_path, monkeypatch) -> None:

@@ -79,7 +79,7 @@ def test_a_few_steps_of_training_reduce_the_loss() -> None:
 def test_save_and_load_through_the_auto_classes(tmp_path) -> None:
     model = tiny_model(4)
     model.save_pretrained(tmp_path)
-    assert AutoConfig.from_pretrained(tmp_path).model_type == "frontload_hybrid"
+    assert AutoConfig.from_pretrained(tmp_path).model_type == "nemotron_h"  # stock-loadable
     loaded = AutoModelForCausalLM.from_pretrained(tmp_path).eval()
     assert isinstance(loaded, HybridForCausalLM)
     ids = torch.randint(0, 512, (1, 9))

@@ -16,14 +16,17 @@ app = typer.Typer(help="Hybrid model: export/import (NemotronH).", no_args_is_he
 
 @app.command("export")
 def export(
-    src: Annotated[Path, typer.Argument(help="frontload model folder (save_pretrained).")],
+    src: Annotated[
+        Path, typer.Argument(help="frontload model folder (runs/<run>/hf, any version).")
+    ],
     out: Annotated[Path, typer.Argument(help="Output folder.")],
     fmt: Annotated[
         str, typer.Option("--format", help="Target format; only nemotron_h for now.")
     ] = "nemotron_h",
     workspace: WorkspaceOption = None,  # accepted by every command (see cli/common.py)
 ) -> None:
-    """Write a transformers NemotronHForCausalLM copy of a frontload model (same logits)."""
+    """Write a transformers NemotronHForCausalLM folder (same logits), with the tokenizer files and
+    chat template. runs/<run>/hf folders are already in this format; older ones are converted."""
     if fmt != "nemotron_h":
         raise ConfigError(f"unknown export --format {fmt!r}", "use --format nemotron_h")
     from frontload.model.convert import export_nemotron_h
@@ -34,13 +37,14 @@ def export(
 @app.command("import")
 def import_(
     src: Annotated[Path, typer.Argument(help="transformers NemotronH model folder.")],
-    out: Annotated[Path, typer.Argument(help="Output folder (frontload_hybrid).")],
+    out: Annotated[Path, typer.Argument(help="Output folder.")],
     workspace: WorkspaceOption = None,  # accepted by every command (see cli/common.py)
 ) -> None:
-    """Write a frontload copy of a dense transformers NemotronH model (same logits)."""
+    """Check a transformers NemotronH folder is one frontload trains (dense: M, *, -) and copy it,
+    with its tokenizer files and chat template."""
     from frontload.model.convert import import_nemotron_h
 
-    typer.echo(f"imported {src} -> {import_nemotron_h(src, out)} (frontload_hybrid)")
+    typer.echo(f"imported {src} -> {import_nemotron_h(src, out)} (nemotron_h, frontload-ready)")
 
 
 def train_info(

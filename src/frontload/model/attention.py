@@ -35,8 +35,12 @@ def attention_mask(
     return allowed[:, None]
 
 
-def _varlen_bounds(seq_idx: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """cu_seqlens over the flattened (b*T) tokens: a document ends where seq_idx changes or a row ends."""
+def varlen_bounds(seq_idx: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """cu_seqlens over the flattened (b*T) tokens: a document ends where seq_idx changes or a row ends.
+
+    Syncs with the host (nonzero, max): call it once per batch, never per layer (see
+    `frontload.data.loader.document_bounds` for the loader-side numpy version).
+    """
     b, T = seq_idx.shape
     flat = (seq_idx.long() + torch.arange(b, device=seq_idx.device)[:, None] * (T + 1)).flatten()
     starts = torch.nonzero(flat[1:] != flat[:-1]).flatten() + 1
@@ -56,7 +60,9 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ctx: StepContext) 
     if fast is not None and not padded:
         varlen = fast.flash_attn_varlen or fast.torch_varlen
         if packed and varlen is not None:
-            cu, longest = _varlen_bounds(ctx.seq_idx)
+            if ctx.cu_seqlens is None:
+                ctx.cu_seqlens, ctx.max_seqlen = varlen_bounds(ctx.seq_idx)
+            cu, longest = ctx.cu_seqlens, ctx.max_seqlen
             flat = [t.reshape(b * T, *t.shape[2:]) for t in (q, k, v)]
             if fast.flash_attn_varlen is not None:
                 out = fast.flash_attn_varlen(*flat, cu, cu, longest, longest, causal=True)

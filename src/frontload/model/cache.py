@@ -19,9 +19,14 @@ class StepContext:
     pad_mask: (b, T) bool, False at padded positions of the new tokens, or None (no padding).
     key_mask: (b, past + T) bool over all keys an attention layer sees, or None (no padding).
     cache: the generation cache, or None.
+    cu_seqlens: (documents + 1,) int32 document starts over the flattened (b*T) tokens, with
+        max_seqlen the longest document: the varlen attention kernels' input. Computed once per batch
+        (by the data loader, or once per forward), never per layer, so no layer syncs with the host.
     """
 
     seq_idx: torch.Tensor | None = None
+    cu_seqlens: torch.Tensor | None = None
+    max_seqlen: int | None = None
     pad_mask: torch.Tensor | None = None
     key_mask: torch.Tensor | None = None
     cache: HybridCache | None = None

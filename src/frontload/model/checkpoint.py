@@ -47,11 +47,16 @@ def check_checkpoint(model_cls: Any, folder: Path, config: Any) -> None:
     import torch
 
     from frontload.errors import ConfigError
+    from frontload.model.convert import read_config
 
-    found = checkpoint_shapes(folder)
+    # NemotronH folders name the backbone `model.`; ours `backbone.`.
+    found = {
+        "backbone." + name[len("model.") :] if name.startswith("model.") else name: shape
+        for name, shape in checkpoint_shapes(folder).items()
+    }
     if not found:
         return  # nothing to compare (e.g. .bin weights): transformers reports what it finds
-    saved = type(config).from_pretrained(folder)
+    saved = read_config(folder)
     with torch.device("meta"):
         expected = {k: tuple(v.shape) for k, v in model_cls(config).state_dict().items()}
     differing = [f for f in SHAPE_FIELDS if getattr(saved, f, None) != getattr(config, f, None)]

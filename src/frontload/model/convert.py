@@ -1,11 +1,20 @@
-"""Conversion both ways with transformers' NemotronHForCausalLM (same weights, same logits).
+"""Conversion both ways with transformers' NemotronHForCausalLM (same weights, same logits), and the
+checkpoint format: every folder frontload saves is a NemotronH folder.
 
 Parameter names already match inside each block; only the backbone prefix differs (`backbone.` here,
 `model.` there). Configs map field by field; Nemotron-H features we do not build (MoE, MTP) are refused.
+
+So `save_pretrained` writes config.json as `nemotron_h` and weights under `model.`: stock transformers
+(no `import frontload`, no trust_remote_code) loads runs/*/hf as its own NemotronHForCausalLM, as do
+serving engines that support NemotronH. Every layer pattern frontload builds (M, *, -) is a dense
+NemotronH pattern, so no pattern needs `auto_map`. `from_pretrained` reads both that and the older
+`frontload_hybrid` folders, and after `import frontload.model` the Auto classes build our model for
+dense `nemotron_h` folders (our kernels, packed rows), transformers' for the rest (MoE).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -115,41 +124,144 @@ def _rename(key: str, old: str, new: str) -> str:
     return new + key[len(old) :] if key.startswith(old) else key
 
 
-def _load_folder(src: Path, model_type: str) -> Any:
-    from transformers import AutoConfig, AutoModelForCausalLM
+NEMOTRON_H = "nemotron_h"
+# Checkpoint keys of a NemotronH folder -> ours (transformers' `key_mapping`, regex to replacement).
+FROM_NEMOTRON_KEYS = {r"^model\.": "backbone."}
+# Files that travel with the weights: tokenizer, chat template, generation defaults.
+TOKENIZER_FILES = (
+    "tokenizer",
+    "special_tokens",
+    "added_tokens",
+    "vocab",
+    "merges",
+    "chat_template",
+    "generation_config",
+)
 
-    import frontload.model  # noqa: F401  (registers frontload_hybrid)
 
+def saved_model_type(folder: Path) -> str | None:
+    """model_type of a save_pretrained folder's config.json (None without one)."""
+    path = Path(folder) / "config.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8")).get("model_type")
+
+
+def read_config(folder: Path) -> HybridConfig:
+    """Our config from a folder in either format (nemotron_h, or the older frontload_hybrid)."""
+    if saved_model_type(folder) == NEMOTRON_H:
+        from transformers import NemotronHConfig
+
+        return from_nemotron_h_config(NemotronHConfig.from_pretrained(folder))
+    return HybridConfig.from_pretrained(folder)
+
+
+def loading_kwargs(folder: Path, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """from_pretrained arguments for our model from `folder`: our config (converted from NemotronH's
+    when needed) and the key mapping of NemotronH folders."""
+    config = kwargs.get("config")
+    if config is not None and not isinstance(config, HybridConfig):
+        config = from_nemotron_h_config(config)  # the Auto classes pass NemotronHConfig
+    kwargs = {**kwargs, "config": config if config is not None else read_config(folder)}
+    if saved_model_type(folder) == NEMOTRON_H:
+        kwargs.setdefault("key_mapping", FROM_NEMOTRON_KEYS)
+    return kwargs
+
+
+def save_nemotron_h(
+    model: HybridForCausalLM,
+    folder: str | Path,
+    *args: Any,
+    state_dict: dict[str, torch.Tensor] | None = None,
+    **kwargs: Any,
+) -> None:
+    """`model.save_pretrained` in the NemotronH layout: a meta-device NemotronHForCausalLM takes
+    over our tensors (no copy, no init) and saves them with its config."""
+    from transformers import NemotronHForCausalLM
+
+    with torch.device("meta"):
+        target = NemotronHForCausalLM(to_nemotron_h_config(model.config))
+    state = model.state_dict() if state_dict is None else state_dict
+    renamed = {_rename(k, "backbone.", "model."): v for k, v in state.items()}
+    check_shapes(target, renamed, "(frontload model)")
+    target.load_state_dict(renamed, strict=True, assign=True)
+    target.generation_config = model.generation_config
+    target.save_pretrained(folder, *args, **kwargs)
+
+
+class NemotronHAutoModel(HybridForCausalLM):
+    """What AutoModelForCausalLM builds for a `nemotron_h` config once frontload.model is imported:
+    our model for the dense patterns we build, transformers' NemotronHForCausalLM for the rest."""
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: Any, *args: Any, **kwargs: Any) -> Any:
+        if _ours(kwargs.get("config")):
+            return HybridForCausalLM.from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        from transformers import NemotronHForCausalLM
+
+        return NemotronHForCausalLM.from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
+    @classmethod
+    def _from_config(cls, config: Any, **kwargs: Any) -> Any:
+        if _ours(config):
+            return HybridForCausalLM._from_config(from_nemotron_h_config(config), **kwargs)
+        from transformers import NemotronHForCausalLM
+
+        return NemotronHForCausalLM._from_config(config, **kwargs)
+
+
+def register_nemotron_h_auto() -> None:
+    """Route AutoModelForCausalLM's `nemotron_h` to NemotronHAutoModel (called on import)."""
+    from transformers import AutoModelForCausalLM, NemotronHConfig
+
+    NemotronHAutoModel.config_class = NemotronHConfig  # the Auto registry matches on this
+    AutoModelForCausalLM.register(NemotronHConfig, NemotronHAutoModel, exist_ok=True)
+
+
+def _ours(config: Any) -> bool:
+    """Whether a NemotronH config (or None: read from the folder later) is one frontload builds."""
+    if config is None or isinstance(config, HybridConfig):
+        return True
+    try:
+        from_nemotron_h_config(config)
+    except ConfigError:
+        return False
+    return True
+
+
+def _load_folder(src: Path, model_types: tuple[str, ...]) -> HybridForCausalLM:
     if not (src / "config.json").is_file():
         raise InputError(f"{src} has no config.json", "point at a save_pretrained folder")
-    found = AutoConfig.from_pretrained(src).model_type
-    if found != model_type:
+    found = saved_model_type(src)
+    if found not in model_types:
         raise InputError(
-            f"{src} holds a {found!r} model, expected {model_type!r}",
+            f"{src} holds a {found!r} model, expected {' or '.join(map(repr, model_types))}",
             "export takes a frontload model folder; import takes a NemotronH folder",
         )
     try:
-        return AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
+        return HybridForCausalLM.from_pretrained(src, dtype=torch.float32)
     except (RuntimeError, ValueError, OSError) as error:  # transformers' mismatch report
         first = (str(error).strip().splitlines() or [repr(error)])[0][:200]
         raise InputError(
-            f"{src}: cannot load the {model_type} model ({type(error).__name__}: {first})",
+            f"{src}: cannot load the {found} model ({type(error).__name__}: {first})",
             "the weights must match config.json; restore the config.json saved with them",
         ) from None
 
 
 def export_nemotron_h(src: Path, out: Path) -> Path:
-    """Write a NemotronH copy of the frontload model folder `src` to `out` (tokenizer files copied)."""
-    converted = to_nemotron_h(_load_folder(src, HybridConfig.model_type))
-    converted.save_pretrained(out)
+    """Write a NemotronH folder from a frontload model folder (either format), with its tokenizer
+    files and chat template."""
+    model = _load_folder(src, (HybridConfig.model_type, NEMOTRON_H))
+    model.save_pretrained(out)
     _copy_tokenizer(src, out)
     return out
 
 
 def import_nemotron_h(src: Path, out: Path) -> Path:
-    """Write a frontload copy of the NemotronH model folder `src` to `out` (tokenizer files copied)."""
-    converted = from_nemotron_h(_load_folder(src, "nemotron_h"))
-    converted.save_pretrained(out)
+    """Check that a NemotronH folder is one frontload trains (dense: M, *, -) and write it to `out`
+    with its tokenizer files and chat template."""
+    model = _load_folder(src, (NEMOTRON_H,))
+    model.save_pretrained(out)
     _copy_tokenizer(src, out)
     return out
 
@@ -158,7 +270,7 @@ def _copy_tokenizer(src: Path, out: Path) -> None:
     import shutil
 
     for path in src.iterdir():
-        if path.name.startswith(("tokenizer", "special_tokens", "generation_config", "vocab")):
+        if path.is_file() and path.name.startswith(TOKENIZER_FILES):
             shutil.copy2(path, out / path.name)
 
 

@@ -17,9 +17,10 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 
 from frontload.errors import ConfigError, InputError
-from frontload.model.attention import Attention
+from frontload.model.attention import Attention, varlen_bounds
 from frontload.model.cache import HybridCache, StepContext
 from frontload.model.config import HybridConfig
+from frontload.model.kernels import kernels
 from frontload.model.mamba2 import Mamba2Mixer
 from frontload.model.mlp import MLP, GatedRMSNorm, RMSNorm
 
@@ -132,6 +133,8 @@ class HybridModel(HybridPreTrainedModel):
             )
         ctx = StepContext(cache=cache)
         ctx.seq_idx = resolve_seq_idx(seq_idx, position_ids, b, T, past)
+        if ctx.seq_idx is not None:
+            ctx.cu_seqlens, ctx.max_seqlen = _document_bounds(ctx.seq_idx, kwargs)
         if attention_mask is not None:
             if attention_mask.dim() != 2:
                 raise InputError(
@@ -148,6 +151,21 @@ class HybridModel(HybridPreTrainedModel):
         return BaseModelOutputWithPast(
             last_hidden_state=self.norm_f(hidden), **{CACHE_FIELD: cache}
         )
+
+
+def _document_bounds(seq_idx: torch.Tensor, given: dict[str, Any]) -> tuple[Any, Any]:
+    """cu_seqlens / max_seqlen for varlen attention: the loader's (`cu_seqlens`, `max_seqlen`) or
+    TRL's (`cu_seq_lens_q`, `max_length_q`) when passed; otherwise computed here, once per forward
+    (not in each layer, nor again in activation-checkpoint recompute), and only where a varlen kernel
+    will read them."""
+    for cu_key, max_key in (("cu_seqlens", "max_seqlen"), ("cu_seq_lens_q", "max_length_q")):
+        if given.get(cu_key) is not None and given.get(max_key) is not None:
+            cu = given[cu_key].to(device=seq_idx.device, dtype=torch.int32, non_blocking=True)
+            return cu, int(given[max_key])
+    found = kernels()
+    if found.usable(seq_idx) and (found.flash_attn_varlen or found.torch_varlen):
+        return varlen_bounds(seq_idx)
+    return None, None
 
 
 def resolve_seq_idx(
@@ -186,19 +204,27 @@ class HybridForCausalLM(HybridPreTrainedModel, GenerationMixin):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: Any, *args: Any, **kwargs: Any) -> Any:
-        """Local folders get a shape check first: a mismatch is one ConfigError naming the field,
+        """Reads NemotronH folders (what `save_pretrained` writes) and older frontload_hybrid ones.
+        Local folders get a shape check first: a mismatch is one ConfigError naming the field,
         not transformers' report and RuntimeError (also reached through AutoModelForCausalLM)."""
         from pathlib import Path
 
         from frontload.model.checkpoint import check_checkpoint
+        from frontload.model.convert import loading_kwargs
 
         folder = Path(str(pretrained_model_name_or_path))
-        config = kwargs.get("config")
-        if (folder / "config.json").is_file() and not kwargs.get("ignore_mismatched_sizes"):
-            if not isinstance(config, HybridConfig):
-                config = HybridConfig.from_pretrained(folder)
-            check_checkpoint(cls, folder, config)
+        if (folder / "config.json").is_file():
+            kwargs = loading_kwargs(folder, kwargs)
+            if not kwargs.get("ignore_mismatched_sizes"):
+                check_checkpoint(cls, folder, kwargs["config"])
         return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
+    def save_pretrained(self, save_directory: Any, *args: Any, **kwargs: Any) -> None:
+        """Save as a transformers NemotronH folder: stock transformers loads it without frontload
+        (see `frontload.model.convert`); our `from_pretrained` reads it back."""
+        from frontload.model.convert import save_nemotron_h
+
+        save_nemotron_h(self, save_directory, *args, **kwargs)
 
     @classmethod
     def _supports_default_dynamic_cache(cls) -> bool:
@@ -229,9 +255,12 @@ class HybridForCausalLM(HybridPreTrainedModel, GenerationMixin):
         inputs_embeds: torch.Tensor | None = None,
         logits_to_keep: int | torch.Tensor = 0,
         cache: HybridCache | None = None,
+        cu_seqlens: torch.Tensor | None = None,
+        max_seqlen: int | None = None,
         **kwargs: Any,
     ) -> CausalLMOutputWithPast:
-        """seq_idx (B, T) int32 separates packed documents; without it, position_ids restarts do."""
+        """seq_idx (B, T) int32 separates packed documents; without it, position_ids restarts do.
+        cu_seqlens / max_seqlen (from the data loader) spare the varlen attention a host sync."""
         cache = cache if cache is not None else past_key_values
         if cache is not None and not isinstance(cache, HybridCache):
             # A generic transformers cache (from a generate() that does not ask us first) is replaced
@@ -253,6 +282,9 @@ class HybridForCausalLM(HybridPreTrainedModel, GenerationMixin):
             seq_idx=seq_idx,
             cache=cache if use_cache else None,
             inputs_embeds=inputs_embeds,
+            cu_seqlens=cu_seqlens,
+            max_seqlen=max_seqlen,
+            **{key: kwargs[key] for key in ("cu_seq_lens_q", "max_length_q") if key in kwargs},
         )
         hidden = out.last_hidden_state
         if isinstance(logits_to_keep, int):

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from frontload.model import kernels
 from frontload.model.config import HybridConfig
 
 
@@ -24,7 +25,11 @@ class RMSNorm(nn.Module):
 
 
 class GatedRMSNorm(nn.Module):
-    """Mamba-2's output norm: RMSNorm(y * silu(z)) per group of channels (norm_before_gate=False)."""
+    """Mamba-2's output norm: RMSNorm(y * silu(z)) per group of channels (norm_before_gate=False).
+
+    mamba_ssm's Triton `rmsnorm_fn` when the kernel facade has it (one pass, no fp32 copies of the
+    activations); otherwise PyTorch with fp32 intermediates, as transformers' NemotronH.
+    """
 
     def __init__(self, width: int, group_size: int, eps: float) -> None:
         super().__init__()
@@ -33,6 +38,19 @@ class GatedRMSNorm(nn.Module):
         self.eps = eps
 
     def forward(self, y: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+        found = kernels.kernels()
+        if found.rmsnorm_gated is not None and found.usable(y):
+            flat = y.reshape(-1, y.shape[-1])  # (B*T, C): the kernel takes rows
+            out = found.rmsnorm_gated(
+                flat,
+                self.weight,
+                None,
+                z=gate.reshape(-1, y.shape[-1]),
+                eps=self.eps,
+                group_size=self.group_size,
+                norm_before_gate=False,
+            )
+            return out.view(y.shape)
         dtype = y.dtype
         yf = y.float() * F.silu(gate.float())
         grouped = yf.view(*yf.shape[:-1], -1, self.group_size)

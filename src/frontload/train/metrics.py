@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,95 @@ def peak_tflops(configured: float | None) -> float | None:
     return next((peak for key, peak in PEAK_TFLOPS.items() if key in name), None)
 
 
-def flops_per_token(n_params: int, n_attention_layers: int, hidden: int, seq_len: int) -> float:
-    """Training FLOPs per token: 6 x parameters plus causal attention scores (fwd + bwd).
+@dataclass(frozen=True)
+class FlopCounter:
+    """Model FLOPs of one training step (forward + backward = 3 x forward), for MFU.
 
-    Attention: QK^T and AV are 2 x 2 x seq x hidden FLOPs per token per layer forward; causal
-    masking halves them; backward doubles forward: 6 x seq x hidden per layer.
+    step FLOPs = 6 x N x tokens + A x sum over documents of L(L+1) + S x tokens, where
+    - N: parameters without the input embedding table (a lookup, no FLOPs; the LM head counts);
+    - A = 6 x attention layers x query heads x head_dim: causal QK^T and AV over each document of
+      L tokens cost 2 x 2 x heads x head_dim x L(L+1)/2 forward (the varlen kernels never cross a
+      document boundary, so the actual document lengths count, not seq_len);
+    - S = 3 x Mamba layers x (4 H P N + H Q P + G Q N): the SSD scan per token, forward: chunk states
+      (B^T x) and state outputs (C h) 2 H P N each, the causal intra-chunk C B^T (G Q N) and its product
+      with x (H Q P), with H heads of dim P, state N, G groups and chunk Q (at most seq_len).
     """
-    return 6.0 * n_params + 6.0 * n_attention_layers * hidden * seq_len
+
+    dense_per_token: float
+    attention_per_pair: float
+    ssd_per_token: float
+
+    @classmethod
+    def for_config(cls, config: Any, seq_len: int) -> FlopCounter:
+        from frontload.model.config import parameter_counts
+
+        counts = parameter_counts(config)
+        kinds = config.layer_kinds
+        heads, dim, state = config.mamba_num_heads, config.mamba_head_dim, config.ssm_state_size
+        chunk = min(config.chunk_size, seq_len)
+        ssd = 4 * heads * dim * state + heads * chunk * dim + config.n_groups * chunk * state
+        return cls(
+            dense_per_token=6.0 * (counts["total"] - counts["embeddings"]),
+            attention_per_pair=6.0
+            * kinds.count("attention")
+            * config.num_attention_heads
+            * config.head_dim,
+            ssd_per_token=3.0 * kinds.count("mamba") * ssd,
+        )
+
+    def step_flops(self, tokens: int, document_pairs: float) -> float:
+        """FLOPs of `tokens` training tokens whose documents have sum of L(L+1) = `document_pairs`."""
+        return (self.dense_per_token + self.ssd_per_token) * tokens + (
+            self.attention_per_pair * document_pairs
+        )
+
+
+class StepTimer:
+    """Wall time spent in training steps only, for tokens/s and MFU.
+
+    Runs from the first step; `pause()` (before evaluation, checkpointing, exports) first waits for
+    the device, so queued training work is charged to training and not to what follows. `take()` at a
+    log step (where the logged scalars were just read, so the device is idle) returns the seconds
+    since the previous take.
+    """
+
+    def __init__(self, device: Any) -> None:
+        self.device = device
+        self.seconds = 0.0
+        self.since: float | None = None
+
+    def resume(self) -> None:
+        if self.since is None:
+            self.since = time.perf_counter()
+
+    def pause(self) -> None:
+        if self.since is None:
+            return
+        if getattr(self.device, "type", "cpu") == "cuda":
+            import torch
+
+            torch.cuda.synchronize(self.device)
+        self.seconds += time.perf_counter() - self.since
+        self.since = None
+
+    def take(self) -> float:
+        now = time.perf_counter()
+        total = self.seconds + (now - self.since if self.since is not None else 0.0)
+        self.seconds, self.since = 0.0, now if self.since is not None else None
+        return total
+
+
+def write_summary(run_dir: Path, values: dict[str, Any], rank: int = 0) -> None:
+    """Merge `values` into runs/<run>/summary.json (atomic; rank 0 only)."""
+    if rank != 0:
+        return
+    path = Path(run_dir) / "summary.json"
+    current = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    current.update(values)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(current, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
 
 
 class _NullWriter:

@@ -98,28 +98,74 @@ def apply_fsdp(
     bf16: bool,
     reshard_after_forward: bool,
 ) -> None:
-    """fully_shard each block, then the root (embeddings, final norm, head); bf16 parameters in
-    compute with fp32 master weights and fp32 gradient reduction when `bf16`."""
+    """fully_shard each block, then the root (embeddings, final norm, head), with the precision
+    groups of `precision_groups` when `bf16`."""
     from torch.distributed.device_mesh import init_device_mesh
-    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+    from torch.distributed.fsdp import fully_shard
 
     mesh = init_device_mesh(device_type, (world_size,), mesh_dim_names=("dp",))
-    policy = (
-        MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
-        if bf16
-        else MixedPrecisionPolicy()
+    shard_in_precision_groups(
+        model,
+        blocks,
+        mesh,
+        bf16=bf16,
+        reshard_after_forward=reshard_after_forward,
+        shard=fully_shard,
     )
-    for position, block in enumerate(blocks):
-        # The last block is resharded by the root's backward anyway; keeping it saves a gather.
-        last = position == len(blocks) - 1
-        fully_shard(
-            block.module,
-            mesh=mesh,
-            mp_policy=policy,
-            reshard_after_forward=reshard_after_forward and not last,
-        )
-    fully_shard(model, mesh=mesh, mp_policy=policy, reshard_after_forward=reshard_after_forward)
     _log(
         f"FSDP2: {len(blocks)} blocks + root over {world_size} processes ({device_type}), "
-        f"{'bf16 params / fp32 reduce' if bf16 else 'fp32'}"
+        + ("bf16 matmul weights, fp32 SSM params/norms/embeddings, fp32 reduce" if bf16 else "fp32")
     )
+
+
+def precision_groups(model: nn.Module, blocks: list[Block]) -> list[tuple[nn.Module, bool]]:
+    """(module, gathered in bf16?) in the order to shard them (inner groups first).
+
+    One precision story for 1 and N processes: compute runs under bf16 autocast with fp32 master
+    weights either way. Autocast casts matmul weights to bf16 at use, so FSDP2 may as well gather
+    those in bf16 (half the traffic, the same numbers); everything autocast keeps in fp32 (Mamba-2's
+    A_log, dt_bias, D, the conv, every norm weight, the embedding table) is gathered in fp32 through
+    its own group. Matmul weights: the in/out projections of Mamba-2 mixers, whole attention and FFN
+    mixers, and the LM head; each block then claims the rest of its parameters in fp32.
+    """
+    groups: list[tuple[nn.Module, bool]] = []
+    for block in blocks:
+        mixer = block.module.mixer  # also through an activation-checkpoint wrapper
+        if block.kind == "mamba":
+            groups += [(mixer.in_proj, True), (mixer.out_proj, True)]
+        else:
+            groups.append((mixer, True))
+        groups.append((block.module, False))
+    groups += [(model.lm_head, True), (model, False)]
+    return groups
+
+
+def shard_in_precision_groups(
+    model: nn.Module,
+    blocks: list[Block],
+    mesh,
+    *,
+    bf16: bool,
+    reshard_after_forward: bool,
+    shard,
+) -> None:
+    """Apply `shard` (fully_shard) per precision group when `bf16`, else per block and root in fp32.
+
+    Gradients are reduced in fp32 either way. The last block is resharded by the root's backward
+    anyway, so it keeps its parameters after forward (saves a gather)."""
+    from torch.distributed.fsdp import MixedPrecisionPolicy
+
+    low = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+    full = MixedPrecisionPolicy(reduce_dtype=torch.float32)  # parameters as stored: fp32
+    last_block = blocks[-1].module if blocks else None
+    if bf16:
+        units = precision_groups(model, blocks)
+    else:
+        units = [(block.module, False) for block in blocks] + [(model, False)]
+    for module, in_bf16 in units:
+        shard(
+            module,
+            mesh=mesh,
+            mp_policy=low if in_bf16 else full,
+            reshard_after_forward=reshard_after_forward and module is not last_block,
+        )

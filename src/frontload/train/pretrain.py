@@ -9,7 +9,6 @@ import contextlib
 import math
 import os
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,15 @@ import torch.distributed as dist
 from frontload.config import dump_yaml
 from frontload.errors import FrontloadError, TrainingError
 from frontload.train.checkpoint import CheckpointManager, export_hf, rng_state, set_rng_state
-from frontload.train.metrics import MetricsLogger, TrainProgress, flops_per_token, peak_tflops
+from frontload.train.kernel_choice import choose_kernels, kernel_record
+from frontload.train.metrics import (
+    FlopCounter,
+    MetricsLogger,
+    StepTimer,
+    TrainProgress,
+    peak_tflops,
+    write_summary,
+)
 from frontload.train.phases import StagedData, plan_phases, plan_tokens, validation_rows
 from frontload.train.recipe import PretrainRecipe, load_recipe
 from frontload.train.schedule import lr_at
@@ -89,8 +96,10 @@ def pretrain(
 def _train(
     recipe: PretrainRecipe, workspace: Workspace, plan: Any | None, resume: bool, env: Dist
 ) -> Path:
+    from frontload.data.loader import DeviceLoader
     from frontload.train.parallel import parallelize
 
+    kernel_names = choose_kernels(recipe.kernels, env.device, env.rank)
     run_dir = workspace.runs_dir / recipe.name
     checkpoints = CheckpointManager(
         run_dir / "checkpoints",
@@ -140,70 +149,79 @@ def _train(
         step, tokens_seen = meta["step"], meta["tokens_seen"]
         data.load_state_dict(rank_state["data"])
         set_rng_state(rank_state["rng"])
+    loader = DeviceLoader(data, recipe.micro_batch_size, accum, env.device)
     if env.rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         dump_yaml(recipe, run_dir / "recipe.yaml")
         record_plan(run_dir, plan)
     metrics = MetricsLogger(run_dir, recipe.name, env.rank, recipe.log.tensorboard)
     metrics.truncate_after(step)
-    n_params = sum(p.numel() for p in model.parameters())
-    flops = flops_per_token(
-        n_params, config.layer_kinds.count("attention"), config.hidden_size, recipe.seq_len
-    )
+    metrics.log(step, {"kind": "start", **kernel_record(kernel_names)})
+    write_summary(run_dir, {"run": recipe.name, "kernels": kernel_names}, env.rank)
+    flop_counter = FlopCounter.for_config(config, recipe.seq_len)
     peak = peak_tflops(recipe.log.peak_tflops)
+    # One precision story: bf16 autocast with fp32 master weights on 1 or N processes; under FSDP2
+    # the matmul weights are also gathered in bf16 (see parallel.precision_groups).
     autocast = (
-        torch.autocast(env.device.type, dtype=torch.bfloat16)
-        if bf16 and env.world_size == 1
-        else contextlib.nullcontext()
+        torch.autocast(env.device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     )
     progress = TrainProgress(env.rank == 0, total_steps, step, recipe.name)
     save_meta = {"run": recipe.name, "model_config": config.to_dict()}
     last_good = latest
-    window_start, window_tokens = time.perf_counter(), 0
+    timer = StepTimer(env.device)
+    window = _Window()
     try:
         while step < total_steps:
+            timer.resume()
             lr = lr_at(recipe.schedule, step, total_steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            micro = [data.batch(step, recipe.micro_batch_size) for _ in range(accum)]
-            loss, grad_norm = train_step(model, optimizer, micro, recipe, env, autocast)
+            batch = loader.get(step)
+            loss_sum, grad_norm = train_step(model, optimizer, batch, recipe, env, autocast)
+            if step + 1 < total_steps:
+                loader.prefetch(step + 1)  # host reads overlap the queued device work
             step += 1
             tokens_seen += recipe.global_batch_tokens
-            window_tokens += recipe.global_batch_tokens
-            if not math.isfinite(loss):
-                raise TrainingError(
-                    f"loss is {loss} at step {step} (phase {data.phases[data.index].name})",
-                    f"resume from the last good checkpoint ({last_good or 'none yet'}) with a "
-                    "lower schedule.peak_lr or a longer warmup",
-                )
-            elapsed = time.perf_counter() - window_start
-            tokens_per_s = window_tokens / max(elapsed, 1e-9)
-            mfu = tokens_per_s * flops / (peak * 1e12 * env.world_size) if peak else None
-            progress.update(step, tokens_seen, loss, lr, tokens_per_s, mfu)
+            window.add(batch, loss_sum, flop_counter)
             if step % recipe.log.interval_steps == 0 or step == total_steps:
-                metrics.log(
-                    step,
-                    {
-                        "kind": "train",
-                        "phase": data.phases[data.index].name,
-                        "tokens": tokens_seen,
-                        "loss": loss,
-                        "lr": lr,
-                        "grad_norm": grad_norm,
-                        "tokens_per_s": round(tokens_per_s, 2),
-                        "mfu": mfu,
-                    },
-                )
-                window_start, window_tokens = time.perf_counter(), 0
+                # The only host reads of training scalars: once per log row, not per step.
+                loss, flops, count = env.sum([float(window.loss_sum), window.flops, window.count])
+                loss = loss / max(count, 1.0)
+                if not math.isfinite(loss):
+                    raise TrainingError(
+                        f"loss is {loss} at step {step} (phase {batch.phase})",
+                        f"resume from the last good checkpoint ({last_good or 'none yet'}) with a "
+                        "lower schedule.peak_lr or a longer warmup",
+                    )
+                seconds = max(timer.take(), 1e-9)
+                tokens_per_s = window.steps * recipe.global_batch_tokens / seconds
+                mfu = flops / (seconds * peak * 1e12 * env.world_size) if peak else None
+                progress.update(step, tokens_seen, loss, lr, tokens_per_s, mfu)
+                row = {
+                    "kind": "train",
+                    "phase": batch.phase,
+                    "tokens": tokens_seen,
+                    "loss": loss,
+                    "lr": lr,
+                    "grad_norm": float(grad_norm),
+                    "tokens_per_s": round(tokens_per_s, 2),
+                    "mfu": mfu,
+                    "train_seconds": round(seconds, 4),
+                }
+                metrics.log(step, row)
+                window = _Window()
             if val_rows and (step % recipe.eval.interval_steps == 0 or step == total_steps):
+                timer.pause()
                 values = evaluate(model, val_rows, recipe, env, autocast)
                 metrics.log(step, {"kind": "eval", "tokens": tokens_seen, **values})
             if step % recipe.checkpoint.interval_steps == 0 or step == total_steps:
-                rank_state = {"data": data.state_dict(), "rng": rng_state()}
+                timer.pause()
+                rank_state = {"data": loader.state_dict(), "rng": rng_state()}
                 meta = {**save_meta, "tokens_seen": tokens_seen}
                 last_good = checkpoints.save(step, model, optimizer, rank_state, meta)
             every = recipe.checkpoint.export_interval_steps
             if every and step % every == 0 and step < total_steps:
+                timer.pause()
                 export_hf(
                     model, config, run_dir / "exports" / f"step_{step:08d}", tokenizer, env.rank
                 )
@@ -211,33 +229,47 @@ def _train(
         if env.rank == 0:
             rows = pretrain_rows(data.served(), plan)
             write_served(run_dir, recipe.name, "pretrain", rows, plan)
+        write_summary(run_dir, {"steps": step, "tokens": tokens_seen}, env.rank)
     finally:
         progress.close()
         metrics.close()
     return run_dir
 
 
+class _Window:
+    """What the steps since the last log row add up to; device tensors are only read at log time."""
+
+    def __init__(self) -> None:
+        self.loss_sum: Any = 0.0  # sum of per-token losses over trained tokens (device tensor)
+        self.count = 0.0  # trained tokens of this process
+        self.flops = 0.0  # model FLOPs of this process's tokens
+        self.steps = 0
+
+    def add(self, batch: Any, loss_sum: torch.Tensor, counter: FlopCounter) -> None:
+        self.loss_sum = loss_sum + self.loss_sum
+        self.count += sum(batch.counts)
+        self.flops += counter.step_flops(batch.tokens, batch.document_pairs)
+        self.steps += 1
+
+
 def train_step(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
-    micro_batches: list[dict],
+    batch: Any,
     recipe: PretrainRecipe,
     env: Dist,
     autocast: Any,
-) -> tuple[float, float]:
-    """One optimizer step over this process's micro-batches; returns the global mean loss (per
-    trained token, over all processes) and the gradient norm before clipping."""
-    counts = [int((batch["labels"][:, 1:] != -100).sum()) for batch in micro_batches]
-    (global_count,) = env.sum([float(sum(counts))])
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step over this process's micro-batches (a `data.loader.StepBatch`); returns
+    this process's summed token loss and the gradient norm before clipping, both as device tensors:
+    nothing here waits for the device (the caller reads them every `log.interval_steps`)."""
+    global_count = torch.tensor(float(sum(batch.counts)), dtype=torch.float64, device=env.device)
+    if env.world_size > 1:
+        dist.all_reduce(global_count)
     # FSDP averages gradients over processes, so each process scales its token sum by world size.
-    scale = env.world_size / max(global_count, 1.0)
+    scale = (env.world_size / global_count.clamp(min=1.0)).float()
     loss_sum = torch.zeros((), dtype=torch.float64, device=env.device)
-    for batch, count in zip(micro_batches, counts, strict=True):
-        inputs = {
-            key: torch.as_tensor(batch[key], dtype=torch.long, device=env.device)
-            for key in ("input_ids", "labels", "seq_idx")
-            if key in batch
-        }
+    for inputs, count in zip(batch.micro, batch.counts, strict=True):
         with autocast:
             output = model(**inputs)
         token_sum = output.loss.float() * count  # the model's loss is a mean over its tokens
@@ -246,8 +278,7 @@ def train_step(
     grad_norm = _clip(model, recipe.optimizer.grad_clip)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    (total,) = env.sum([loss_sum.item()])
-    return total / max(global_count, 1.0), grad_norm
+    return loss_sum, grad_norm
 
 
 def evaluate(
@@ -285,13 +316,13 @@ def evaluate(
     return results
 
 
-def _clip(model: torch.nn.Module, max_norm: float | None) -> float:
-    """Global gradient norm (over all shards), clipped to `max_norm` when set."""
+def _clip(model: torch.nn.Module, max_norm: float | None) -> torch.Tensor:
+    """Global gradient norm (over all shards) as a device tensor, clipped to `max_norm` when set."""
     params = [p for p in model.parameters() if p.grad is not None]
     norm = torch.nn.utils.clip_grad_norm_(params, max_norm or float("inf"), foreach=True)
     if hasattr(norm, "full_tensor"):  # a DTensor under FSDP2
         norm = norm.full_tensor()
-    return float(norm)
+    return norm
 
 
 def _workspace_tokenizer(workspace: Workspace):

@@ -149,6 +149,11 @@ class PretrainRecipe(StrictModel):
     precision: Literal["auto", "bf16", "fp32"] = Field(
         "auto", description="auto: bf16 autocast with fp32 master weights on CUDA, fp32 on CPU"
     )
+    kernels: Literal["auto", "require", "torch"] = Field(
+        "auto",
+        description="auto: the fast kernels that import (mamba_ssm, causal-conv1d, flash-attn), "
+        "PyTorch for the rest; require: fail at start naming each missing piece; torch: PyTorch only",
+    )
     cpu_threads: int | None = Field(
         1,
         gt=0,
