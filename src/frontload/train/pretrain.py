@@ -21,7 +21,13 @@ from frontload.config import dump_yaml
 from frontload.errors import FrontloadError, TrainingError
 from frontload.train.checkpoint import CheckpointManager, export_hf, rng_state, set_rng_state
 from frontload.train.metrics import MetricsLogger, TrainProgress, flops_per_token, peak_tflops
-from frontload.train.phases import StagedData, plan_phases, plan_tokens, validation_rows
+from frontload.train.phases import (
+    StagedData,
+    plan_phases,
+    plan_tokens,
+    run_recipe,
+    validation_rows,
+)
 from frontload.train.recipe import PretrainRecipe, load_recipe
 from frontload.train.schedule import lr_at
 from frontload.train.served import pretrain_rows, record_plan, write_served
@@ -142,7 +148,7 @@ def _train(
         set_rng_state(rank_state["rng"])
     if env.rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
-        dump_yaml(recipe, run_dir / "recipe.yaml")
+        dump_yaml(run_recipe(recipe, plan), run_dir / "recipe.yaml")
         record_plan(run_dir, plan)
     metrics = MetricsLogger(run_dir, recipe.name, env.rank, recipe.log.tensorboard)
     metrics.truncate_after(step)
