@@ -230,3 +230,24 @@ def test_a_recipe_that_says_no_reasoning_contradicts_a_plan_with_reasoning():
     no_reasoning = Plan(name="none", phases=[PhasePlan(**budget, general_tokens=BATCH * 8)])
     assert plan_tokens(base, no_reasoning) == BATCH * 8  # a plan without reasoning agrees
     assert plan_tokens(plan_recipe(global_batch_tokens=BATCH), plan) == BATCH * 8
+
+
+def test_a_run_resumes_only_on_the_plan_it_started_with(tmp_path):
+    from frontload.allocate.plan import PhasePlan, Plan
+    from frontload.train.served import check_resume_plan, record_plan
+
+    phase = {"name": "pretrain", "budget_tokens": BATCH * 8, "general_tokens": BATCH * 8}
+    plan = Plan(name="tiny", phases=[PhasePlan(**phase)])
+    other = plan.model_copy(update={"name": "other"})
+    run = tmp_path / "runs" / "r"
+    check_resume_plan(run, None)  # no plan before, none now
+    record_plan(run, plan)
+    check_resume_plan(run, plan)
+    with pytest.raises(ConfigError, match="started with plan .* resumed with plan other"):
+        check_resume_plan(run, other)
+    with pytest.raises(ConfigError, match=r"(?s)resumed with no plan.*--plan .*plan\.yaml"):
+        check_resume_plan(run, None)
+    record_plan(run, None)  # a fresh run without a plan drops the old copy
+    assert not (run / "plan.yaml").exists() and not (run / "plan.sha256").exists()
+    with pytest.raises(ConfigError, match="started with no plan"):
+        check_resume_plan(run, plan)

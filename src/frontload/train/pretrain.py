@@ -30,7 +30,7 @@ from frontload.train.phases import (
 )
 from frontload.train.recipe import PretrainRecipe, load_recipe
 from frontload.train.schedule import lr_at
-from frontload.train.served import pretrain_rows, record_plan, write_served
+from frontload.train.served import check_resume_plan, pretrain_rows, record_plan, write_served
 from frontload.workspace import Workspace
 
 
@@ -110,6 +110,8 @@ def _train(
             f"run {recipe.name} already has checkpoints in {run_dir}",
             "pass --resume to continue it, or choose another `name` in the recipe",
         )
+    if latest is not None:
+        check_resume_plan(run_dir, plan)
     accum = recipe.grad_accum_steps(env.world_size)
     total_steps = recipe.total_steps(plan_tokens(recipe, plan))
     tokenizer = _workspace_tokenizer(workspace)
