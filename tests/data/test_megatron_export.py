@@ -113,3 +113,14 @@ def test_cli_export_then_blend_export_points_at_the_files(corpus_workspace):
     assert Path(parts[1]).parent == folder
     assert np.dtype(theirs[0].dtype) == np.uint16  # a small vocab stays 2 bytes per token
     assert all(np.array_equal(a, b) for a, b in zip(documents(folder), theirs, strict=True))
+
+
+def test_a_loss_mask_that_megatron_cannot_hold_is_reported(tmp_path):
+    """A chat-form dataset's assistant-only mask has no place in Megatron's indexed dataset: the
+    export says it left the mask out instead of dropping it without a word."""
+    from frontload.data.interop import export_megatron
+
+    masked = write_dataset(tmp_path / "chat", 1, 20, seed=1, mask=True)
+    assert export_megatron(masked)["loss_mask_dropped"] is True
+    plain = write_dataset(tmp_path / "text", 2, 20, seed=2)
+    assert export_megatron(plain)["loss_mask_dropped"] is False

@@ -105,3 +105,29 @@ def test_runs_without_a_plan_record_what_they_served(toy_workspace):
     assert row["corpus"] == "dshq" and row["plan"] is None and row["plan_sha256"] is None
     assert row["examples"] == result.train_records == 2 * 90  # 10 held out, 2 epochs
     assert row["epochs"] == pytest.approx(1.8, rel=0.05)
+
+
+def test_a_max_length_that_would_cut_planned_examples_is_an_error(two_corpora):
+    """The trainer cuts conversations longer than max_length: with a plan that would serve less
+    than the plan, so the recipe's max_length and the plan are named before any training."""
+    workspace, _ = two_corpora
+    with pytest.raises(ConfigError) as error:
+        sft(plan_recipe(max_length=16), workspace, "tiny")
+    message = str(error.value)
+    assert "recipe sft_plan max_length: 16 contradicts plan tiny" in message
+    assert "dshq" in message and "of its tokens" in message
+    assert not (workspace.runs_dir / "sft_plan" / "served.jsonl").exists()
+
+
+def test_served_tokens_without_a_plan_leave_out_what_max_length_cuts():
+    from frontload.train.served import SFTData, cut_at_max_length
+
+    rows = [
+        {"phase": "sft", "corpus": "a", "tokens": 300},
+        {"phase": "sft", "corpus": "b", "tokens": 40},
+    ]
+    data = SFTData(train=[[], [], []], rows=rows, sources=["a", "b", "a"])
+    cut_at_max_length(data, [100, 40, 200], 100, "r", None)  # a: 200 of 300 kept, b: all
+    assert [row["tokens"] for row in data.rows] == [200, 40]
+    with pytest.raises(ConfigError, match="a 1 of 2 examples"):
+        cut_at_max_length(data, [100, 40, 200], 100, "r", type("P", (), {"name": "p"})())

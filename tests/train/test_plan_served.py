@@ -186,6 +186,7 @@ def test_cli_takes_a_plan_name_and_refuses_a_contradicting_recipe(token_workspac
 
     from frontload.cli import app
     from frontload.config import dump_yaml
+    from frontload.train.phases import run_recipe
 
     solve_tiny_plan(token_workspace, BATCH * 4)
     runner = CliRunner()
@@ -198,8 +199,55 @@ def test_cli_takes_a_plan_name_and_refuses_a_contradicting_recipe(token_workspac
     assert "contradicts plan tiny" in str(staged.exception)
     assert not (token_workspace.runs_dir / "tiny-ldq").exists()  # refused before any training
     recipe = tmp_path / "plan.yaml"
-    dump_yaml(plan_recipe(), recipe)
+    dump_yaml(run_recipe(plan_recipe(), "tiny"), recipe)  # a full dump, as a run folder keeps it
     result = runner.invoke(app, ["train", "pretrain", str(recipe), "--plan", "tiny", *ws])
     assert result.exit_code == 0, result.output
-    served = (token_workspace.runs_dir / "tiny-plan" / "served.jsonl").read_text().splitlines()
+    run = token_workspace.runs_dir / "tiny-plan"
+    served = (run / "served.jsonl").read_text().splitlines()
     assert sum(json.loads(row)["tokens"] for row in served) == BATCH * 4
+    kept = (run / "recipe.yaml").read_text()
+    assert "reasoning" not in kept  # the run's recipe shows no blend of its own: plan.yaml is it
+    again = runner.invoke(
+        app, ["train", "pretrain", str(run / "recipe.yaml"), "--plan", "tiny", *ws]
+    )
+    assert "already has checkpoints" in str(again.exception)  # it parses and agrees with the plan
+
+
+def test_a_recipe_that_says_no_reasoning_contradicts_a_plan_with_reasoning():
+    """pretrain_base.yaml says `reasoning: []`: with a plan that puts reasoning into pretraining,
+    training the plan under that recipe's name would be a silent override, so it is an error."""
+    from frontload.allocate.plan import PhasePlan, Plan, PlanEntry
+    from frontload.train.phases import plan_tokens
+
+    entry = PlanEntry(corpus="dldq", tokens=BATCH * 2, epochs=1.0, weight=0.25)
+    budget = {"name": "pretrain", "budget_tokens": BATCH * 8}
+    phase = PhasePlan(**budget, general_tokens=BATCH * 6, entries=[entry])
+    plan = Plan(name="tiny", phases=[phase])
+    base = load_recipe(RECIPES / "tiny" / "pretrain_base.yaml")
+    base = base.model_copy(update={"total_tokens": None, "global_batch_tokens": BATCH})
+    with pytest.raises(ConfigError, match=r"tiny-base contradicts plan tiny: data.reasoning: \[\]"):
+        plan_tokens(base, plan)
+    no_reasoning = Plan(name="none", phases=[PhasePlan(**budget, general_tokens=BATCH * 8)])
+    assert plan_tokens(base, no_reasoning) == BATCH * 8  # a plan without reasoning agrees
+    assert plan_tokens(plan_recipe(global_batch_tokens=BATCH), plan) == BATCH * 8
+
+
+def test_a_run_resumes_only_on_the_plan_it_started_with(tmp_path):
+    from frontload.allocate.plan import PhasePlan, Plan
+    from frontload.train.served import check_resume_plan, record_plan
+
+    phase = {"name": "pretrain", "budget_tokens": BATCH * 8, "general_tokens": BATCH * 8}
+    plan = Plan(name="tiny", phases=[PhasePlan(**phase)])
+    other = plan.model_copy(update={"name": "other"})
+    run = tmp_path / "runs" / "r"
+    check_resume_plan(run, None)  # no plan before, none now
+    record_plan(run, plan)
+    check_resume_plan(run, plan)
+    with pytest.raises(ConfigError, match="started with plan .* resumed with plan other"):
+        check_resume_plan(run, other)
+    with pytest.raises(ConfigError, match=r"(?s)resumed with no plan.*--plan .*plan\.yaml"):
+        check_resume_plan(run, None)
+    record_plan(run, None)  # a fresh run without a plan drops the old copy
+    assert not (run / "plan.yaml").exists() and not (run / "plan.sha256").exists()
+    with pytest.raises(ConfigError, match="started with no plan"):
+        check_resume_plan(run, plan)

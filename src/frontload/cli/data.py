@@ -177,3 +177,8 @@ def export_megatron_cmd(
         f"{corpus}: {info['tokens']:,} tokens, {info['documents']:,} documents ({info['dtype']}) "
         f"-> {info['prefix']}.bin/.idx (--data-path prefix {info['prefix']})"
     )
+    if info["loss_mask_dropped"]:
+        typer.echo(
+            f"note: {corpus}'s loss mask is not exported (Megatron's indexed dataset has none): "
+            "a Megatron run trains on every token, prompts included"
+        )

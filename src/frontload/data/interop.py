@@ -79,6 +79,8 @@ def export_megatron(token_dir: Path, prefix: Path | None = None) -> dict:
         "tokens": dataset.num_tokens,
         "documents": dataset.num_documents,
         "tokenizer_hash": dataset.tokenizer_hash,
+        # Megatron's indexed dataset has no loss mask: a chat-form dataset's mask is not exported
+        "loss_mask_dropped": dataset.has_mask,
     }
     if prefix == megatron_prefix(token_dir):
         atomic_write_json(prefix.with_suffix(".json"), info)

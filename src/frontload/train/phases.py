@@ -37,6 +37,12 @@ def plan_tokens(recipe: PretrainRecipe, plan: Any | None) -> int | None:
     if data.reasoning:
         names = ", ".join(s.corpus for s in data.reasoning)
         conflicts.append(f"data.reasoning: [{names}] (the plan's corpora replace them)")
+    planned = sum(e.tokens for phase in phases for e in phase.entries)
+    if "reasoning" in data.model_fields_set and not data.reasoning and planned:
+        conflicts.append(
+            f"data.reasoning: [] (no reasoning; the plan puts {planned:,} reasoning tokens "
+            "into pretraining)"
+        )
     if data.reasoning_fraction is not None:
         conflicts.append(f"data.reasoning_fraction: {data.reasoning_fraction} (the plan sets it)")
     if data.phases:
@@ -62,6 +68,17 @@ def plan_tokens(recipe: PretrainRecipe, plan: Any | None) -> int | None:
                 "of the budget",
             )
     return total
+
+
+def run_recipe(recipe: PretrainRecipe, plan: Any | None) -> dict:
+    """The recipe as the run folder keeps it. With a plan, the blend keys the plan decides
+    (data.reasoning, reasoning_fraction, phases) are left out: the folder's plan.yaml is the blend,
+    and the kept recipe trains again with that plan without contradicting it."""
+    payload = recipe.model_dump(mode="json")
+    if plan is not None:
+        for key in ("reasoning", "reasoning_fraction", "phases"):
+            payload["data"].pop(key, None)
+    return payload
 
 
 def _plan_phases(plan: Any) -> list:

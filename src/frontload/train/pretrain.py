@@ -28,10 +28,16 @@ from frontload.train.metrics import (
     peak_tflops,
     write_summary,
 )
-from frontload.train.phases import StagedData, plan_phases, plan_tokens, validation_rows
+from frontload.train.phases import (
+    StagedData,
+    plan_phases,
+    plan_tokens,
+    run_recipe,
+    validation_rows,
+)
 from frontload.train.recipe import PretrainRecipe, load_recipe
 from frontload.train.schedule import lr_at
-from frontload.train.served import pretrain_rows, record_plan, write_served
+from frontload.train.served import check_resume_plan, pretrain_rows, record_plan, write_served
 from frontload.workspace import Workspace
 
 
@@ -113,6 +119,8 @@ def _train(
             f"run {recipe.name} already has checkpoints in {run_dir}",
             "pass --resume to continue it, or choose another `name` in the recipe",
         )
+    if latest is not None:
+        check_resume_plan(run_dir, plan)
     accum = recipe.grad_accum_steps(env.world_size)
     total_steps = recipe.total_steps(plan_tokens(recipe, plan))
     tokenizer = _workspace_tokenizer(workspace)
@@ -152,7 +160,7 @@ def _train(
     loader = DeviceLoader(data, recipe.micro_batch_size, accum, env.device)
     if env.rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
-        dump_yaml(recipe, run_dir / "recipe.yaml")
+        dump_yaml(run_recipe(recipe, plan), run_dir / "recipe.yaml")
         record_plan(run_dir, plan)
     metrics = MetricsLogger(run_dir, recipe.name, env.rank, recipe.log.tensorboard)
     metrics.truncate_after(step)

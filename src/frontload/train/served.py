@@ -23,8 +23,11 @@ PLAN_HASH_FILE = "plan.sha256"
 
 
 def record_plan(run_dir: Path, plan: Any | None) -> str | None:
-    """Write the plan and its hash into the run folder; returns the hash (None without a plan)."""
+    """Write the plan and its hash into the run folder; returns the hash (None without a plan,
+    and then a plan left there by an earlier run of that name is removed)."""
     if plan is None:
+        for name in (PLAN_FILE, PLAN_HASH_FILE):
+            (run_dir / name).unlink(missing_ok=True)
         return None
     from frontload.allocate.plan import plan_text
 
@@ -34,6 +37,26 @@ def record_plan(run_dir: Path, plan: Any | None) -> str | None:
     _atomic_write(run_dir / PLAN_FILE, data)
     _atomic_write(run_dir / PLAN_HASH_FILE, (digest + "\n").encode())
     return digest
+
+
+def check_resume_plan(run_dir: Path, plan: Any | None) -> None:
+    """A run resumes on the plan it started with: another plan (or none, or one where it had none)
+    would change the blend mid-run without a word, so it is an error naming both."""
+    kept = run_dir / PLAN_HASH_FILE
+    before = kept.read_text().strip() if kept.is_file() else None
+    now = None
+    if plan is not None:
+        from frontload.allocate.plan import plan_text
+
+        now = hashlib.sha256(plan_text(plan).encode("utf-8")).hexdigest()
+    if before == now:
+        return
+    was = f"plan {before[:12]} ({run_dir / PLAN_FILE})" if before else "no plan"
+    given = f"plan {plan.name} ({now[:12]})" if plan is not None else "no plan"
+    raise ConfigError(
+        f"run {run_dir.name} started with {was} and is resumed with {given}",
+        f"resume with --plan {run_dir / PLAN_FILE}" if before else "resume without --plan",
+    )
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -102,6 +125,7 @@ class SFTData:
     train: list = field(default_factory=list)
     held_out: list = field(default_factory=list)
     rows: list[dict] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)  # the corpus of each train conversation
 
 
 def _records(workspace, corpus: str) -> list[tuple[list[dict], int]]:
@@ -182,6 +206,7 @@ def sft_data(workspace, recipe: Any, plan: Any | None) -> SFTData:
             whole, fraction = divmod(share.epochs, 1)
             chosen = unique * int(whole) + unique[: int(len(unique) * fraction)]
             out.train += [c for c, _ in chosen]
+            out.sources += [share.name] * len(chosen)
             out.held_out += [c for c, _ in held]
             out.rows.append(_row(share.name, chosen, corpus_tokens))
     else:
@@ -197,12 +222,55 @@ def sft_data(workspace, recipe: Any, plan: Any | None) -> SFTData:
                 raise DataError(f"corpus {entry.corpus!r}: nothing left after the held-out share")
             chosen = _take_tokens(unique, entry.tokens, rng)
             out.train += [c for c, _ in chosen]
+            out.sources += [entry.corpus] * len(chosen)
             out.held_out += [c for c, _ in held]
             out.rows.append(_row(entry.corpus, chosen, corpus_tokens))
-    rng.shuffle(out.train)
+    pairs = list(zip(out.train, out.sources, strict=True))
+    rng.shuffle(pairs)
+    out.train, out.sources = [p[0] for p in pairs], [p[1] for p in pairs]
     if not out.train:
         raise DataError("the SFT mixture is empty after holding out the evaluation share")
     return out
+
+
+def chat_tokens(tokenizer: Any, messages: list[dict]) -> int:
+    """Tokens of a conversation as the SFT trainer sees it (the tokenizer's chat template)."""
+    ids = tokenizer.apply_chat_template(messages, tokenize=True)
+    return len(ids["input_ids"] if hasattr(ids, "keys") else ids)
+
+
+def cut_at_max_length(
+    data: SFTData, lengths: list[int], max_length: int, recipe: str, plan: Any | None
+) -> None:
+    """The SFT trainer cuts every conversation longer than `max_length` tokens (`lengths`: each
+    train conversation's tokens). With a plan that is a contradiction, since the plan's tokens would
+    not be served: an error naming both. Without one, each corpus's served tokens are scaled to the
+    share of its tokens that survive the cut, so served.jsonl never counts what was cut."""
+    full: dict[str, int] = {}
+    kept: dict[str, int] = {}
+    cut: dict[str, list[int]] = {}
+    for corpus, n in zip(data.sources, lengths, strict=True):
+        full[corpus] = full.get(corpus, 0) + n
+        kept[corpus] = kept.get(corpus, 0) + min(n, max_length)
+        cut.setdefault(corpus, []).append(n > max_length)
+    over = [c for c in full if any(cut[c])]
+    if not over:
+        return
+    if plan is not None:
+        detail = "; ".join(
+            f"{c} {sum(cut[c])} of {len(cut[c])} examples ({1 - kept[c] / full[c]:.0%} of its "
+            "tokens)"
+            for c in over
+        )
+        raise ConfigError(
+            f"recipe {recipe} max_length: {max_length} contradicts plan {plan.name}: the trainer "
+            f"would cut {detail}, so it would not serve the plan's tokens",
+            f"raise max_length to {max(lengths)} (the longest planned example), or re-solve the "
+            "plan without those corpora",
+        )
+    for row in data.rows:
+        if full.get(row["corpus"]):
+            row["tokens"] = round(row["tokens"] * kept[row["corpus"]] / full[row["corpus"]])
 
 
 def _take_tokens(records: list, target: int, rng: random.Random) -> list:

@@ -227,7 +227,15 @@ def sft(
     capture_library_output(workspace.runs_dir / recipe.name / "train.log")
     torch.manual_seed(recipe.seed)
     from frontload.allocate.plan import resolve_plan
-    from frontload.train.served import sft_data, sft_rows, write_served
+    from frontload.train.served import (
+        chat_tokens,
+        check_resume_plan,
+        cut_at_max_length,
+        record_plan,
+        sft_data,
+        sft_rows,
+        write_served,
+    )
 
     plan = resolve_plan(workspace, plan) if plan else None
     data = sft_data(workspace, recipe, plan)  # data errors before the load
@@ -235,6 +243,8 @@ def sft(
     model, tokenizer = load_model_and_tokenizer(workspace, recipe.model, recipe.tokenizer)
     train = [fit_reasoning(turns, tokenizer.chat_template) for turns in train]
     held_out = [fit_reasoning(turns, tokenizer.chat_template) for turns in held_out]
+    lengths = [chat_tokens(tokenizer, turns) for turns in train]
+    cut_at_max_length(data, lengths, recipe.max_length, recipe.name, plan)  # before training
     extend_context(model, recipe.max_length * recipe.micro_batch_size)  # padding-free: one row
     run_dir = workspace.runs_dir / recipe.name
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -275,6 +285,9 @@ def sft(
     )
     drop_printer(trainer)
     checkpoint = last_checkpoint(run_dir / "checkpoints") if resume else None
+    if checkpoint:
+        check_resume_plan(run_dir, plan)
+    record_plan(run_dir, plan)
     writer.start(checkpoint_step(checkpoint))
     before = trainer.evaluate()["eval_loss"] if held_out and checkpoint is None else None
     if before is not None:
