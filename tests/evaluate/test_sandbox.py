@@ -277,3 +277,35 @@ def test_without_isolation_fl_refuses_unless_the_user_opts_in(monkeypatch):
     monkeypatch.setenv("FL_SANDBOX", "weak")
     assert run_tests(CORRECT, TESTS, limits=QUICK).verdict == "passed"
     assert run_tests(WRONG, TESTS, limits=QUICK).verdict == "failed"
+
+
+@pytest.mark.parametrize(
+    ("source", "tests"),
+    [
+        # a candidate redefining a builtin the tests apply to both sides of the comparison
+        (
+            "def set(*args):\n    return 0\ndef similar(x):\n    return [9]\n",
+            "assert set(similar(1)) == set((4, 5))\n",
+        ),
+        (
+            "def abs(x):\n    return 0\ndef f(x):\n    return 123\n",
+            "assert abs(f(1) - 2.5) < 1e-6\n",
+        ),
+        # StopIteration raised into the tests would end their loop as if every assert passed
+        ("def f(x):\n    raise StopIteration\n", "assert all(map(f, [1, 2, 3]))\n"),
+        (
+            "def f(x):\n    raise StopIteration\n",
+            "for a, b in zip([1, 2], map(f, [1, 2])):\n    assert a == b\n",
+        ),
+    ],
+)
+def test_candidate_cannot_hijack_the_tests_builtins_or_loops(source, tests):
+    assert run_tests(source, tests, limits=QUICK).verdict != "passed"
+
+
+def test_a_builtin_named_function_under_test_is_still_the_candidates():
+    # MBPP task 126: the function under test is called `sum`, and the tests call nothing else
+    tests = "assert sum(10, 15) == 6\nassert sum(4, 6) == 3\n"
+    source = "import math\ndef sum(a, b):\n    return builtins_sum(d for d in range(1, min(a, b) + 1) if a % d == 0 and b % d == 0)\nimport builtins\nbuiltins_sum = builtins.sum\n"
+    assert code_exec.candidate_names(source, tests, None) == ["sum"]
+    assert run_tests(source, tests, limits=QUICK).verdict == "passed"
