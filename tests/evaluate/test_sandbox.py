@@ -309,3 +309,16 @@ def test_a_builtin_named_function_under_test_is_still_the_candidates():
     source = "import math\ndef sum(a, b):\n    return builtins_sum(d for d in range(1, min(a, b) + 1) if a % d == 0 and b % d == 0)\nimport builtins\nbuiltins_sum = builtins.sum\n"
     assert code_exec.candidate_names(source, tests, None) == ["sum"]
     assert run_tests(source, tests, limits=QUICK).verdict == "passed"
+
+
+def test_code_reward_refuses_tests_that_never_call_the_program(tmp_path):
+    # stdin/stdout cases given as JSON parse as a Python list: every sample would score 1.
+    from frontload.errors import TrainingError
+    from frontload.train.rewards import RewardLog, build_rewards
+
+    log = RewardLog(tmp_path, samples_per_call=0)
+    rewards, _ = build_rewards(["code"], 3.0, log)
+    reference = '[{"input": "1 2", "output": "3"}]'
+    program = [{"role": "assistant", "content": "```python\nprint(0)\n```"}]
+    with pytest.raises(TrainingError, match="code_reward failed on 20 of 20.*calls no function"):
+        rewards[0]([None] * 20, [program] * 20, reference=[reference] * 20, task=["code"] * 20)
