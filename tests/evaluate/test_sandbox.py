@@ -322,3 +322,23 @@ def test_code_reward_refuses_tests_that_never_call_the_program(tmp_path):
     program = [{"role": "assistant", "content": "```python\nprint(0)\n```"}]
     with pytest.raises(TrainingError, match="code_reward failed on 20 of 20.*calls no function"):
         rewards[0]([None] * 20, [program] * 20, reference=[reference] * 20, task=["code"] * 20)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b'{"ok": {"$d": [[[1], 2]]}}',
+        b'{"ok": {"$q": 1}}',
+        b'{"ok": {}}',
+        b"not json",
+        b"[" * 200000,
+    ],
+)
+def test_malformed_replies_fail_the_program_not_the_evaluator(reply):
+    # the candidate writes its own reply line on its pipe instead of returning a value
+    source = (
+        "import os, sys\nfd = int([a for a in sys.argv if a.startswith('replies=')][0][8:])\n"
+        f"def f(x):\n    os.write(fd, {reply!r} + b'\\n')\n    os._exit(0)\n"
+    )
+    result = run_calls(source, "f", [[1]], limits=QUICK, expected=[2])
+    assert result.verdict == "error" and "InvalidReply" in result.reason, result

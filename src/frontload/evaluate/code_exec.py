@@ -677,9 +677,12 @@ def run_calls(
         reader = _LineReader(replies_in)
         deadline = started + limits.timeout_s
         hello = reader.read(max(0.0, deadline - time.monotonic()))
-        if hello is None or "ready" not in hello:
-            why = (hello or {}).get("load_error") or "the program did not load in time"
-            result = CallsResult("error" if hello else "timeout", why)
+        if not isinstance(hello, dict) or "ready" not in hello:
+            why = hello.get("load_error") if isinstance(hello, dict) else None
+            result = CallsResult(
+                "timeout" if hello is None else "error",
+                str(why or "the program did not load in time"),
+            )
         else:
             for index, args in enumerate(inputs):
                 budget = deadline - time.monotonic()
@@ -702,7 +705,10 @@ def run_calls(
                         + ("the program exited" if gone else f"time limit ({budget:.2f} s)"),
                     )
                     break
-                output = decode(reply["ok"]) if "ok" in reply else Raised(*reply["err"])
+                try:  # the reply is the candidate's: any shape, any nesting
+                    output = decode(reply["ok"]) if "ok" in reply else Raised(*reply["err"])
+                except Exception:  # noqa: BLE001 - a malformed reply is a wrong output
+                    output = Raised("InvalidReply", "the program's reply could not be decoded")
                 result.outputs.append(output)
                 result.seconds.append(took)
                 if expected is not None and not outputs_equal(output, expected[index], atol):
@@ -764,8 +770,8 @@ class _LineReader:
         line, self.buffer = self.buffer.split(b"\n", 1)
         try:
             return json.loads(line)
-        except json.JSONDecodeError:
-            return None
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
+            return {"err": ["InvalidReply", "the program's reply is not valid JSON"]}
 
 
 def _is_floats(value: Any) -> bool:
