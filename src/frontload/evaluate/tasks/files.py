@@ -198,6 +198,19 @@ def parse_limits(values: list[str] | None) -> dict[str, dict[str, float]]:
     return limits
 
 
+def check_task_names(tasks: list[str], **options: dict) -> None:
+    """A --task-file, --field or --sandbox-limit naming a task outside this run is a mistake
+    (a typo, or the wrong task), not something to ignore silently."""
+    for option, values in options.items():
+        for name in values or {}:
+            if name not in tasks:
+                flag = "--" + option.replace("_", "-")
+                raise ConfigError(
+                    f"{flag} names task {name!r}, which this run does not evaluate",
+                    hint=f"tasks of this run: {', '.join(tasks)}",
+                )
+
+
 def apply_limits(task: Task, overrides: dict[str, float]) -> None:
     """Set a code task's sandbox limits (time, memory, processes, ...) for this run."""
     if not overrides:
