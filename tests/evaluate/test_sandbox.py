@@ -342,3 +342,27 @@ def test_malformed_replies_fail_the_program_not_the_evaluator(reply):
     )
     result = run_calls(source, "f", [[1]], limits=QUICK, expected=[2])
     assert result.verdict == "error" and "InvalidReply" in result.reason, result
+
+
+def test_humaneval_helpers_of_the_prompt_are_the_benchmarks_not_the_candidates():
+    # HumanEval/38-style: the tests call the prompt's encode_cyclic, then the candidate's decoder
+    from frontload.evaluate.tasks import get_task
+
+    problem = (
+        "def encode(s: str) -> str:\n    return s[1:] + s[:1]\n\n\n"
+        'def decode(s: str) -> str:\n    """Undo encode."""\n'
+    )
+    record = {
+        "task_id": "T/0",
+        "prompt": problem,
+        "canonical_solution": "    return s[-1:] + s[:-1]\n",
+        "test": "def check(candidate):\n    for s in ('abc', 'hello'):\n"
+        "        assert candidate(encode(s)) == s\n",
+        "entry_point": "decode",
+    }
+    task = get_task("humaneval")
+    sample = task.build([record], "chat", None, None)[0]
+    hostile = "```python\ndef encode(s):\n    return s\ndef decode(s):\n    return s\n```"
+    correct = f"```python\n{problem}{record['canonical_solution']}```"
+    verdicts = [row.verdict for row in task.grade([sample] * 2, [hostile, correct])]
+    assert verdicts == ["failed", "passed"]
