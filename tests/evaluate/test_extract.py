@@ -69,3 +69,12 @@ def test_choice_explicit_patterns_win_over_later_letters():
     assert extract_choice("A quick look: nothing fits").answer is None
     assert extract_choice("The correct option is E", "ABCDEFGHIJ").answer == "E"
     assert extract_choice("Between A and C, I pick C").answer == "C"
+
+
+def test_choice_article_a_after_answer_is_is_not_option_a():
+    assert extract_choice("So the answer is a prime number, thus B").answer == "B"
+    assert extract_choice("the answer is a").answer == "A"
+    assert extract_choice("Answer: a) because it grows").answer == "A"
+    assert extract_choice("The answer is (a) since it grows").answer == "A"
+    assert extract_choice("I think A is wrong; the answer is C").answer == "C"
+    assert extract_choice("Answer: B) because").answer == "B"

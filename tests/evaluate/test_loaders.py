@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from frontload.errors import ConfigError, InputError
 from frontload.evaluate.tasks import get_task
-from frontload.evaluate.tasks.files import load_task_records, parse_fields
+from frontload.evaluate.tasks.files import add_benchmark, load_task_records, parse_fields
 
 
 def write_jsonl(path, rows):
@@ -225,3 +225,33 @@ def test_add_benchmark_pulls_from_the_hub_when_online(tmp_path, monkeypatch):
         "gsm8k_test.jsonl",
         "tasks.json",
     ]
+
+
+def test_add_benchmark_checks_the_file_before_replacing_the_stored_one(tmp_path):
+    store, task = tmp_path / "store", get_task("gsm8k")
+    good = write_jsonl(tmp_path / "good.jsonl", [{"q": "What is 2+3?", "a": "#### 5"}])
+    stored = add_benchmark(store, task, good, {"question": "q", "answer": "a"})
+    before = stored.read_bytes(), (store / "tasks.json").read_text()
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("{bad\n", encoding="utf-8")
+    with pytest.raises(InputError, match="broken.jsonl"):
+        add_benchmark(store, task, broken)
+    with pytest.raises(InputError, match="no field 'zz'"):
+        add_benchmark(store, task, good, {"question": "zz"})
+    assert (stored.read_bytes(), (store / "tasks.json").read_text()) == before
+    assert sorted(p.name for p in store.iterdir()) == ["gsm8k_test.jsonl", "tasks.json"]
+
+
+def test_options_naming_a_task_outside_the_run_are_an_error(workspace, tmp_path):
+    from frontload.cli import app
+
+    data = write_jsonl(tmp_path / "q.jsonl", [{"q": "2+3?", "sol": "#### 5"}])
+    predictions = write_jsonl(tmp_path / "p.jsonl", [{"problem": "0", "completion": "5"}])
+    args = ["evaluate", "score", "--task", "gsm8k", "--predictions", str(predictions)]
+    args += ["--task-file", f"gsm8k={data}", "--field", "gsm8k.question=q"]
+    args += ["--field", "gsm8k.answer=sol"]
+    typo = CliRunner().invoke(app, [*args, "--field", "gsm8.question=q"])
+    assert isinstance(typo.exception, ConfigError)
+    assert "--field names task 'gsm8'" in str(typo.exception)
+    limit = CliRunner().invoke(app, [*args, "--sandbox-limit", "gsm8k.timeout_s=3"])
+    assert isinstance(limit.exception, ConfigError) and "runs no code" in str(limit.exception)

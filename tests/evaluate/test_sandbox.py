@@ -277,3 +277,92 @@ def test_without_isolation_fl_refuses_unless_the_user_opts_in(monkeypatch):
     monkeypatch.setenv("FL_SANDBOX", "weak")
     assert run_tests(CORRECT, TESTS, limits=QUICK).verdict == "passed"
     assert run_tests(WRONG, TESTS, limits=QUICK).verdict == "failed"
+
+
+@pytest.mark.parametrize(
+    ("source", "tests"),
+    [
+        # a candidate redefining a builtin the tests apply to both sides of the comparison
+        (
+            "def set(*args):\n    return 0\ndef similar(x):\n    return [9]\n",
+            "assert set(similar(1)) == set((4, 5))\n",
+        ),
+        (
+            "def abs(x):\n    return 0\ndef f(x):\n    return 123\n",
+            "assert abs(f(1) - 2.5) < 1e-6\n",
+        ),
+        # StopIteration raised into the tests would end their loop as if every assert passed
+        ("def f(x):\n    raise StopIteration\n", "assert all(map(f, [1, 2, 3]))\n"),
+        (
+            "def f(x):\n    raise StopIteration\n",
+            "for a, b in zip([1, 2], map(f, [1, 2])):\n    assert a == b\n",
+        ),
+    ],
+)
+def test_candidate_cannot_hijack_the_tests_builtins_or_loops(source, tests):
+    assert run_tests(source, tests, limits=QUICK).verdict != "passed"
+
+
+def test_a_builtin_named_function_under_test_is_still_the_candidates():
+    # MBPP task 126: the function under test is called `sum`, and the tests call nothing else
+    tests = "assert sum(10, 15) == 6\nassert sum(4, 6) == 3\n"
+    source = "import math\ndef sum(a, b):\n    return builtins_sum(d for d in range(1, min(a, b) + 1) if a % d == 0 and b % d == 0)\nimport builtins\nbuiltins_sum = builtins.sum\n"
+    assert code_exec.candidate_names(source, tests, None) == ["sum"]
+    assert run_tests(source, tests, limits=QUICK).verdict == "passed"
+
+
+def test_code_reward_refuses_tests_that_never_call_the_program(tmp_path):
+    # stdin/stdout cases given as JSON parse as a Python list: every sample would score 1.
+    from frontload.errors import TrainingError
+    from frontload.train.rewards import RewardLog, build_rewards
+
+    log = RewardLog(tmp_path, samples_per_call=0)
+    rewards, _ = build_rewards(["code"], 3.0, log)
+    reference = '[{"input": "1 2", "output": "3"}]'
+    program = [{"role": "assistant", "content": "```python\nprint(0)\n```"}]
+    with pytest.raises(TrainingError, match="code_reward failed on 20 of 20.*calls no function"):
+        rewards[0]([None] * 20, [program] * 20, reference=[reference] * 20, task=["code"] * 20)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b'{"ok": {"$d": [[[1], 2]]}}',
+        b'{"ok": {"$q": 1}}',
+        b'{"ok": {}}',
+        b"not json",
+        b"[" * 200000,
+    ],
+)
+def test_malformed_replies_fail_the_program_not_the_evaluator(reply):
+    # the candidate writes its own reply line on its pipe instead of returning a value
+    source = (
+        "import os, sys\nfd = int([a for a in sys.argv if a.startswith('replies=')][0][8:])\n"
+        f"def f(x):\n    os.write(fd, {reply!r} + b'\\n')\n    os._exit(0)\n"
+    )
+    result = run_calls(source, "f", [[1]], limits=QUICK, expected=[2])
+    assert result.verdict == "error" and "InvalidReply" in result.reason, result
+
+
+def test_humaneval_helpers_of_the_prompt_are_the_benchmarks_not_the_candidates():
+    # HumanEval/38-style: the tests call the prompt's encode_cyclic, then the candidate's decoder
+    from frontload.evaluate.tasks import get_task
+
+    problem = (
+        "def encode(s: str) -> str:\n    return s[1:] + s[:1]\n\n\n"
+        'def decode(s: str) -> str:\n    """Undo encode."""\n'
+    )
+    record = {
+        "task_id": "T/0",
+        "prompt": problem,
+        "canonical_solution": "    return s[-1:] + s[:-1]\n",
+        "test": "def check(candidate):\n    for s in ('abc', 'hello'):\n"
+        "        assert candidate(encode(s)) == s\n",
+        "entry_point": "decode",
+    }
+    task = get_task("humaneval")
+    sample = task.build([record], "chat", None, None)[0]
+    hostile = "```python\ndef encode(s):\n    return s\ndef decode(s):\n    return s\n```"
+    correct = f"```python\n{problem}{record['canonical_solution']}```"
+    verdicts = [row.verdict for row in task.grade([sample] * 2, [hostile, correct])]
+    assert verdicts == ["failed", "passed"]

@@ -182,6 +182,7 @@ def score(
     workers: Annotated[int, typer.Option("--workers", min=1, help="Grading processes.")] = 2,
     task_file: TaskFileOption = None,
     field: FieldOption = None,
+    sandbox_limit: SandboxLimitOption = None,
     weak_sandbox: WeakSandboxOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
@@ -189,7 +190,7 @@ def score(
     from frontload.evaluate.code_exec import allow_weak_sandbox
     from frontload.evaluate.runner import default_data_dir
     from frontload.evaluate.score import score_predictions, write_rows
-    from frontload.evaluate.tasks.files import parse_fields, parse_pairs
+    from frontload.evaluate.tasks.files import parse_fields, parse_limits, parse_pairs
 
     allow_weak_sandbox(weak_sandbox)
     rows, scores = score_predictions(
@@ -200,6 +201,7 @@ def score(
         workers,
         task_files=parse_pairs(task_file, "--task-file"),
         fields=parse_fields(field),
+        sandbox_limits=parse_limits(sandbox_limit),
     )
     _print_scores([scores])
     if out:

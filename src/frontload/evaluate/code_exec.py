@@ -544,7 +544,8 @@ def run_tests(
                 _stop(proc)
         wall = time.monotonic() - started
         stderr_tail = _tail(folder / "cand.err", limits.stderr_chars)
-        verdict = _judge_verdict(folder / "judge.out")
+        # A judge that did not finish cleanly may have printed a candidate's forged line last.
+        verdict = _judge_verdict(folder / "judge.out") if judge_code == 0 else None
         if timer.expired.is_set():
             verdict = {"verdict": "timeout", "reason": f"wall time limit ({limits.timeout_s:g} s)"}
         elif verdict is None:
@@ -580,7 +581,8 @@ def run_tests(
 def candidate_names(code: str, tests: str, entry: str | None) -> list[str]:
     """The names the judge turns into calls to the candidate: those the tests read but never bind
     and that are not builtins, plus (MBPP, no entry) builtin names the code redefines with a
-    top-level `def` and the tests call, like MBPP's `def sum(a, b)`. Parsing never runs code."""
+    top-level `def` and the tests call, like MBPP's `def sum(a, b)`, when the tests call no other
+    candidate name. Parsing never runs code."""
     import ast
     import builtins
 
@@ -603,7 +605,10 @@ def candidate_names(code: str, tests: str, entry: str | None) -> list[str]:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             called.add(node.func.id)
     names = read - bound - set(dir(builtins))
-    if not entry:
+    # A builtin the tests call is the candidate's only when the tests call nothing else of it
+    # (MBPP's `def sum(a, b)`): otherwise a candidate defining `set` or `abs` would answer both
+    # sides of `assert set(f(x)) == set(y)` and pass.
+    if not entry and not names:
         try:
             defined = {n.name for n in ast.parse(code).body if isinstance(n, ast.FunctionDef)}
         except (SyntaxError, ValueError):
@@ -672,9 +677,12 @@ def run_calls(
         reader = _LineReader(replies_in)
         deadline = started + limits.timeout_s
         hello = reader.read(max(0.0, deadline - time.monotonic()))
-        if hello is None or "ready" not in hello:
-            why = (hello or {}).get("load_error") or "the program did not load in time"
-            result = CallsResult("error" if hello else "timeout", why)
+        if not isinstance(hello, dict) or "ready" not in hello:
+            why = hello.get("load_error") if isinstance(hello, dict) else None
+            result = CallsResult(
+                "timeout" if hello is None else "error",
+                str(why or "the program did not load in time"),
+            )
         else:
             for index, args in enumerate(inputs):
                 budget = deadline - time.monotonic()
@@ -697,7 +705,10 @@ def run_calls(
                         + ("the program exited" if gone else f"time limit ({budget:.2f} s)"),
                     )
                     break
-                output = decode(reply["ok"]) if "ok" in reply else Raised(*reply["err"])
+                try:  # the reply is the candidate's: any shape, any nesting
+                    output = decode(reply["ok"]) if "ok" in reply else Raised(*reply["err"])
+                except Exception:  # noqa: BLE001 - a malformed reply is a wrong output
+                    output = Raised("InvalidReply", "the program's reply could not be decoded")
                 result.outputs.append(output)
                 result.seconds.append(took)
                 if expected is not None and not outputs_equal(output, expected[index], atol):
@@ -759,8 +770,8 @@ class _LineReader:
         line, self.buffer = self.buffer.split(b"\n", 1)
         try:
             return json.loads(line)
-        except json.JSONDecodeError:
-            return None
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
+            return {"err": ["InvalidReply", "the program's reply is not valid JSON"]}
 
 
 def _is_floats(value: Any) -> bool:

@@ -179,6 +179,16 @@ PAREN_LETTER = re.compile(r"(?<![A-Za-z0-9])\(([A-Ja-j])\)")
 BARE_CAPITAL = re.compile(r"(?<![A-Za-z0-9'])([A-J])(?![A-Za-z0-9'])(?!\s+[a-z])")
 
 
+def _article(text: str, match: re.Match) -> bool:
+    """A lowercase `a` (or other letter) outside parentheses and followed by a word is prose."""
+    start, end = match.span(1)
+    return (
+        match.group(1).islower()
+        and text[start - 1 : start] != "("
+        and re.match(r"\s+[a-z]", text[end:]) is not None
+    )
+
+
 def extract_choice(text: str, letters: str = "ABCD") -> Extracted:
     """A multiple-choice letter, upper case.
 
@@ -197,7 +207,11 @@ def extract_choice(text: str, letters: str = "ABCD") -> Extracted:
     if boxed:
         inner = _TEXT_WRAP.sub(r"\1", boxed).strip().strip("()").strip()
         boxed_letter = ok(inner) if len(inner) == 1 else None
-    explicit = [(m.start(), ok(m.group(1))) for m in CHOICE_EXPLICIT.finditer(text)]
+    explicit = [
+        (m.start(), ok(m.group(1)))
+        for m in CHOICE_EXPLICIT.finditer(text)
+        if not _article(text, m)  # "the answer is a prime number"
+    ]
     explicit = [(pos, letter) for pos, letter in explicit if letter]
     if explicit or boxed_letter:
         box_pos = text.rfind("\\boxed") if boxed_letter else -1

@@ -24,7 +24,7 @@ from frontload.evaluate import metrics
 from frontload.evaluate.code_exec import isolation
 from frontload.evaluate.tasks import parse_tasks
 from frontload.evaluate.tasks.base import Graded, Sample, Task, file_hash
-from frontload.evaluate.tasks.files import apply_limits, load_task_records
+from frontload.evaluate.tasks.files import apply_limits, check_task_names, load_task_records
 
 SAMPLE_COLUMNS = (
     "task",
@@ -270,6 +270,12 @@ def run_evaluation(settings: EvalSettings, out_dir: Path) -> list[dict]:
     from frontload.progress import make_progress
 
     tasks = parse_tasks(",".join(settings.tasks))
+    check_task_names(
+        [task.name for task in tasks],
+        task_file=settings.task_files,
+        field=settings.fields,
+        sandbox_limit=settings.sandbox_limits,
+    )
     if not (Path(settings.model) / "config.json").is_file():
         raise InputError(
             f"{settings.model} is not a model folder (no config.json)",

@@ -10,7 +10,7 @@ from frontload.evaluate.code_exec import isolation
 from frontload.evaluate.runner import grade_rows, write_part
 from frontload.evaluate.tasks import get_task
 from frontload.evaluate.tasks.base import read_records
-from frontload.evaluate.tasks.files import load_task_records
+from frontload.evaluate.tasks.files import apply_limits, check_task_names, load_task_records
 
 
 def score_predictions(
@@ -21,9 +21,12 @@ def score_predictions(
     workers: int = 2,
     task_files: dict[str, str] | None = None,
     fields: dict[str, dict[str, str]] | None = None,
+    sandbox_limits: dict[str, dict[str, float]] | None = None,
 ) -> tuple[list[dict], dict]:
     """Grade completions made elsewhere: rows with `problem` (a sample id) and `completion`."""
     task = get_task(task_name)
+    check_task_names([task.name], task_file=task_files, field=fields, sandbox_limit=sandbox_limits)
+    apply_limits(task, (sandbox_limits or {}).get(task.name, {}))
     if task.category == "code":
         isolation()  # no sandbox and no opt-in: refuse before grading anything
     records = _read_predictions(predictions)

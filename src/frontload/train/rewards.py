@@ -79,7 +79,7 @@ def make_code_reward(timeout_s: float, workers: int = 2) -> Reward:
     reward's). A sandbox that cannot run raises, and is counted as a reward error."""
 
     def code_reward(prompts, completions, reference, task, **_: Any) -> list[float | None]:
-        from frontload.evaluate.code_exec import Job, Limits, run_programs
+        from frontload.evaluate.code_exec import Job, Limits, candidate_names, run_programs
 
         limits = Limits(timeout_s=timeout_s)
         rows = [i for i, kind in enumerate(task) if kind == "code"]
@@ -87,6 +87,14 @@ def make_code_reward(timeout_s: float, workers: int = 2) -> Reward:
             Job(extract_program(completion_text(completions[i])), tests=reference[i], limits=limits)
             for i in rows
         ]
+        for job in jobs:
+            # Tests that never call the program (stdin/stdout cases as JSON, a reference solution)
+            # would pass every sample: a reward error, not a reward of 1.
+            if not candidate_names(job.source, job.tests or "", None):
+                raise ValueError(
+                    "the code reference calls no function of the program: expected assert-style "
+                    f"tests such as `assert f(1) == 2`, got {(job.tests or '')[:80]!r}"
+                )
         results = run_programs(jobs, workers=workers) if jobs else []
         scores: list[float | None] = [None] * len(completions)
         for i, result in zip(rows, results, strict=True):

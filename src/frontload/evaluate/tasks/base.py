@@ -69,7 +69,8 @@ class Task:
         if data_dir is None:
             raise InputError(
                 f"task {self.name}: no data folder",
-                hint="pass --data-dir (a folder with the benchmark files) or --source hf:NAME",
+                hint=f"pass --data-dir or --task-file {self.name}=PATH, set FL_BENCH_DIR, or store the "
+                f"file once with `fl evaluate add-benchmark {self.name} PATH`",
             )
         path = Path(data_dir) / self.filename
         if not path.exists():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -146,19 +147,23 @@ def add_benchmark(
     path = Path(path).expanduser()
     if not path.exists():
         raise InputError(f"{path} not found", hint="pass the benchmark file or folder to store")
+    if path.is_file():
+        # Readable, with the mapped fields present, now rather than at evaluation time, and before
+        # anything already stored for the task is replaced.
+        apply_fields(task.load(None, str(path)), fields or {}, str(path))
     store.mkdir(parents=True, exist_ok=True)
     name = task.filename or path.name
     if path.is_file() and Path(name).suffix != path.suffix and not name.endswith(path.suffix):
         name = f"{task.name}{''.join(path.suffixes)}"  # keep the reader's format (.csv, .json)
     target = store / name
-    if target.exists():
-        shutil.rmtree(target) if target.is_dir() else target.unlink()
     if path.is_dir():
+        if target.exists():
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
         shutil.copytree(path, target)
     else:
-        shutil.copy2(path, target)
-    if path.is_file():
-        task.load(None, str(target))  # readable now, not at evaluation time
+        staged = store / f".{name}.adding"
+        shutil.copy2(path, staged)
+        os.replace(staged, target)
     manifest = read_manifest(store)
     entry: dict = {"file": name, "source": str(path.resolve())}
     if path.is_file():
@@ -191,6 +196,19 @@ def parse_limits(values: list[str] | None) -> dict[str, dict[str, float]]:
         except ValueError:
             raise ConfigError(f"--sandbox-limit {key}={value}: not a number") from None
     return limits
+
+
+def check_task_names(tasks: list[str], **options: dict) -> None:
+    """A --task-file, --field or --sandbox-limit naming a task outside this run is a mistake
+    (a typo, or the wrong task), not something to ignore silently."""
+    for option, values in options.items():
+        for name in values or {}:
+            if name not in tasks:
+                flag = "--" + option.replace("_", "-")
+                raise ConfigError(
+                    f"{flag} names task {name!r}, which this run does not evaluate",
+                    hint=f"tasks of this run: {', '.join(tasks)}",
+                )
 
 
 def apply_limits(task: Task, overrides: dict[str, float]) -> None:

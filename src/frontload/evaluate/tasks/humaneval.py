@@ -60,9 +60,30 @@ class HumanEval(Task):
             code, rule = extract_code(completion)
             if f"def {meta['entry_point']}" not in code:
                 code = meta["problem"] + code
-        job = Job(code + "\n", tests=meta["test"], entry=meta["entry_point"], limits=self.limits)
+        tests = trusted_helpers(meta["problem"], meta["entry_point"]) + meta["test"]
+        job = Job(code + "\n", tests=tests, entry=meta["entry_point"], limits=self.limits)
         return job, rule
 
     def grade(self, samples, completions, workers: int = 2):
         built = [self.job(s, c or "") for s, c in zip(samples, completions, strict=True)]
         return run_and_grade([j for j, _ in built], [r for _, r in built], workers)
+
+
+def trusted_helpers(problem: str, entry: str) -> str:
+    """The prompt's code but the entry's stub, run by the judge before the tests: helpers the tests
+    call (`encode_cyclic` for `decode_cyclic`) are then the benchmark's own, not calls into a
+    candidate that could redefine them (`encode_cyclic = lambda s: s`). The entry stays the
+    candidate's (HumanEval/33's tests call `sort_third` by name). A prompt that does not parse
+    alone adds nothing."""
+    import ast
+
+    try:
+        tree = ast.parse(problem)
+    except (SyntaxError, ValueError):
+        return ""
+    tree.body = [
+        node
+        for node in tree.body
+        if not (isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == entry)
+    ]
+    return ast.unparse(tree) + "\n\n" if tree.body else ""
