@@ -116,7 +116,7 @@ class Loop:
 
         cfg = self.config.sweep
         plan = load_plan(plan_path)
-        pt_name = self.study.run_name(plan.name, f"s{seed}")
+        pt_name = f"{plan.name}_s{seed}".lower().replace("-", "_")  # plan names hold the loop's
         sft_name = f"{pt_name}_sft"
         pt = merged(
             self.base,
