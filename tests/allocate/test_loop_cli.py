@@ -23,6 +23,8 @@ def error(result) -> str:
     """The one-line message `fl` prints (`error: ...`): a FrontloadError, not a traceback."""
     assert isinstance(result.exception, FrontloadError), result.output
     return result.exception.message
+
+
 CONFIG = {
     "name": "cli",
     "workspace_corpora": ["dldq", "dshq", "dlmq", "dalf"],
@@ -41,21 +43,50 @@ def record_runs(ws, sweep_dir, metric: str, value) -> None:
             pt, ft = f"p{number}_s{seed}", f"p{number}_s{seed}_sft"
             for run, phase in ((pt, plan.phase("pretrain")), (ft, plan.phase("sft"))):
                 rows = [
-                    {"run": run, "stage": phase.name, "phase": phase.name, "corpus": e.corpus,
-                     "tokens": e.tokens, "examples": None, "epochs": e.epochs,
-                     "plan": plan.name, "plan_sha256": None}
-                    for e in phase.entries if e.tokens
+                    {
+                        "run": run,
+                        "stage": phase.name,
+                        "phase": phase.name,
+                        "corpus": e.corpus,
+                        "tokens": e.tokens,
+                        "examples": None,
+                        "epochs": e.epochs,
+                        "plan": plan.name,
+                        "plan_sha256": None,
+                    }
+                    for e in phase.entries
+                    if e.tokens
                 ]
                 if phase.name == "pretrain":
-                    rows.append({**rows[0], "corpus": "general", "tokens": phase.general_tokens})
+                    rows.append(
+                        {
+                            "run": run,
+                            "stage": "pretrain",
+                            "phase": "pretrain",
+                            "corpus": "general",
+                            "tokens": phase.general_tokens,
+                            "examples": None,
+                            "epochs": 1.0,
+                            "plan": plan.name,
+                            "plan_sha256": None,
+                        }
+                    )
                 (ws.runs_dir / run).mkdir(parents=True)
                 (ws.runs_dir / run / "served.jsonl").write_text(
                     "".join(json.dumps(r) + "\n" for r in rows)
                 )
             (ws.runs_dir / ft / "summary.json").write_text(json.dumps({"model": f"runs/{pt}/hf"}))
             (ws.evals_dir / ft).mkdir(parents=True)
-            summary = [{"run": ft, "train_run": ft, "model": f"{ws.runs_dir}/{ft}/hf",
-                        "task": "gsm8k", "category": "math", metric: value(plan, seed)}]
+            summary = [
+                {
+                    "run": ft,
+                    "train_run": ft,
+                    "model": f"{ws.runs_dir}/{ft}/hf",
+                    "task": "gsm8k",
+                    "category": "math",
+                    metric: value(plan, seed),
+                }
+            ]
             (ws.evals_dir / ft / "summary.json").write_text(json.dumps(summary))
 
 
@@ -68,7 +99,9 @@ def known_bpb(ws):
     def value(plan, seed):
         row = {"run": plan.name, "category": "avg", "pretrain_budget": 200000}
         for phase in ("pretrain", "sft"):
-            row[phase] = "+".join(f"{e.corpus}:{e.tokens}" for e in plan.phase(phase).entries if e.tokens)
+            row[phase] = "+".join(
+                f"{e.corpus}:{e.tokens}" for e in plan.phase(phase).entries if e.tokens
+            )
         x = features([row], pools, Settings(k_pt=0.05, k_sft=0.02, rstar_sft=5.0))[0]
         score = model.intercept + x @ np.array([model.coefs[t] for t in TERMS])
         return 3.0 - score / 100 + rng.normal(0, 0.001)

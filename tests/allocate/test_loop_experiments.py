@@ -16,8 +16,17 @@ def served(ws, run, stage, tokens, plan=None):
     folder = ws.runs_dir / run
     folder.mkdir(parents=True, exist_ok=True)
     rows = [
-        {"run": run, "stage": stage, "phase": stage, "corpus": c, "tokens": t, "examples": None,
-         "epochs": 1.0, "plan": plan, "plan_sha256": None}
+        {
+            "run": run,
+            "stage": stage,
+            "phase": stage,
+            "corpus": c,
+            "tokens": t,
+            "examples": None,
+            "epochs": 1.0,
+            "plan": plan,
+            "plan_sha256": None,
+        }
         for c, t in tokens.items()
     ]
     (folder / "served.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -27,8 +36,16 @@ def evaluation(ws, name, run, metrics):
     folder = ws.evals_dir / name
     folder.mkdir(parents=True, exist_ok=True)
     rows = [
-        {"run": name, "model": f"{ws.runs_dir}/{run}/hf", "mode": "chat", "task": task,
-         "category": cat, "score": vals.get("score", 0.0), **vals, "created": "2026-01-01"}
+        {
+            "run": name,
+            "model": f"{ws.runs_dir}/{run}/hf",
+            "mode": "chat",
+            "task": task,
+            "category": cat,
+            "score": vals.get("score", 0.0),
+            **vals,
+            "created": "2026-01-01",
+        }
         for task, (cat, vals) in metrics.items()
     ]
     (folder / "summary.json").write_text(json.dumps(rows))
@@ -47,8 +64,12 @@ def test_table_joins_realized_allocation_and_metrics(workspace, tmp_path):
     served(ws, "pt_b", "pretrain", {"general": 1000})
     sft_run(ws, "a1_sft", "pt_a", {"dshq": 40})
     sft_run(ws, "b1_sft", "pt_b", {"dshq": 30, "dldq": 10}, seed=1)
-    evaluation(ws, "e_a", "a1_sft", {"gsm8k": ("math", {"bpb": 1.5}), "mmlu": ("general", {"bpb": 2.5})})
-    evaluation(ws, "e_b", "b1_sft", {"gsm8k": ("math", {"bpb": 1.7}), "mmlu": ("general", {"bpb": 2.9})})
+    evaluation(
+        ws, "e_a", "a1_sft", {"gsm8k": ("math", {"bpb": 1.5}), "mmlu": ("general", {"bpb": 2.5})}
+    )
+    evaluation(
+        ws, "e_b", "b1_sft", {"gsm8k": ("math", {"bpb": 1.7}), "mmlu": ("general", {"bpb": 2.9})}
+    )
     rows = build_table(ws, metric="bpb")
     by = {(r["run"], r["category"]): r for r in rows}
     a = by[("a1_sft", "avg")]
@@ -75,7 +96,9 @@ def test_bad_workspaces_say_what_is_wrong(workspace):
     served(ws, "pt_b", "pretrain", {"general": 1000})
     sft_run(ws, "b1_sft", "pt_b", {"dshq": 30})
     evaluation(ws, "e_a", "a1_sft", {"gsm8k": ("math", {"bpb": 1.5})})
-    evaluation(ws, "e_b", "b1_sft", {"gsm8k": ("math", {"bpb": 1.5}), "mmlu": ("general", {"bpb": 2.0})})
+    evaluation(
+        ws, "e_b", "b1_sft", {"gsm8k": ("math", {"bpb": 1.5}), "mmlu": ("general", {"bpb": 2.0})}
+    )
     with pytest.raises(InputError, match="different task sets"):
         build_table(ws, metric="bpb")
     evaluation(ws, "e_b", "b1_sft", {"gsm8k": ("math", {"score": 3.0})})
