@@ -68,7 +68,7 @@ def run(args) -> dict:
         else:
             from frontload.study.sweep import run_loop
 
-            run_loop(path, ws)
+            print(run_loop(path, ws).summary(), file=sys.stderr)
         times[name] = {k: round(v, 1) for k, v in current.items()}
         times[name]["total"] = round(time.perf_counter() - start, 1)
     return {"mode": "run", "seconds": times}
