@@ -163,7 +163,16 @@ def main() -> None:
     p.add_argument("--points", type=int, default=16)
     args = parser.parse_args()
     result = {"run": run, "measure": measure, "synthetic": synthetic}[args.mode](args)
-    print(json.dumps(result, indent=1))
+    print(json.dumps(_finite(result), indent=1))
+
+
+def _finite(value):
+    """NaN (no seeds to compare, no spread) as null, so the output stays valid JSON."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, float) and value != value:
+        return None
+    return value
 
 
 if __name__ == "__main__":
