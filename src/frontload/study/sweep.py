@@ -203,8 +203,9 @@ class Loop:
         if self.config.verify:
             from frontload.allocate.verify import verify_plan
 
+            # keyed on the data and the plan's content (not the fit), as `fl allocate verify` is
             self.verify_rows = self.timed(
-                "verify", lambda: verify_plan(plan, model, self, key, self.config.fit.metric)
+                "verify", lambda: verify_plan(plan, model, self, data_key, self.config.fit.metric)
             )
         return self.folder
 
