@@ -7,6 +7,7 @@ study's "mean of three" rows). The few nonlinear settings are chosen by leave-on
 
 from __future__ import annotations
 
+import copy
 import csv
 import itertools
 import warnings
@@ -22,7 +23,7 @@ from frontload.allocate.model import (
     Settings,
     add_terms,
 )
-from frontload.allocate.pools import CorpusSpec, pools_from_specs
+from frontload.allocate.pools import CorpusSpec, Pools, pools_from_specs
 from frontload.allocate.problem import Problem, affine_value, evaluate
 from frontload.allocate.study import convert_paper_rows
 from frontload.errors import InputError
@@ -103,27 +104,31 @@ def parse_allocation(cell: str) -> list[dict[str, float]]:
     return out
 
 
-def _check_corpora(rows: list[dict], specs: dict[str, CorpusSpec]) -> None:
+def _check_corpora(rows: list[dict], specs: dict[str, CorpusSpec] | Pools) -> None:
     """Unknown corpus names are an error even when too few rows fall back to the prior."""
+    known = set(specs.corpora) if isinstance(specs, Pools) else set(specs)
     for row in rows:
         for column in ("pretrain", "sft"):
             for alloc in parse_allocation(row[column]):
-                unknown = sorted(set(alloc) - set(specs))
+                unknown = sorted(set(alloc) - known)
                 if unknown:
                     raise InputError(
                         f"run {row['run']}: {column}: unknown corpus '{unknown[0]}'",
-                        f"known corpora: {', '.join(sorted(specs))} (describe others with --corpora)",
+                        f"known corpora: {', '.join(sorted(known))} (describe others with --corpora)",
                     )
 
 
-def features(rows: list[dict], specs: dict[str, CorpusSpec], settings: Settings) -> np.ndarray:
-    """Term values of every row (mean over its alternatives), shape (rows, terms)."""
+def features(
+    rows: list[dict], specs: dict[str, CorpusSpec] | Pools, settings: Settings
+) -> np.ndarray:
+    """Term values of every row (mean over its alternatives), shape (rows, terms). `specs` are
+    corpora given by hand, or the pools read from a workspace (copied: rescaling mutates them)."""
     cache: dict[float, tuple] = {}
     out = np.zeros((len(rows), len(TERMS)))
     for r, row in enumerate(rows):
         budget = float(row["pretrain_budget"])
         if budget not in cache:
-            pools = pools_from_specs(specs)
+            pools = copy.deepcopy(specs) if isinstance(specs, Pools) else pools_from_specs(specs)
             pools.rescale(budget)
             xindex = {
                 (c, p): 2 * k + j

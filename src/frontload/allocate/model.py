@@ -62,6 +62,10 @@ class CategoryFit(StrictModel):
     bootstrap: list[list[float]] = Field(
         default_factory=list, description="Bootstrap samples of [intercept, *coefs]."
     )
+    bootstrap_settings: list[Settings] = Field(
+        default_factory=list,
+        description="Settings each bootstrap sample re-selected (empty: the model's settings).",
+    )
 
 
 class FitReport(StrictModel):
@@ -79,6 +83,10 @@ class FitReport(StrictModel):
         default_factory=list, description="Terms pinned to the prior (table cannot identify)."
     )
     warnings: list[str] = Field(default_factory=list, description="Fallbacks and caveats.")
+    cross_validation: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="Nested-CV out-of-fold scores per model family (structured, linear, loglinear).",
+    )
 
 
 class ResponseModel(StrictModel):
@@ -94,6 +102,11 @@ class ResponseModel(StrictModel):
         description="Largest pretraining reasoning share and SFT tokens (x pt budget) fitted.",
     )
     fit: FitReport = Field(default_factory=FitReport, description="Fit diagnostics.")
+    metric: str = Field(
+        default="score",
+        description="What is predicted: score (percent), or a metric oriented so higher is better "
+        "(bits per byte enter negated).",
+    )
 
     def weights(self) -> dict[str, float]:
         """Objective weight per term: category weights times coefficients."""
@@ -212,5 +225,7 @@ def predict(
             out[cat] = (point, float(min(low, point)), float(max(high, point)))
         else:
             out[cat] = (point, point, point)
+    if model.metric != "score":
+        return out
     # scores are percentages: extrapolated intervals are cut at the scale's ends
     return {c: tuple(min(100.0, max(0.0, v)) for v in vals) for c, vals in out.items()}

@@ -16,8 +16,9 @@ app = typer.Typer(help="Fit the response model, solve the allocation.", no_args_
 @app.command()
 def fit(
     experiments: Annotated[
-        Path, typer.Argument(help="Experiments CSV (or the study's results.csv).")
-    ],
+        Path | None,
+        typer.Argument(help="Experiments CSV (or the study's results.csv); omit with --workspace."),
+    ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Model YAML to write.")] = Path(
         "model.yaml"
     ),
@@ -28,9 +29,14 @@ def fit(
         ),
     ] = None,
     bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for the spread.")] = 50,
-    workspace: WorkspaceOption = None,  # accepted by every command (see cli/common.py)
+    workspace: WorkspaceOption = None,
+    metric: Annotated[
+        str | None, typer.Option(help="Fit the workspace's runs on this metric (bpb, score...).")
+    ] = None,
 ) -> None:
     """Fit coefficients (sign-constrained least squares + prior); report held-out error."""
+    if experiments is None:  # the runs in the catalog, with nested CV against baselines
+        return fit_workspace(workspace_from(workspace), metric or "bpb", out, corpora, bootstrap)
     from frontload.allocate.fit import fit_model, read_corpora, read_experiments
     from frontload.allocate.study import study_corpora
     from frontload.config import dump_yaml
@@ -148,3 +154,129 @@ def report_plan(
     ws = workspace_from(workspace)
     for path in sweeps(cfg, ws if cfg.workspace_corpora else None, out or ws.reports_dir, points):
         typer.echo(f"wrote {path}")
+
+
+# The loop: design -> run -> fit (above, --workspace) -> solve -> verify (issue 14)
+
+
+@app.command()
+def design(
+    config: Annotated[Path, typer.Argument(help="Allocate config YAML (bounds, budgets, caps).")],
+    runs: Annotated[int, typer.Option("--runs", min=1, help="Design points, anchors included.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Sweep folder to write.")],
+    criterion: Annotated[str, typer.Option(help="space-filling or d-optimal.")] = "space-filling",
+    seed: Annotated[int, typer.Option(help="Seed of the random candidates.")] = 0,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """N feasible two-phase plans: the study's arms, proportional, UniMax, the current optimum,
+    then space-filling or D-optimal points."""
+    from frontload.allocate.design import write_sweep
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # solver accuracy chatter
+        sweep, path = write_sweep(config, runs, out, workspace_from(workspace), criterion, seed)
+    for point in sweep.points:
+        predicted = "-" if point.predicted is None else f"{point.predicted:.2f}"
+        typer.echo(
+            f"  {point.kind:<7}{point.name:<40}predicted {predicted:>8}  {point.description}"
+        )
+    for note in sweep.notes:
+        typer.secho(f"  note: {note}", fg="yellow")
+    typer.echo(f"wrote {path} and {len(sweep.points)} plans under {path.parent / 'plans'}")
+
+
+@app.command("experiments")
+def experiments_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="CSV to write.")] = Path("runs.csv"),
+    metric: Annotated[str, typer.Option(help="Summary metric (bpb, score, ...).")] = "bpb",
+    stage: Annotated[str, typer.Option(help="sft (models after SFT) or pretrain.")] = "sft",
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Export the experiments table built from the catalog (realized allocations + metrics)."""
+    from frontload.allocate.experiments import build_table, write_csv
+
+    rows = build_table(workspace_from(workspace), metric, stage)
+    path = write_csv(rows, out)
+    runs = len({r["run"] for r in rows})
+    typer.echo(f"wrote {path}: {runs} runs, {len(rows)} rows (run x category), metric {metric}")
+
+
+def fit_workspace(ws, metric: str, out: Path, corpora: Path | None, bootstrap: int) -> None:
+    """`fl allocate fit --workspace WS --metric M`: nested CV report, then the model file."""
+    from frontload.allocate.crossval import fit_runs
+    from frontload.allocate.experiments import build_table
+    from frontload.allocate.pools import pools_from_workspace
+    from frontload.config import dump_yaml
+
+    rows = build_table(ws, metric)
+    if corpora:
+        from frontload.allocate.fit import read_corpora
+
+        pools = read_corpora(corpora)
+    else:
+        names = sorted(
+            {c for r in rows for col in ("pretrain", "sft") for c in _corpus_names(r[col])}
+        )
+        missing = [n for n in names if not ws.corpus_dir(n).is_dir()]
+        if missing:
+            from frontload.errors import InputError
+
+            raise InputError(
+                f"runs read corpus '{missing[0]}', which is not in workspace {ws.root}/corpora",
+                "describe the corpora with --corpora YAML",
+            )
+        pools = pools_from_workspace({n: ws.corpus_dir(n) for n in names})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = fit_runs(rows, pools, metric, bootstrap)
+    dump_yaml(result.model, out)
+    data = result.data
+    typer.echo(
+        f"{len(data.y)} runs, {len(data.point_names)} design points, metric {metric} "
+        f"({'higher' if result.model.metric == metric else 'lower'} is better); "
+        f"seed noise (std) {result.noise:.4g}"
+    )
+    typer.echo("out-of-fold (nested CV; folds hold out whole points):")
+    typer.echo(f"  {'model':<12}{'RMSE':>10}{'Spearman':>10}{'decision acc':>14}{'regret@1':>10}")
+    for family, res in result.cv.items():
+        s = res["scores"]
+        typer.echo(
+            f"  {family:<12}{s['rmse']:>10.4g}{s['spearman']:>10.3f}"
+            f"{s['decision_accuracy']:>14.3f}{s['regret_at_1']:>10.4g}"
+        )
+    typer.echo(f"settings chosen on all runs: {result.model.settings}")
+    typer.echo(
+        f"wrote {out} ({len(next(iter(result.model.categories.values())).bootstrap)} "
+        "bootstrap draws, settings re-selected in each)"
+    )
+
+
+def _corpus_names(cell: str) -> list[str]:
+    from frontload.allocate.fit import parse_allocation
+
+    return [c for alloc in parse_allocation(cell) for c in alloc]
+
+
+@app.command()
+def verify(
+    plan: Annotated[Path, typer.Argument(help="Solved plan YAML (fl allocate solve).")],
+    loop: Annotated[
+        Path, typer.Option("--loop", help="Loop file whose recipes, seeds and evaluation to use.")
+    ],
+    model: Annotated[Path, typer.Option("--model", help="Fitted model (fl allocate fit).")],
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Train the plan and its baselines (proportional, UniMax, the study's recipe) at the same
+    budget and seeds; print predicted (interval) next to realized, and the plan's rank."""
+    from frontload.allocate.plan import load_plan
+    from frontload.allocate.verify import check_corpora, format_table, verify_plan
+    from frontload.config import load_yaml
+    from frontload.study.sweep import Loop, LoopConfig
+
+    ws = workspace_from(workspace)
+    check_corpora(load_plan(plan), ws, plan)
+    config = load_yaml(loop, LoopConfig)
+    runner = Loop(config, loop.resolve().parent, ws)
+    key = runner.study.data_stages()
+    rows = verify_plan(plan, model, runner, key, config.fit.metric)
+    typer.echo(format_table(rows, config.fit.metric))

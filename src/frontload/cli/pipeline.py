@@ -44,7 +44,10 @@ def run(
     """Run curate -> tokenizer -> allocate -> pretrain -> SFT -> RL -> evaluate -> report, skipping
     stages that are up to date; rerun the same command to resume."""
     from frontload.study.pipeline import run_pipeline
+    from frontload.study.sweep import is_loop, run_loop
 
+    if is_loop(pipeline):  # design -> sweep -> fit -> solve -> verify
+        return typer.echo(run_loop(pipeline, workspace_from(workspace), force=force).summary())
     study = run_pipeline(pipeline, workspace_from(workspace), force=force)
     md_path, png_path, tables = study.report
     print_tables(tables)

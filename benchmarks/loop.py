@@ -1,0 +1,179 @@
+"""The nano study and the nano loop: wall time per stage, metric signal-to-noise, decision accuracy.
+
+    python benchmarks/loop.py run -w WS [--study recipes/nano/study.yaml] [--loop recipes/nano/loop.yaml]
+        runs the pipeline files (resumable: stages already done are timed as skipped) and times
+        every stage, grouped by kind (data, design, pretrain, sft, evaluate, fit, solve, verify);
+    python benchmarks/loop.py measure -w WS
+        on a workspace where runs finished: for each metric (accuracy, bits per byte, answer
+        log-prob, choice probability) the signal-to-noise across arms (std of arm means over the
+        mean std across seeds), and the out-of-fold decision accuracy of the structured model
+        against the linear and log-linear baselines (nested CV, folds hold out whole points);
+    python benchmarks/loop.py synthetic
+        the same decision accuracies on runs drawn from a known model at several seed-noise levels
+        (no training: checks that nested CV and the baselines behave).
+
+Prints JSON (one object per mode). Results and the machine go in benchmarks/results/loop.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+METRICS = ("score", "bpb", "answer_logprob", "choice_prob")
+KINDS = ("sample", "curate", "tokenizer", "tokenize", "allocate", "design", "pretrain", "sft")
+KINDS += ("rl", "evaluate", "fit", "solve")
+
+
+def _kind(stage: str) -> str:
+    for part in stage.split("/"):
+        if part in KINDS:
+            return part
+    return stage.split("/")[0]
+
+
+def run(args) -> dict:
+    """Run the pipeline files with every StageState.run timed."""
+    from frontload.study import pipeline
+    from frontload.workspace import Workspace
+
+    times: dict[str, dict[str, float]] = {}
+    current: dict[str, float] = defaultdict(float)
+    original = pipeline.StageState.run
+
+    def timed(self, stage, key, work, outputs):
+        start = time.perf_counter()
+        try:
+            return original(self, stage, key, work, outputs)
+        finally:
+            label = ("verify/" if stage.startswith("verify/") else "") + _kind(stage)
+            current[label] += time.perf_counter() - start
+
+    pipeline.StageState.run = timed
+    ws = Workspace.resolve(args.workspace)
+    for name, path in (("study", args.study), ("loop", args.loop)):
+        if not path:
+            continue
+        current.clear()
+        start = time.perf_counter()
+        if name == "study":
+            pipeline.run_pipeline(path, ws)
+        else:
+            from frontload.study.sweep import run_loop
+
+            print(run_loop(path, ws).summary(), file=sys.stderr)
+        times[name] = {k: round(v, 1) for k, v in current.items()}
+        times[name]["total"] = round(time.perf_counter() - start, 1)
+    return {"mode": "run", "seconds": times}
+
+
+def _snr(rows: list[dict]) -> dict:
+    by_point: dict[str, list[float]] = defaultdict(list)
+    for row in rows:
+        if row["category"] == "avg":
+            by_point[row["point"]].append(float(row["score"]))
+    means = [np.mean(v) for v in by_point.values()]
+    noise = [np.std(v, ddof=1) for v in by_point.values() if len(v) > 1]
+    spread = float(np.std(means, ddof=1)) if len(means) > 1 else float("nan")
+    seed_sd = float(np.mean(noise)) if noise else float("nan")
+    return {
+        "arms": len(means),
+        "spread_across_arms": spread,
+        "spread_across_seeds": seed_sd,
+        "snr": spread / seed_sd if seed_sd and seed_sd > 0 else float("nan"),
+    }
+
+
+def measure(args) -> dict:
+    from frontload.allocate.crossval import check_signal, nested_cv, prepare
+    from frontload.allocate.experiments import build_table, higher_is_better
+    from frontload.allocate.pools import pools_from_workspace
+    from frontload.errors import FrontloadError
+    from frontload.workspace import Workspace
+
+    ws = Workspace.resolve(args.workspace)
+    out: dict = {"mode": "measure", "snr": {}, "decision_accuracy": {}}
+    for metric in METRICS:
+        try:
+            rows = build_table(ws, metric)
+        except FrontloadError as error:
+            out["snr"][metric] = {"error": error.message}
+            continue
+        out["snr"][metric] = _snr(rows)
+        avg = [r for r in rows if r["category"] == "avg"]
+        names = sorted({c for r in avg for col in ("pretrain", "sft") for c in _names(r[col])})
+        pools = pools_from_workspace({n: ws.corpus_dir(n) for n in names})
+        data = prepare(avg, pools, 1.0 if higher_is_better(metric) else -1.0)
+        try:
+            check_signal(data, metric)
+        except FrontloadError as error:
+            out["decision_accuracy"][metric] = {"error": error.message}
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cv = nested_cv(data)
+        out["decision_accuracy"][metric] = {f: r["scores"] for f, r in cv.items()}
+    return out
+
+
+def _names(cell: str) -> list[str]:
+    from frontload.allocate.fit import parse_allocation
+
+    return [c for a in parse_allocation(cell) for c in a]
+
+
+def synthetic(args) -> dict:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.allocate.test_loop_fit import GRID, known_runs
+
+    from frontload.allocate.crossval import nested_cv, prepare
+
+    out = {"mode": "synthetic", "points": args.points, "seeds": 2, "results": {}}
+    for noise in (0.5, 2.0, 5.0):
+        rows, truth, pools = known_runs(noise=noise, points=args.points)
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cv = nested_cv(prepare(rows, pools, 1.0), grid=GRID)
+        out["results"][f"noise_sd_{noise}"] = {
+            "true_spread_sd": float(np.std(truth)),
+            **{f: {k: round(v, 3) for k, v in r["scores"].items()} for f, r in cv.items()},
+            "seconds": round(time.perf_counter() - start, 1),
+        }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="mode", required=True)
+    p = sub.add_parser("run")
+    p.add_argument("-w", "--workspace", required=True)
+    p.add_argument("--study")
+    p.add_argument("--loop")
+    p = sub.add_parser("measure")
+    p.add_argument("-w", "--workspace", required=True)
+    p = sub.add_parser("synthetic")
+    p.add_argument("--points", type=int, default=16)
+    args = parser.parse_args()
+    result = {"run": run, "measure": measure, "synthetic": synthetic}[args.mode](args)
+    print(json.dumps(_finite(result), indent=1))
+
+
+def _finite(value):
+    """NaN (no seeds to compare, no spread) as null, so the output stays valid JSON."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""The experiments table is built from the catalog: served.jsonl (realized) + evals/*/summary.json."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from frontload.allocate.experiments import build_table, write_csv
+from frontload.allocate.fit import read_experiments
+from frontload.errors import InputError, StageNotReady
+
+
+def served(ws, run, stage, tokens, plan=None):
+    folder = ws.runs_dir / run
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {
+            "run": run,
+            "stage": stage,
+            "phase": stage,
+            "corpus": c,
+            "tokens": t,
+            "examples": None,
+            "epochs": 1.0,
+            "plan": plan,
+            "plan_sha256": None,
+        }
+        for c, t in tokens.items()
+    ]
+    (folder / "served.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def evaluation(ws, name, run, metrics):
+    folder = ws.evals_dir / name
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {
+            "run": name,
+            "model": f"{ws.runs_dir}/{run}/hf",
+            "mode": "chat",
+            "task": task,
+            "category": cat,
+            "score": vals.get("score", 0.0),
+            **vals,
+            "created": "2026-01-01",
+        }
+        for task, (cat, vals) in metrics.items()
+    ]
+    (folder / "summary.json").write_text(json.dumps(rows))
+
+
+def sft_run(ws, run, parent, tokens, seed=0):
+    served(ws, run, "sft", tokens, plan=f"plan-{run[:2]}")
+    (ws.runs_dir / run / "summary.json").write_text(json.dumps({"model": f"runs/{parent}/hf"}))
+    (ws.runs_dir / run / "recipe.yaml").write_text(f"seed: {seed}\n")
+
+
+def test_table_joins_realized_allocation_and_metrics(workspace, tmp_path):
+    ws = workspace
+    # the plan asked for more; the table must show what the trainer served
+    served(ws, "pt_a", "pretrain", {"general": 900, "dldq": 100})
+    served(ws, "pt_b", "pretrain", {"general": 1000})
+    sft_run(ws, "a1_sft", "pt_a", {"dshq": 40})
+    sft_run(ws, "b1_sft", "pt_b", {"dshq": 30, "dldq": 10}, seed=1)
+    evaluation(
+        ws, "e_a", "a1_sft", {"gsm8k": ("math", {"bpb": 1.5}), "mmlu": ("general", {"bpb": 2.5})}
+    )
+    evaluation(
+        ws, "e_b", "b1_sft", {"gsm8k": ("math", {"bpb": 1.7}), "mmlu": ("general", {"bpb": 2.9})}
+    )
+    rows = build_table(ws, metric="bpb")
+    by = {(r["run"], r["category"]): r for r in rows}
+    a = by[("a1_sft", "avg")]
+    assert a["pretrain"] == "dldq:100" and a["sft"] == "dshq:40" and a["pretrain_budget"] == 1000
+    assert a["score"] == pytest.approx(2.0) and by[("a1_sft", "math")]["score"] == 1.5
+    b = by[("b1_sft", "avg")]
+    assert b["pretrain"] == "" and b["sft"] == "dldq:10+dshq:30" and b["seed"] == 1
+    assert b["tasks"] == "gsm8k,mmlu" and b["point"] == "plan-b1"
+    path = write_csv(rows, tmp_path / "runs.csv")
+    back = read_experiments(path)  # the CSV fit path reads the export
+    assert len(back) == 6 and {r["category"] for r in back} == {"avg", "math", "general"}
+    with path.open() as handle:
+        assert next(csv.reader(handle))[:3] == ["run", "point", "seed"]
+
+
+def test_bad_workspaces_say_what_is_wrong(workspace):
+    ws = workspace
+    with pytest.raises(StageNotReady, match="no finished runs"):
+        build_table(ws)
+    served(ws, "pt_a", "pretrain", {"general": 900, "dldq": 100})
+    sft_run(ws, "a1_sft", "pt_a", {"dshq": 40})
+    with pytest.raises(StageNotReady, match="no finished sft runs with an evaluation"):
+        build_table(ws)
+    served(ws, "pt_b", "pretrain", {"general": 1000})
+    sft_run(ws, "b1_sft", "pt_b", {"dshq": 30})
+    evaluation(ws, "e_a", "a1_sft", {"gsm8k": ("math", {"bpb": 1.5})})
+    evaluation(
+        ws, "e_b", "b1_sft", {"gsm8k": ("math", {"bpb": 1.5}), "mmlu": ("general", {"bpb": 2.0})}
+    )
+    with pytest.raises(InputError, match="different task sets"):
+        build_table(ws, metric="bpb")
+    evaluation(ws, "e_b", "b1_sft", {"gsm8k": ("math", {"score": 3.0})})
+    with pytest.raises(InputError, match="no metric 'bpb'"):
+        build_table(ws, metric="bpb")
