@@ -108,9 +108,29 @@ class Study:
         self.models: list[dict] = []
         self.report: tuple[Path, Path, dict] | None = None
         self.warned_no_benchmarks = False
+        self.seed: int | None = None  # the seed being trained; None: the recipes' own seeds
+
+    @property
+    def many_seeds(self) -> bool:
+        return len(self.config.seeds) > 1
 
     def run_name(self, *parts: str) -> str:
-        return "_".join([self.config.name, *parts]).lower().replace("-", "_")
+        """Run folder name; with several seeds each seed's runs get an `_s<seed>` suffix."""
+        seed = [f"s{self.seed}"] if self.many_seeds else []
+        return "_".join([self.config.name, *parts, *seed]).lower().replace("-", "_")
+
+    def stage_name(self, *parts: str) -> str:
+        seed = [f"seed{self.seed}"] if self.many_seeds else []
+        return "/".join([*parts, *seed])
+
+    def seeded(self, overrides: dict) -> dict:
+        """Overrides plus the seed under way (the pipeline's `seeds:` set it for every run)."""
+        if "seeds" not in self.config.model_fields_set:
+            return overrides
+        return {**overrides, "seed": self.seed}
+
+    def tags(self) -> dict:
+        return {"seed": self.seed}
 
     # Data
     def data_stages(self) -> str:
@@ -181,7 +201,7 @@ class Study:
         from frontload.train.recipe import PretrainRecipe
 
         name = self.run_name(arm.name)
-        overrides = {**self.config.pretrain_overrides, **arm.overrides}
+        overrides = self.seeded({**self.config.pretrain_overrides, **arm.overrides})
         recipe = merged(self.base, arm.pretrain, overrides, PretrainRecipe, {"name": name})
         use_plan = plan if arm.use_plan else None
         if arm.use_plan and plan is None:
@@ -194,12 +214,13 @@ class Study:
 
         material = [data_key, plan_key if use_plan else None, recipe.model_dump(mode="json")]
         key = self.state.run(
-            f"pretrain/{arm.name}", digest(material), work, [self.ws.runs_dir / name]
+            self.stage_name("pretrain", arm.name), digest(material), work, [self.ws.runs_dir / name]
         )
         self.evaluate(f"{name}-base", self.ws.runs_dir / name / "hf", "base", key)
         self.models.append(
             {"model": arm.name, "pt_reasoning": arm.pt_reasoning, "sft_data": "", "rl": 0}
-            | {"stage": "base", "run": name, "eval": f"{name}-base"}
+            | {"stage": "base", "run": name, "eval": f"{name}-base", "arm": arm.name}
+            | {"sft_scale": 0, **self.tags()}
         )
         return key
 
@@ -207,22 +228,24 @@ class Study:
         from frontload.train.posttrain_recipe import SFTRecipe
         from frontload.train.sft import sft
 
-        name = self.run_name(arm.name, "sft", sft_arm.name)
+        name = self.run_name(arm.name, "sft", sft_arm.label)
         model = f"runs/{self.run_name(arm.name)}/hf"
+        overrides = self.seeded(sft_arm.overrides)
         recipe = merged(
-            self.base, sft_arm.recipe, sft_arm.overrides, SFTRecipe, {"name": name, "model": model}
+            self.base, sft_arm.recipe, overrides, SFTRecipe, {"name": name, "model": model}
         )
         key = digest([pt_key, recipe.model_dump(mode="json")])
         key = self.state.run(
-            f"sft/{arm.name}/{sft_arm.name}",
+            self.stage_name("sft", arm.name, sft_arm.label),
             key,
             lambda resume: sft(recipe, self.ws, resume=resume),
             [self.ws.runs_dir / name],
         )
         self.evaluate(name, self.ws.runs_dir / name / "hf", "chat", key)
         self.models.append(
-            {"model": f"{arm.name}+SFT_{sft_arm.name}", "pt_reasoning": arm.pt_reasoning}
+            {"model": f"{arm.name}+SFT_{sft_arm.label}", "pt_reasoning": arm.pt_reasoning}
             | {"sft_data": sft_arm.name, "rl": 0, "stage": "sft", "run": name, "eval": name}
+            | {"arm": arm.name, "sft_scale": sft_arm.scale, **self.tags()}
         )
         return key
 
@@ -234,11 +257,15 @@ class Study:
         name = self.run_name(arm.name, "sft", stage.sft, "rl")
         model = f"runs/{self.run_name(arm.name, 'sft', stage.sft)}/hf"
         recipe = merged(
-            self.base, stage.recipe, stage.overrides, RLRecipe, {"name": name, "model": model}
+            self.base,
+            stage.recipe,
+            self.seeded(stage.overrides),
+            RLRecipe,
+            {"name": name, "model": model},
         )
         key = digest([sft_key, recipe.model_dump(mode="json")])
         key = self.state.run(
-            f"rl/{arm.name}",
+            self.stage_name("rl", arm.name),
             key,
             lambda resume: rl(recipe, self.ws, resume=resume),
             [self.ws.runs_dir / name],
@@ -247,6 +274,7 @@ class Study:
         self.models.append(
             {"model": f"{arm.name}+SFT_{stage.sft}+RL", "pt_reasoning": arm.pt_reasoning}
             | {"sft_data": stage.sft, "rl": 1, "stage": "rl", "run": name, "eval": name}
+            | {"arm": arm.name, "sft_scale": 1, **self.tags()}
         )
 
     def evaluate(self, run: str, model_dir: Path, mode: str, upstream: str) -> None:
@@ -280,12 +308,21 @@ class Study:
         """All stages in order; returns the pipeline folder (input of `fl report study`)."""
         data_key = self.data_stages()
         plan_key, plan = self.plan_stage(data_key)
-        for arm in self.config.arms:
-            pt_key = self.pretrain_arm(arm, data_key, plan_key, plan)
-            sft_keys = {s.name: self.sft_arm(arm, s, pt_key) for s in self.config.sft}
-            if self.config.rl and arm.name in self.config.rl.arms:
-                self.rl_arm(arm, sft_keys[self.config.rl.sft])
+        # seed by seed: after the first seed every arm has a result, the later ones add the noise
+        for seed in self.config.seeds:
+            self.seed = seed
+            for arm in self.config.arms:
+                pt_key = self.pretrain_arm(arm, data_key, plan_key, plan)
+                sft_keys = {
+                    s.label: self.sft_arm(arm, s, pt_key)
+                    for s in self.config.sft
+                    if s.arms is None or arm.name in s.arms
+                }
+                if self.config.rl and arm.name in self.config.rl.arms:
+                    self.rl_arm(arm, sft_keys[self.config.rl.sft])
         (self.folder / "models.json").write_text(json.dumps(self.models, indent=2))
+        report_json = json.dumps(self.config.report.model_dump(mode="json"), indent=2)
+        (self.folder / "report.json").write_text(report_json)
         from frontload.study.report import write_report
 
         self.report = write_report(self.folder, self.ws)
@@ -315,8 +352,19 @@ def run_pipeline(path: str | Path, workspace: Workspace) -> Study:
     )
     if unknown:
         raise ConfigError(f"{path}: rl.arms names unknown arms {unknown}")
-    if config.rl and config.rl.sft not in {s.name for s in config.sft}:
+    if config.rl and config.rl.sft not in {s.label for s in config.sft}:
         raise ConfigError(f"{path}: rl.sft {config.rl.sft!r} is not one of the sft datasets")
+    arm_names = {a.name for a in config.arms}
+    for sft_arm in config.sft:
+        strangers = sorted(set(sft_arm.arms or []) - arm_names)
+        if strangers:
+            raise ConfigError(
+                f"{path}: sft {sft_arm.label}: arms {strangers} are not pretraining arms",
+                hint=f"use arm names from arms: ({', '.join(sorted(arm_names))})",
+            )
+    labels = [s.label for s in config.sft]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"{path}: sft datasets repeat ({labels}); give each a name or scale")
     check_recipes(config, base)
     study = Study(config, base, workspace)
     study.run()
