@@ -78,7 +78,16 @@ class EvalStage(StrictModel):
     limit: int | None = Field(8, ge=1, description="First N problems per task (None: all).")
     max_new_tokens: int | None = Field(64, ge=1, description="Cap on generated tokens.")
     batch_size: int = Field(8, ge=1, description="Prompts per generation batch.")
-    data_dir: str | None = Field(None, description="Benchmark folder (default: the evaluator's).")
+    data_dir: str | None = Field(
+        None,
+        description="Benchmark folder, relative to the pipeline file (default: $FL_BENCH_DIR, "
+        "else the evaluator's default).",
+    )
+    required: bool = Field(
+        False,
+        description="Stop before any stage when the benchmark folder is missing (studies whose "
+        "curation reads it; their recipes see it as $FL_BENCH_DIR).",
+    )
 
 
 class ReportStage(StrictModel):

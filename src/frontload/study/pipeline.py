@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from frontload.config import read_yaml, validate
-from frontload.errors import ConfigError
+from frontload.errors import ConfigError, InputError
 from frontload.progress import console
 from frontload.study.config import Arm, PipelineConfig, SFTArm, load_pipeline
 from frontload.workspace import Workspace
@@ -278,10 +278,10 @@ class Study:
         )
 
     def evaluate(self, run: str, model_dir: Path, mode: str, upstream: str) -> None:
-        from frontload.evaluate.runner import EvalSettings, default_data_dir, run_evaluation
+        from frontload.evaluate.runner import EvalSettings, run_evaluation
 
         cfg = self.config.evaluate
-        data_dir = cfg.data_dir or (str(default_data_dir()) if default_data_dir() else None)
+        data_dir = self.bench_dir()
         if data_dir is None:
             if not self.warned_no_benchmarks:
                 console.print(
@@ -304,8 +304,37 @@ class Study:
         key = digest([upstream, settings.model_dump(mode="json")])
         self.state.run(f"evaluate/{run}", key, lambda _: run_evaluation(settings, out), [out])
 
+    def bench_dir(self) -> str | None:
+        """The benchmark folder: evaluate.data_dir (relative to the pipeline file), else
+        $FL_BENCH_DIR or the evaluator's default; None when there is none."""
+        from frontload.evaluate.runner import default_data_dir
+
+        given = self.config.evaluate.data_dir
+        if given and (self.base / given).is_dir():
+            return str((self.base / given).resolve())
+        found = default_data_dir()
+        return str(found) if found else None
+
+    def check_bench(self) -> None:
+        """A study whose curation reads the benchmark files stops now, with one line, when they
+        are missing; otherwise it exports the folder as $FL_BENCH_DIR for the curation recipe."""
+        import os
+
+        found = self.bench_dir()
+        if found is None and self.config.evaluate.required:
+            given = self.config.evaluate.data_dir
+            where = f"evaluate.data_dir {given!r} (from {self.base})" if given else "FL_BENCH_DIR"
+            raise InputError(
+                f"benchmark folder not found: {where}",
+                hint="put the benchmark files there (gsm8k_train.jsonl, gsm8k_test.jsonl, ...) "
+                "or set FL_BENCH_DIR to their folder",
+            )
+        if found is not None:
+            os.environ.setdefault("FL_BENCH_DIR", found)
+
     def run(self) -> Path:
         """All stages in order; returns the pipeline folder (input of `fl report study`)."""
+        self.check_bench()
         data_key = self.data_stages()
         plan_key, plan = self.plan_stage(data_key)
         # seed by seed: after the first seed every arm has a result, the later ones add the noise
