@@ -132,6 +132,12 @@ class Study:
     def tags(self) -> dict:
         return {"seed": self.seed}
 
+    def record_model(self, model: dict) -> None:
+        """Add a trained model to models.json at once, so `fl report study` works on the models
+        finished so far while a long study is still running (or was stopped)."""
+        self.models.append(model)
+        (self.folder / "models.json").write_text(json.dumps(self.models, indent=2))
+
     # Data
     def data_stages(self) -> str:
         cfg, ws = self.config, self.ws
@@ -217,7 +223,7 @@ class Study:
             self.stage_name("pretrain", arm.name), digest(material), work, [self.ws.runs_dir / name]
         )
         self.evaluate(f"{name}-base", self.ws.runs_dir / name / "hf", "base", key)
-        self.models.append(
+        self.record_model(
             {"model": arm.name, "pt_reasoning": arm.pt_reasoning, "sft_data": "", "rl": 0}
             | {"stage": "base", "run": name, "eval": f"{name}-base", "arm": arm.name}
             | {"sft_scale": 0, **self.tags()}
@@ -242,7 +248,7 @@ class Study:
             [self.ws.runs_dir / name],
         )
         self.evaluate(name, self.ws.runs_dir / name / "hf", "chat", key)
-        self.models.append(
+        self.record_model(
             {"model": f"{arm.name}+SFT_{sft_arm.label}", "pt_reasoning": arm.pt_reasoning}
             | {"sft_data": sft_arm.name, "rl": 0, "stage": "sft", "run": name, "eval": name}
             | {"arm": arm.name, "sft_scale": sft_arm.scale, **self.tags()}
@@ -271,7 +277,7 @@ class Study:
             [self.ws.runs_dir / name],
         )
         self.evaluate(name, self.ws.runs_dir / name / "hf", "chat", key)
-        self.models.append(
+        self.record_model(
             {"model": f"{arm.name}+SFT_{stage.sft}+RL", "pt_reasoning": arm.pt_reasoning}
             | {"sft_data": stage.sft, "rl": 1, "stage": "rl", "run": name, "eval": name}
             | {"arm": arm.name, "sft_scale": 1, **self.tags()}
