@@ -120,3 +120,31 @@ def test_demo_and_stages_never_import_the_cli():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_fl_report_study_prints_the_findings(workspace):
+    from typer.testing import CliRunner
+
+    from frontload.cli import app
+
+    folder = study_folder(workspace, lambda pt, stage, sft, scale, seed: 1.0 + 0.01 * seed)
+    result = CliRunner().invoke(app, ["report", "study", str(folder), "-w", str(workspace.root)])
+    assert result.exit_code == 0, result.output
+    assert "Findings" in result.output and "inconclusive" in result.output
+    assert "+15.87" in result.output  # the study's 8B value beside ours
+
+
+def test_study_needing_the_benchmark_files_stops_with_one_line(tmp_path, workspace, monkeypatch):
+    from frontload.errors import InputError
+    from frontload.study.pipeline import run_pipeline
+
+    monkeypatch.delenv("FL_BENCH_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)  # no ../shared/data/bench from here
+    monkeypatch.setattr("frontload.evaluate.runner.default_data_dir", lambda: None)
+    path = tmp_path / "study.yaml"
+    path.write_text(
+        "name: s\ncurate: c.yaml\narms: []\n"
+        "evaluate: {data_dir: ../../shared/data/bench, required: true}\n"
+    )
+    with pytest.raises(InputError, match="benchmark folder not found: evaluate.data_dir"):
+        run_pipeline(path, workspace)
