@@ -343,13 +343,18 @@ class Study:
         self.check_bench()
         data_key = self.data_stages()
         plan_key, plan = self.plan_stage(data_key)
-        # seed by seed: after the first seed every arm has a result, the later ones add the noise
+        # Every base model (all arms, all seeds) first, then post-training: a study stopped early
+        # already compares the arms' base models with their seed noise measured.
+        pt_keys = {}
         for seed in self.config.seeds:
             self.seed = seed
             for arm in self.config.arms:
-                pt_key = self.pretrain_arm(arm, data_key, plan_key, plan)
+                pt_keys[seed, arm.name] = self.pretrain_arm(arm, data_key, plan_key, plan)
+        for seed in self.config.seeds:
+            self.seed = seed
+            for arm in self.config.arms:
                 sft_keys = {
-                    s.label: self.sft_arm(arm, s, pt_key)
+                    s.label: self.sft_arm(arm, s, pt_keys[seed, arm.name])
                     for s in self.config.sft
                     if s.arms is None or arm.name in s.arms
                 }
