@@ -37,6 +37,15 @@ class TableModel(torch.nn.Module):
         return SimpleNamespace(logits=self.table[input_ids])
 
 
+class LastLogitsModel(TableModel):
+    """The same model, but it can return logits for the last positions only (as the hybrid and
+    transformers' models can): the scores must not change."""
+
+    def forward(self, input_ids, attention_mask=None, logits_to_keep=0):
+        logits = self.table[input_ids]
+        return SimpleNamespace(logits=logits[:, -logits_to_keep:] if logits_to_keep else logits)
+
+
 VOCAB = 96
 
 
@@ -72,6 +81,9 @@ def test_bigram_model_matches_hand_computation_and_batching():
     alone = [score_segments(model, tok, [row], batch_size=1)[0] for row in rows]
     for batched, single in zip(together, alone, strict=True):
         assert [lp for lp, _ in batched] == pytest.approx([lp for lp, _ in single], abs=1e-5)
+    kept = score_segments(LastLogitsModel(table), tok, rows, batch_size=3)
+    for full, last in zip(together, kept, strict=True):
+        assert [lp for lp, _ in full] == pytest.approx([lp for lp, _ in last], abs=1e-5)
     segments = together[0]
     assert [n for _, n in segments] == [len(body), len(answer), len(tail)]
     total = sum(lp for lp, _ in segments)

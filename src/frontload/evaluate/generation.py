@@ -127,6 +127,16 @@ def loglik(model, tokenizer, pairs: Sequence[tuple[str, str]], batch_size: int =
     return [row[0][0] for row in scored]
 
 
+def accepts_logits_to_keep(model) -> bool:
+    """Whether the model's forward can return logits for the last positions only."""
+    import inspect
+
+    try:
+        return "logits_to_keep" in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def score_segments(
     model,
     tokenizer,
@@ -170,13 +180,28 @@ def score_segments(
         for i, ids in enumerate(encoded):
             input_ids[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
             mask[i, : len(ids)] = 1
+        # logits only from the first scored position on: a few-shot prompt is thousands of
+        # tokens and its full-vocabulary logits would dominate time and memory
+        first = min((a for spans in bounds for a, b in spans if b > a), default=width)
+        options = {}
+        if accepts_logits_to_keep(model):
+            options["logits_to_keep"] = max(1, width - (first - 1))
         with torch.no_grad():
             logits = model(
-                input_ids=input_ids.to(model.device), attention_mask=mask.to(model.device)
+                input_ids=input_ids.to(model.device),
+                attention_mask=mask.to(model.device),
+                **options,
             ).logits
-        logprobs = torch.log_softmax(logits.float(), dim=-1)  # (B, T, V): position t predicts t+1
+        offset = width - logits.shape[1]  # position of logits[:, 0]
         for i, ids in enumerate(encoded):
-            targets = torch.tensor(ids[1:], dtype=torch.long, device=logprobs.device)
-            per_token = logprobs[i, : len(ids) - 1].gather(-1, targets[:, None])[:, 0]
-            results.append([(float(per_token[a - 1 : b - 1].sum()), b - a) for a, b in bounds[i]])
+            row = []
+            for a, b in bounds[i]:
+                if b <= a:
+                    row.append((0.0, 0))
+                    continue
+                # position t predicts token t+1: tokens a..b-1 come from positions a-1..b-2
+                window = torch.log_softmax(logits[i, a - 1 - offset : b - 1 - offset].float(), -1)
+                targets = torch.tensor(ids[a:b], dtype=torch.long, device=window.device)
+                row.append((float(window.gather(-1, targets[:, None]).sum()), b - a))
+            results.append(row)
     return results

@@ -78,6 +78,9 @@ class EvalStage(StrictModel):
     limit: int | None = Field(8, ge=1, description="First N problems per task (None: all).")
     max_new_tokens: int | None = Field(64, ge=1, description="Cap on generated tokens.")
     batch_size: int = Field(8, ge=1, description="Prompts per generation batch.")
+    shots: int | None = Field(
+        None, ge=0, description="Few-shot examples for base models (default: the study's per task)."
+    )
     data_dir: str | None = Field(
         None,
         description="Benchmark folder, relative to the pipeline file (default: $FL_BENCH_DIR, "

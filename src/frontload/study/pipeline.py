@@ -303,6 +303,7 @@ class Study:
             limit=cfg.limit,
             max_new_tokens=cfg.max_new_tokens,
             batch_size=cfg.batch_size,
+            shots=cfg.shots,
             data_dir=data_dir,
             workers=1,
         )
