@@ -117,6 +117,9 @@ def test_gold_solutions_in_the_tasks_own_format():
         math500, sample, {"solution": "So $\\boxed{\\frac{1}{2}}$ done."}, "base"
     )
     assert boxed.answer == "\\frac{1}{2}" and boxed.tail == "}$ done."
+    (amc23,) = parse_tasks("amc23")
+    only_answer = likelihood.gold_solution(amc23, sample, {"problem": "p", "answer": 7.0}, "base")
+    assert only_answer.answer == "7" and "final answer is $" in only_answer.body
 
 
 def test_runner_stores_metrics_per_sample_and_per_task(tiny_model, mini_data, tmp_path):

@@ -62,8 +62,15 @@ def gold_solution(task: Task, sample: Sample, record: dict, mode: str) -> Gold |
             return Gold(f"{reasoning}\nThe final answer is $\\boxed{{", answer, "}$.")
         # the few-shot examples' own format: "Answer: <reasoning> The answer is N."
         return Gold(f" {reasoning} The answer is ", answer, ".")
-    if isinstance(record.get("solution"), str) and record["solution"].strip():
-        return split_boxed(record["solution"])
+    for field in ("solution", "reference_solution"):  # MATH-500; AIME (NeMo-Skills layout)
+        if isinstance(record.get(field), str) and record[field].strip():
+            return split_boxed(record[field])
+    if task.category == "math" and sample.reference not in (None, ""):
+        # only a final answer (AMC): its statement in the prompt's own format
+        answer = str(sample.reference)
+        if chat:
+            return Gold("The final answer is $\\boxed{", answer, "}$.")
+        return Gold("Final Answer: The final answer is $", answer, "$. I hope it is correct.")
     code = record.get("canonical_solution") if task.name == "humaneval" else record.get("code")
     if task.category == "code" and isinstance(code, str) and code.strip():
         if not chat:
