@@ -244,7 +244,7 @@ class Evaluator:
                     self.settings.workers,
                     by_index=self.uses_loglik(task),
                 )
-                # one teacher-forced pass per problem, shared by its k samples
+                # one teacher-forced pass per problem, stored on its sample-0 row
                 first = [i for i, (_, j) in enumerate(batch) if j == 0]
                 measured = likelihood.score_samples(
                     model,
@@ -259,7 +259,8 @@ class Evaluator:
                 )
                 by_problem = {chunk_samples[i].id: m for i, m in zip(first, measured, strict=True)}
                 for row in rows:
-                    row.update(by_problem.get(row["problem"], {}))
+                    if row["sample"] == 0:
+                        row.update(by_problem.get(row["problem"], {}))
                 write_part(rows, path)
             progress.advance(bar, len(batch))
         return paths
