@@ -92,3 +92,37 @@ def test_unknown_key_in_pipeline_is_an_error(tmp_path, workspace):
     path.write_text("name: s\ncurate: c.yaml\narms: []\nsfft: []\n")
     with pytest.raises(ConfigError, match="sfft"):
         run_pipeline(path, workspace)
+
+
+def test_seeds_name_each_run_and_set_the_recipes_seed(tmp_path, workspace):
+    from frontload.study.config import PipelineConfig
+    from frontload.study.pipeline import Study
+
+    config = PipelineConfig(
+        name="nano-study",
+        curate="c.yaml",
+        seeds=[0, 1],
+        arms=[{"name": "M_base", "pt_reasoning": "none", "pretrain": "p.yaml"}],
+    )
+    study = Study(config, tmp_path, workspace)
+    study.seed = 1
+    assert study.run_name("M_base", "sft", "2xLDQ") == "nano_study_m_base_sft_2xldq_s1"
+    assert study.stage_name("pretrain", "M_base") == "pretrain/M_base/seed1"
+    assert study.seeded({"total_tokens": 10}) == {"total_tokens": 10, "seed": 1}
+    single = Study(config.model_copy(update={"seeds": [0]}), tmp_path, workspace)
+    single.seed = 0
+    assert single.run_name("M_base") == "nano_study_m_base"  # one seed: the plain names
+
+
+def test_repeated_seeds_and_sft_arms_naming_strangers_are_errors(tmp_path, workspace):
+    path = tmp_path / "study.yaml"
+    arms = "arms: [{name: M_base, pt_reasoning: none, pretrain: p.yaml}]\n"
+    path.write_text(f"name: s\ncurate: c.yaml\nseeds: [1, 1]\n{arms}")
+    with pytest.raises(ConfigError, match="seeds repeat"):
+        run_pipeline(path, workspace)
+    path.write_text(
+        f"name: s\ncurate: c.yaml\n{arms}"
+        "sft: [{name: LDQ, recipe: s.yaml, scale: 2, arms: [M_LDQ]}]\n"
+    )
+    with pytest.raises(ConfigError, match="2xLDQ: arms \\['M_LDQ'\\]"):
+        run_pipeline(path, workspace)

@@ -60,8 +60,10 @@ def _print_scores(rows: list[dict]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    view = Table(title="scores (avg@k, 95% bootstrap CI)")
-    for name in ("task", "category", "problems", "k", "score", "CI", "pass@k"):
+    from frontload.evaluate.report import LIKELIHOOD_HEADERS, likelihood_cells
+
+    view = Table(title="scores (avg@k, 95% bootstrap CI) and likelihoods of the gold answer")
+    for name in ("task", "category", "problems", "k", "score", "CI", "pass@k", *LIKELIHOOD_HEADERS):
         view.add_column(name)
     for row in rows:
         k = row.get("samples_per_problem", 1)
@@ -74,6 +76,7 @@ def _print_scores(rows: list[dict]) -> None:
             f"{100 * row['avg_at_k']:.1f}",
             f"{100 * row['ci_low']:.1f}-{100 * row['ci_high']:.1f}",
             "" if pass_k is None else f"{100 * pass_k:.1f}",
+            *likelihood_cells(row),
         )
     Console().print(view)
 

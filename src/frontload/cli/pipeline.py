@@ -10,29 +10,6 @@ import typer
 from frontload.cli.common import WorkspaceOption, workspace_from
 
 
-def print_tables(tables: dict) -> None:
-    """The study tables on the terminal (rich)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from frontload.study.report import CATEGORIES, TITLES, cell
-
-    console = Console()
-    for stage, rows in tables.items():
-        view = Table(title=f"{TITLES[stage]} (ours | study 8B)")
-        view.add_column("model")
-        view.add_column("avg")
-        for category in CATEGORIES[stage]:
-            view.add_column(category)
-        for row in rows:
-            ours, paper = row["ours"], row["paper"]
-            cells = [
-                f"{cell(ours.get(c))} | {cell(paper.get(c))}" for c in ["avg", *CATEGORIES[stage]]
-            ]
-            view.add_row(row["model"], *cells)
-        console.print(view)
-
-
 def run(
     pipeline: Annotated[Path, typer.Argument(help="Pipeline YAML (e.g. recipes/tiny/study.yaml).")],
     workspace: WorkspaceOption = None,
@@ -44,6 +21,7 @@ def run(
     """Run curate -> tokenizer -> allocate -> pretrain -> SFT -> RL -> evaluate -> report, skipping
     stages that are up to date; rerun the same command to resume."""
     from frontload.study.pipeline import run_pipeline
+    from frontload.study.report import print_tables
     from frontload.study.sweep import is_loop, run_loop
 
     if is_loop(pipeline):  # design -> sweep -> fit -> solve -> verify
@@ -64,7 +42,7 @@ def report_study(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Study-style tables (base, after SFT, after RL) next to the study's published numbers."""
-    from frontload.study.report import write_report
+    from frontload.study.report import print_tables, write_report
 
     ws = workspace_from(workspace)
     folder = run_dir if run_dir.is_dir() else ws.root / "pipeline" / str(run_dir)

@@ -121,36 +121,87 @@ def generate(
 
 def loglik(model, tokenizer, pairs: Sequence[tuple[str, str]], batch_size: int = 8) -> list[float]:
     """Sum of log-probabilities of each continuation given its context."""
+    scored = score_segments(
+        model, tokenizer, [[c, x] for c, x in pairs], batch_size, eos_if_empty=True
+    )
+    return [row[0][0] for row in scored]
+
+
+def accepts_logits_to_keep(model) -> bool:
+    """Whether the model's forward can return logits for the last positions only."""
+    import inspect
+
+    try:
+        return "logits_to_keep" in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def score_segments(
+    model,
+    tokenizer,
+    rows: Sequence[Sequence[str]],
+    batch_size: int = 8,
+    eos_if_empty: bool = False,
+) -> list[list[tuple[float, int]]]:
+    """Teacher-forced log-probabilities of text segments: each row is [context, seg1, seg2, ...];
+    returns per row one (sum of natural-log probabilities, token count) per segment after the context.
+
+    Segments are tokenized separately (as lm-eval does for context and continuation), so a segment's
+    score is exactly the model's probability of its own tokens given everything before it. Rows are
+    right-padded: with a causal model, padding after a row never changes that row's logits. A row
+    longer than the model's context keeps its end (the segments) and drops the oldest context.
+    """
     import torch
 
     limit = getattr(model.config, "max_position_embeddings", None) or 2048
-    scores: list[float] = []
-    for start in range(0, len(pairs), batch_size):
-        chunk = pairs[start : start + batch_size]
-        rows, spans = [], []
-        for context, continuation in chunk:
-            ctx = tokenizer(context, add_special_tokens=False)["input_ids"]
-            cont = tokenizer(continuation, add_special_tokens=False)["input_ids"] or [
-                tokenizer.eos_token_id
-            ]
-            ids = (ctx + cont)[-limit:]
-            rows.append(ids)
-            spans.append(min(len(cont), len(ids) - 1))
-        width = max(len(r) for r in rows)
+    results: list[list[tuple[float, int]]] = []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        encoded, bounds = [], []
+        for row in chunk:
+            pieces = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in row]
+            if eos_if_empty and not pieces[-1] and tokenizer.eos_token_id is not None:
+                pieces[-1] = [tokenizer.eos_token_id]
+            ids = [token for piece in pieces for token in piece]
+            cut = max(0, len(ids) - limit)
+            ids = ids[cut:]
+            spans, offset = [], len(pieces[0]) - cut
+            for piece in pieces[1:]:
+                # the first token has no prediction: it is never scored
+                spans.append((max(offset, 1), max(offset + len(piece), 1)))
+                offset += len(piece)
+            encoded.append(ids)
+            bounds.append(spans)
+        width = max(1, max(len(ids) for ids in encoded))
         pad = tokenizer.pad_token_id or 0
-        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, ids in enumerate(rows):
-            input_ids[i, : len(ids)] = torch.tensor(ids)
+        input_ids = torch.full((len(encoded), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(encoded), width), dtype=torch.long)
+        for i, ids in enumerate(encoded):
+            input_ids[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
             mask[i, : len(ids)] = 1
+        # logits only from the first scored position on: a few-shot prompt is thousands of
+        # tokens and its full-vocabulary logits would dominate time and memory
+        first = min((a for spans in bounds for a, b in spans if b > a), default=width)
+        options = {}
+        if accepts_logits_to_keep(model):
+            options["logits_to_keep"] = max(1, width - (first - 1))
         with torch.no_grad():
             logits = model(
-                input_ids=input_ids.to(model.device), attention_mask=mask.to(model.device)
+                input_ids=input_ids.to(model.device),
+                attention_mask=mask.to(model.device),
+                **options,
             ).logits
-        logprobs = torch.log_softmax(logits.float(), dim=-1)  # (B, T, V)
-        for i, ids in enumerate(rows):
-            n, span = len(ids), spans[i]
-            targets = torch.tensor(ids[n - span :], device=logprobs.device)
-            positions = torch.arange(n - span - 1, n - 1, device=logprobs.device)
-            scores.append(float(logprobs[i, positions, targets].sum()))
-    return scores
+        offset = width - logits.shape[1]  # position of logits[:, 0]
+        for i, ids in enumerate(encoded):
+            row = []
+            for a, b in bounds[i]:
+                if b <= a:
+                    row.append((0.0, 0))
+                    continue
+                # position t predicts token t+1: tokens a..b-1 come from positions a-1..b-2
+                window = torch.log_softmax(logits[i, a - 1 - offset : b - 1 - offset].float(), -1)
+                targets = torch.tensor(ids[a:b], dtype=torch.long, device=window.device)
+                row.append((float(window.gather(-1, targets[:, None]).sum()), b - a))
+            results.append(row)
+    return results

@@ -7,6 +7,7 @@ Bootstrap intervals resample problems, not samples, since samples of one problem
 
 from __future__ import annotations
 
+import math
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -87,3 +88,61 @@ def category_means(
     means = {cat: sum(v) / len(v) for cat, v in sorted(by_category.items())}
     overall = sum(means.values()) / len(means) if means else 0.0
     return means, overall
+
+
+# Likelihood metrics (DataDecide / OLMES): continuous, so small models that all score 0% accuracy
+# still rank; the runner computes them in teacher-forced passes over the gold solution or options.
+LIKELIHOOD_METRICS = ("bpb", "answer_logprob", "choice_prob")
+
+
+def bits_per_byte(logprob: float, text: str) -> float | None:
+    """Bits per UTF-8 byte of `text` whose tokens have summed natural-log probability `logprob`.
+
+    Per byte rather than per token, so models with different tokenizers compare."""
+    size = len(text.encode("utf-8"))
+    return -logprob / (math.log(2) * size) if size else None
+
+
+def choice_probability(logprobs: Sequence[float], gold: int) -> float:
+    """Probability of the gold option renormalised over the options (softmax of their
+    log-likelihoods): 1/n for a model with no preference, 1 for a certain one."""
+    top = max(logprobs)
+    weights = [math.exp(value - top) for value in logprobs]
+    return weights[gold] / sum(weights)
+
+
+def mean_defined(values: Iterable[float | None]) -> float | None:
+    """Mean of the values that are set (None when none is): tasks without a gold solution have
+    no bpb, and the summary says so instead of reporting 0."""
+    kept = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    return sum(kept) / len(kept) if kept else None
+
+
+def mean_and_se(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean across seeds and its standard error (None with a single seed: noise not measured)."""
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, None
+    variance = sum((v - mean) ** 2 for v in values) / (n - 1)
+    return mean, math.sqrt(variance / n)
+
+
+def signal_to_noise(per_arm: Mapping[str, Sequence[float]]) -> float | None:
+    """Spread across arms over spread across seeds: the standard deviation of the arm means
+    divided by the pooled within-arm (seed) standard deviation. Above ~1, the metric separates the
+    arms by more than reseeding moves one arm; None without two arms and two seeds somewhere."""
+    arms = [list(v) for v in per_arm.values() if v]
+    means = [sum(v) / len(v) for v in arms]
+    if len(means) < 2:
+        return None
+    grand = sum(means) / len(means)
+    between = math.sqrt(sum((m - grand) ** 2 for m in means) / (len(means) - 1))
+    pooled = [(sum((x - m) ** 2 for x in v), len(v) - 1) for v, m in zip(arms, means, strict=True)]
+    dof = sum(d for _, d in pooled)
+    if dof == 0:
+        return None
+    within = math.sqrt(sum(s for s, _ in pooled) / dof)
+    if within == 0:
+        return math.inf if between > 0 else None
+    return between / within

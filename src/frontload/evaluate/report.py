@@ -10,6 +10,13 @@ from frontload.errors import InputError
 from frontload.evaluate.metrics import category_means
 
 CATEGORY_ORDER = ("math", "code", "science", "general")
+LIKELIHOOD_HEADERS = ("bpb", "answer logp", "choice p")
+
+
+def likelihood_cells(row: dict) -> list[str]:
+    """A summary row's likelihood metrics as table cells ('-' where the task has none)."""
+    formats = (("bpb", "{:.3f}"), ("answer_logprob", "{:.2f}"), ("choice_prob", "{:.3f}"))
+    return ["-" if row.get(name) is None else fmt.format(row[name]) for name, fmt in formats]
 
 
 def find_run(spec: str, evals_dir: Path) -> Path:
@@ -71,11 +78,33 @@ def write_report(runs: list[Path], out_dir: Path, name: str = "eval") -> tuple[P
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in cells]
     note = "\nScores in percent (avg@k). Category = mean of its benchmarks; Overall = mean of categories.\n"
+    note += likelihood_table(runs)
     markdown = out_dir / f"{name}.md"
     markdown.write_text("\n".join(lines) + "\n" + note, encoding="utf-8")
     chart = out_dir / f"{name}.png"
     _chart(header[1:], numbers, chart)
     return markdown, chart
+
+
+def likelihood_table(runs: list[Path]) -> str:
+    """Markdown: per run and task, accuracy next to the likelihood metrics of the gold answer."""
+    lines = [
+        "",
+        "## Likelihood of the gold answer",
+        "",
+        "| Model | Task | score (%) | " + " | ".join(LIKELIHOOD_HEADERS) + " |",
+        "|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        for row in load_rows(run):
+            cells = [run.name, row["task"], f"{100 * float(row['score']):.1f}"]
+            lines.append("| " + " | ".join(cells + likelihood_cells(row)) + " |")
+    lines.append(
+        "\nbpb: bits per byte of the gold solution given the prompt (lower is better); answer logp: "
+        "log-probability of the gold final answer; choice p: probability of the correct option "
+        "renormalised over the options.\n"
+    )
+    return "\n".join(lines)
 
 
 def _chart(columns: list[str], numbers: dict[str, dict[str, float]], path: Path) -> None:

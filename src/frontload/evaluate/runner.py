@@ -20,8 +20,9 @@ from pydantic import Field, model_validator
 
 from frontload.config import StrictModel
 from frontload.errors import ConfigError, InputError
-from frontload.evaluate import metrics
+from frontload.evaluate import likelihood, metrics
 from frontload.evaluate.code_exec import isolation
+from frontload.evaluate.likelihood import Gold
 from frontload.evaluate.tasks import parse_tasks
 from frontload.evaluate.tasks.base import Graded, Sample, Task, file_hash
 from frontload.evaluate.tasks.files import apply_limits, check_task_names, load_task_records
@@ -37,7 +38,9 @@ SAMPLE_COLUMNS = (
     "verdict",
     "rule",
     "detail",
+    *metrics.LIKELIHOOD_METRICS,
 )
+FLOAT_COLUMNS = frozenset(metrics.LIKELIHOOD_METRICS)
 
 
 class EvalSettings(StrictModel):
@@ -117,7 +120,9 @@ def _part_done(path: Path, rows: int) -> bool:
     if not path.exists():
         return False
     try:
-        return pq.ParquetFile(path).metadata.num_rows == rows
+        found = pq.ParquetFile(path)
+        # parts written before the likelihood columns existed are redone, not mixed in
+        return found.metadata.num_rows == rows and set(SAMPLE_COLUMNS) <= set(found.schema.names)
     except Exception:  # noqa: BLE001 - a damaged part is simply redone
         return False
 
@@ -127,11 +132,12 @@ def write_part(rows: list[dict], path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    types = {"sample": pa.int64()}
+    types = {"sample": pa.int64()} | {name: pa.float64() for name in FLOAT_COLUMNS}
     schema = pa.schema([(name, types.get(name, pa.string())) for name in SAMPLE_COLUMNS])
     columns = {
         name: [
-            row[name] if name == "sample" or row[name] is None else str(row[name]) for row in rows
+            row.get(name) if name in types or row.get(name) is None else str(row[name])
+            for row in rows
         ]
         for name in SAMPLE_COLUMNS
     }
@@ -199,14 +205,23 @@ class Evaluator:
     def uses_loglik(self, task: Task) -> bool:
         return task.chat_loglik or (task.loglik and self.settings.mode == "base")
 
-    def run_task(self, task: Task, samples: list[Sample], progress, bar) -> list[Path]:
-        """Generate/score and grade every chunk not already on disk; returns the task's parts."""
+    def run_task(
+        self,
+        task: Task,
+        samples: list[Sample],
+        progress,
+        bar,
+        golds: dict[str, Gold | None] | None = None,
+    ) -> list[Path]:
+        """Generate/score, grade and measure likelihoods of every chunk not already on disk;
+        returns the task's parts."""
         from frontload.evaluate import generation
 
         k = 1 if self.uses_loglik(task) else self.settings.samples
         items = [(sample, j) for sample in samples for j in range(k)]
         size = self.settings.batch_size
         chat = self.settings.mode == "chat"
+        golds = golds or {}
         paths = []
         for chunk, start in enumerate(range(0, len(items), size)):
             path = self.parts / f"{task.name}-{chunk:06d}.parquet"
@@ -214,10 +229,14 @@ class Evaluator:
             batch = items[start : start + size]
             if not _part_done(path, len(batch)):
                 model, tokenizer = self.model()
-                prompts = [generation.render_prompt(tokenizer, s.prompt, chat) for s, _ in batch]
+                chunk_samples = [s for s, _ in batch]
+                prompts = [
+                    generation.render_prompt(tokenizer, s.prompt, chat) for s in chunk_samples
+                ]
+                choice_scores = None
                 if self.uses_loglik(task):
-                    completions = self._choose(
-                        model, tokenizer, task, [s for s, _ in batch], prompts
+                    completions, choice_scores = self._choose(
+                        model, tokenizer, task, chunk_samples, prompts
                     )
                 else:
                     completions = generation.generate(
@@ -238,13 +257,31 @@ class Evaluator:
                     self.settings.workers,
                     by_index=self.uses_loglik(task),
                 )
+                # one teacher-forced pass per problem, stored on its sample-0 row
+                first = [i for i, (_, j) in enumerate(batch) if j == 0]
+                measured = likelihood.score_samples(
+                    model,
+                    tokenizer,
+                    task,
+                    [chunk_samples[i] for i in first],
+                    [prompts[i] for i in first],
+                    [golds.get(chunk_samples[i].id) for i in first],
+                    chat,
+                    self.settings.batch_size,
+                    [choice_scores[i] for i in first] if choice_scores is not None else None,
+                )
+                by_problem = {chunk_samples[i].id: m for i, m in zip(first, measured, strict=True)}
+                for row in rows:
+                    if row["sample"] == 0:
+                        row.update(by_problem.get(row["problem"], {}))
                 write_part(rows, path)
             progress.advance(bar, len(batch))
         return paths
 
     def _choose(
         self, model, tokenizer, task: Task, samples: list[Sample], prompts: list[str]
-    ) -> list[str]:
+    ) -> tuple[list[str], list[list[float]]]:
+        """The chosen option of each sample (as its index) and every option's log-likelihood."""
         from frontload.evaluate.generation import loglik
 
         pairs, owners = [], []
@@ -255,14 +292,14 @@ class Evaluator:
                 owners.append(i)
         scores = loglik(model, tokenizer, pairs, batch_size=self.settings.batch_size)
         best: dict[int, tuple[float, int]] = {}
-        counters: dict[int, int] = {}
+        raw: list[list[float]] = [[] for _ in samples]
         for (_, choice), owner, score in zip(pairs, owners, scores, strict=True):
-            index = counters.get(owner, 0)
-            counters[owner] = index + 1
+            index = len(raw[owner])
+            raw[owner].append(score)
             value = score / max(1, len(choice)) if getattr(task, "normalize", False) else score
             if owner not in best or value > best[owner][0]:
                 best[owner] = (value, index)
-        return [str(best[i][1]) for i in range(len(samples))]
+        return [str(best[i][1]) for i in range(len(samples))], raw
 
 
 def run_evaluation(settings: EvalSettings, out_dir: Path) -> list[dict]:
@@ -298,19 +335,33 @@ def run_evaluation(settings: EvalSettings, out_dir: Path) -> list[dict]:
         if settings.limit:
             records = records[: settings.limit]
         samples = task.build(records, settings.mode, settings.shots, data_dir)
-        prepared.append((task, samples, location))
+        golds = gold_solutions(task, samples, records, settings.mode)
+        prepared.append((task, samples, location, golds))
     total = sum(
-        len(s) * (1 if evaluator.uses_loglik(t) else settings.samples) for t, s, _ in prepared
+        len(s) * (1 if evaluator.uses_loglik(t) else settings.samples) for t, s, _, _ in prepared
     )
     started = time.monotonic()
     parts: list[Path] = []
     with make_progress() as progress:
         bar = progress.add_task("evaluating", total=total, status="")
-        for task, samples, _ in prepared:
+        for task, samples, _, golds in prepared:
             progress.update(bar, status=task.name)
-            parts += evaluator.run_task(task, samples, progress, bar)
+            parts += evaluator.run_task(task, samples, progress, bar, golds)
     rows = summarise(settings, out_dir, prepared, parts, time.monotonic() - started)
     return rows
+
+
+def gold_solutions(
+    task: Task, samples: list[Sample], records: list[dict], mode: str
+) -> dict[str, Gold | None]:
+    """Problem id -> gold solution. Tasks build one sample per record, in order; a task that does
+    not (its count differs) gets no solution metrics rather than misaligned ones."""
+    if len(samples) != len(records):
+        return {}
+    return {
+        sample.id: likelihood.gold_solution(task, sample, record, mode)
+        for sample, record in zip(samples, records, strict=True)
+    }
 
 
 def hub_source(task: Task) -> str:
@@ -358,17 +409,18 @@ def summarise(
     records = table.to_pylist() if table is not None else []
     versions = library_versions()
     rows = []
-    for task, samples, location in prepared:
+    for task, samples, location, _ in prepared:
         ids = {s.id for s in samples}
+        mine = [r for r in records if r["task"] == task.name and r["problem"] in ids]
         per_problem = metrics.group_by_problem(
-            (r["problem"], r["verdict"] == "passed")
-            for r in records
-            if r["task"] == task.name and r["problem"] in ids
+            (r["problem"], r["verdict"] == "passed") for r in mine
         )
         scores = metrics.task_scores(per_problem, ks=(1, settings.samples))
+        once = [r for r in mine if r["sample"] == 0]  # likelihoods are per problem
         rows.append(
             {
                 "run": out_dir.name,
+                "train_run": training_run(settings.model),
                 "model": settings.model,
                 "model_name": Path(settings.model).name,
                 "mode": settings.mode,
@@ -379,6 +431,10 @@ def summarise(
                 "data_hash": file_hash(location) if os.path.isfile(location) else location,
                 "score": scores["avg_at_k"],
                 **scores,
+                **{
+                    name: metrics.mean_defined(r.get(name) for r in once)
+                    for name in metrics.LIKELIHOOD_METRICS
+                },
                 "settings": settings.model_dump(mode="json"),
                 "versions": versions,
                 "sandbox": isolation_summary() if task.category == "code" else None,
@@ -386,10 +442,30 @@ def summarise(
                 "created": datetime.now(UTC).isoformat(timespec="seconds"),
             }
         )
+    add_category_means(rows)
     tmp = out_dir / "summary.json.tmp"
     tmp.write_text(json.dumps(rows, indent=2))
     tmp.replace(out_dir / "summary.json")
     return rows
+
+
+def training_run(model: str) -> str | None:
+    """The training run a checkpoint came from: `.../runs/<run>/hf` -> <run> (None otherwise)."""
+    path = Path(model)
+    if path.name == "hf" and path.parent.parent.name == "runs":
+        return path.parent.name
+    return None
+
+
+def add_category_means(rows: list[dict]) -> None:
+    """Each row gets `category_means`: its category's mean score and likelihood metrics over the
+    run's tasks of that category (rows stay one per task, as the catalog view expects)."""
+    for row in rows:
+        peers = [r for r in rows if r["category"] == row["category"]]
+        row["category_means"] = {
+            name: metrics.mean_defined(r.get(name) for r in peers)
+            for name in ("score", *metrics.LIKELIHOOD_METRICS)
+        }
 
 
 def default_data_dir(workspace_root: Path | None = None) -> Path | None:

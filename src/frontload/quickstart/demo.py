@@ -1,7 +1,9 @@
 """`make demo`: the tiny study from nothing (sample -> ... -> report) on CPU, in a few minutes.
 
 Runs recipes/tiny/study.yaml (which generates the sample dump first) in the given workspace and
-prints the comparison table; rerunning skips the stages that are already up to date.
+prints the comparison tables; rerunning skips the stages that are already up to date. It runs the
+same code as `fl run` (frontload.study) and prints with the same printers (frontload.study.report);
+it never imports the CLI.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workspace", default="demo-workspace", help="workspace folder")
     parser.add_argument("--pipeline", type=Path, default=None, help="pipeline file to run instead")
     args = parser.parse_args(argv)
-    from frontload.cli.pipeline import print_tables
     from frontload.study.pipeline import run_pipeline
+    from frontload.study.report import print_stage_tables, print_tables
     from frontload.workspace import Workspace
 
     try:
@@ -43,20 +45,6 @@ def main(argv: list[str] | None = None) -> int:
     print_tables(tables)
     print(f"report: {md_path}\nchart:  {png_path}")
     return 0
-
-
-def print_stage_tables(workspace, plan_path: Path) -> None:
-    """What each stage made: curation step counts, the corpora, and the allocation plan."""
-    from frontload.cli.corpora import stats_compare
-    from frontload.cli.curate import stats_summary
-
-    stats_summary(workspace=workspace.root)
-    stats_compare(names=None, workspace=workspace.root)
-    if plan_path.is_file():
-        from frontload.allocate.plan import load_plan
-        from frontload.allocate.report import explain
-
-        print(explain(load_plan(plan_path)))
 
 
 if __name__ == "__main__":

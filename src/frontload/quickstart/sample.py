@@ -106,7 +106,7 @@ def _real_benchmark_items(bench_dir: Path | None, rng: random.Random) -> list[di
     if not (bench_dir / "gsm8k_test.jsonl").is_file():
         raise ConfigError(
             f"benchmark folder {bench_dir}: no gsm8k_test.jsonl in it",
-            "pass the folder holding gsm8k_test.jsonl (e.g. ../shared/data/bench), or drop --bench",
+            "pass the folder holding gsm8k_test.jsonl (your copy of the benchmark files), or drop --bench",
         )
     rows = [json.loads(line) for line in (bench_dir / "gsm8k_test.jsonl").open() if line.strip()]
     picked = rng.sample(rows, k=min(3, len(rows)))

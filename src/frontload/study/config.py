@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from frontload.config import StrictModel, load_yaml
 
@@ -41,11 +41,22 @@ class Arm(StrictModel):
 
 
 class SFTArm(StrictModel):
-    """One SFT dataset applied to every pretraining arm."""
+    """One SFT dataset applied to every pretraining arm (or to the arms listed)."""
 
     name: str = Field(description="SFT data as the study names it: SHQ, LDQ, LMQ, ALF.")
     recipe: str = Field(description="SFT recipe (its `model` and `name` are set per arm).")
     overrides: dict[str, Any] = Field(default_factory=dict, description="Recipe keys replaced.")
+    scale: int = Field(
+        1, ge=1, description="SFT data relative to the standard budget (the study's 2x arms: 2)."
+    )
+    arms: list[str] | None = Field(
+        None, description="Pretraining arms fine-tuned on it (default: every arm)."
+    )
+
+    @property
+    def label(self) -> str:
+        """LDQ, or 2xLDQ for a doubled arm (the study's T6 naming)."""
+        return self.name if self.scale == 1 else f"{self.scale}x{self.name}"
 
 
 class RLStage(StrictModel):
@@ -67,7 +78,39 @@ class EvalStage(StrictModel):
     limit: int | None = Field(8, ge=1, description="First N problems per task (None: all).")
     max_new_tokens: int | None = Field(64, ge=1, description="Cap on generated tokens.")
     batch_size: int = Field(8, ge=1, description="Prompts per generation batch.")
-    data_dir: str | None = Field(None, description="Benchmark folder (default: the evaluator's).")
+    shots: int | None = Field(
+        None, ge=0, description="Few-shot examples for base models (default: the study's per task)."
+    )
+    data_dir: str | None = Field(
+        None,
+        description="Benchmark folder, relative to the pipeline file (default: $FL_BENCH_DIR, "
+        "else the evaluator's default).",
+    )
+    required: bool = Field(
+        False,
+        description="Stop before any stage when the benchmark folder is missing (studies whose "
+        "curation reads it; their recipes see it as $FL_BENCH_DIR).",
+    )
+
+
+class ReportStage(StrictModel):
+    """How `fl report study` judges the study's findings."""
+
+    metric: str = Field(
+        "bpb",
+        description="Metric the verdicts use: bpb (gold-solution bits per byte, lower is better), "
+        "score (accuracy), answer_logprob or choice_prob.",
+    )
+    category: str = Field("math", description="Benchmark category the findings are measured on.")
+    level: float = Field(0.95, gt=0, lt=1, description="Confidence level of the intervals.")
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        known = ("bpb", "score", "answer_logprob", "choice_prob")
+        if value not in known:
+            raise ValueError(f"unknown metric {value!r}; use one of {', '.join(known)}")
+        return value
 
 
 class PipelineConfig(StrictModel):
@@ -86,10 +129,23 @@ class PipelineConfig(StrictModel):
     pretrain_overrides: dict[str, Any] = Field(
         default_factory=dict, description="Recipe keys replaced in every arm (e.g. total_tokens)."
     )
+    seeds: list[int] = Field(
+        default_factory=lambda: [0],
+        min_length=1,
+        description="Seeds (data order and initialisation): every arm is trained once per seed.",
+    )
     arms: list[Arm] = Field(description="Pretraining arms.")
     sft: list[SFTArm] = Field(default_factory=list, description="SFT datasets, each on every arm.")
     rl: RLStage | None = Field(None, description="GRPO after SFT (optional).")
     evaluate: EvalStage = Field(default_factory=EvalStage, description="Evaluation.")
+    report: ReportStage = Field(default_factory=ReportStage, description="Findings' verdicts.")
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"seeds repeat: {value}; list each seed once")
+        return value
 
 
 def load_pipeline(path: str | Path) -> tuple[PipelineConfig, Path]:

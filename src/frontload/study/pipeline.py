@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from frontload.config import read_yaml, validate
-from frontload.errors import ConfigError
+from frontload.errors import ConfigError, InputError
 from frontload.progress import console
 from frontload.study.config import Arm, PipelineConfig, SFTArm, load_pipeline
 from frontload.study.guard import check_workspace
@@ -109,9 +109,35 @@ class Study:
         self.models: list[dict] = []
         self.report: tuple[Path, Path, dict] | None = None
         self.warned_no_benchmarks = False
+        self.seed: int | None = None  # the seed being trained; None: the recipes' own seeds
+
+    @property
+    def many_seeds(self) -> bool:
+        return len(self.config.seeds) > 1
 
     def run_name(self, *parts: str) -> str:
-        return "_".join([self.config.name, *parts]).lower().replace("-", "_")
+        """Run folder name; with several seeds each seed's runs get an `_s<seed>` suffix."""
+        seed = [f"s{self.seed}"] if self.many_seeds else []
+        return "_".join([self.config.name, *parts, *seed]).lower().replace("-", "_")
+
+    def stage_name(self, *parts: str) -> str:
+        seed = [f"seed{self.seed}"] if self.many_seeds else []
+        return "/".join([*parts, *seed])
+
+    def seeded(self, overrides: dict) -> dict:
+        """Overrides plus the seed under way (the pipeline's `seeds:` set it for every run)."""
+        if "seeds" not in self.config.model_fields_set:
+            return overrides
+        return {**overrides, "seed": self.seed}
+
+    def tags(self) -> dict:
+        return {"seed": self.seed}
+
+    def record_model(self, model: dict) -> None:
+        """Add a trained model to models.json at once, so `fl report study` works on the models
+        finished so far while a long study is still running (or was stopped)."""
+        self.models.append(model)
+        (self.folder / "models.json").write_text(json.dumps(self.models, indent=2))
 
     # Data
     def data_stages(self) -> str:
@@ -184,7 +210,7 @@ class Study:
         from frontload.train.recipe import PretrainRecipe
 
         name = self.run_name(arm.name)
-        overrides = {**self.config.pretrain_overrides, **arm.overrides}
+        overrides = self.seeded({**self.config.pretrain_overrides, **arm.overrides})
         recipe = merged(self.base, arm.pretrain, overrides, PretrainRecipe, {"name": name})
         use_plan = plan if arm.use_plan else None
         if arm.use_plan and plan is None:
@@ -200,12 +226,13 @@ class Study:
 
         material = [data_key, plan_key if use_plan else None, recipe.model_dump(mode="json")]
         key = self.state.run(
-            f"pretrain/{arm.name}", digest(material), work, [self.ws.runs_dir / name]
+            self.stage_name("pretrain", arm.name), digest(material), work, [self.ws.runs_dir / name]
         )
         self.evaluate(f"{name}-base", self.ws.runs_dir / name / "hf", "base", key)
-        self.models.append(
+        self.record_model(
             {"model": arm.name, "pt_reasoning": arm.pt_reasoning, "sft_data": "", "rl": 0}
-            | {"stage": "base", "run": name, "eval": f"{name}-base"}
+            | {"stage": "base", "run": name, "eval": f"{name}-base", "arm": arm.name}
+            | {"sft_scale": 0, **self.tags()}
         )
         return key
 
@@ -213,22 +240,24 @@ class Study:
         from frontload.train.posttrain_recipe import SFTRecipe
         from frontload.train.sft import sft
 
-        name = self.run_name(arm.name, "sft", sft_arm.name)
+        name = self.run_name(arm.name, "sft", sft_arm.label)
         model = f"runs/{self.run_name(arm.name)}/hf"
+        overrides = self.seeded(sft_arm.overrides)
         recipe = merged(
-            self.base, sft_arm.recipe, sft_arm.overrides, SFTRecipe, {"name": name, "model": model}
+            self.base, sft_arm.recipe, overrides, SFTRecipe, {"name": name, "model": model}
         )
         key = digest([pt_key, recipe.model_dump(mode="json")])
         key = self.state.run(
-            f"sft/{arm.name}/{sft_arm.name}",
+            self.stage_name("sft", arm.name, sft_arm.label),
             key,
             lambda resume: sft(recipe, self.ws, resume=resume),
             [self.ws.runs_dir / name],
         )
         self.evaluate(name, self.ws.runs_dir / name / "hf", "chat", key)
-        self.models.append(
-            {"model": f"{arm.name}+SFT_{sft_arm.name}", "pt_reasoning": arm.pt_reasoning}
+        self.record_model(
+            {"model": f"{arm.name}+SFT_{sft_arm.label}", "pt_reasoning": arm.pt_reasoning}
             | {"sft_data": sft_arm.name, "rl": 0, "stage": "sft", "run": name, "eval": name}
+            | {"arm": arm.name, "sft_scale": sft_arm.scale, **self.tags()}
         )
         return key
 
@@ -240,31 +269,37 @@ class Study:
         name = self.run_name(arm.name, "sft", stage.sft, "rl")
         model = f"runs/{self.run_name(arm.name, 'sft', stage.sft)}/hf"
         recipe = merged(
-            self.base, stage.recipe, stage.overrides, RLRecipe, {"name": name, "model": model}
+            self.base,
+            stage.recipe,
+            self.seeded(stage.overrides),
+            RLRecipe,
+            {"name": name, "model": model},
         )
         key = digest([sft_key, recipe.model_dump(mode="json")])
         key = self.state.run(
-            f"rl/{arm.name}",
+            self.stage_name("rl", arm.name),
             key,
             lambda resume: rl(recipe, self.ws, resume=resume),
             [self.ws.runs_dir / name],
         )
         self.evaluate(name, self.ws.runs_dir / name / "hf", "chat", key)
-        self.models.append(
+        self.record_model(
             {"model": f"{arm.name}+SFT_{stage.sft}+RL", "pt_reasoning": arm.pt_reasoning}
             | {"sft_data": stage.sft, "rl": 1, "stage": "rl", "run": name, "eval": name}
+            | {"arm": arm.name, "sft_scale": 1, **self.tags()}
         )
 
     def evaluate(self, run: str, model_dir: Path, mode: str, upstream: str) -> None:
-        from frontload.evaluate.runner import EvalSettings, default_data_dir, run_evaluation
+        from frontload.evaluate.runner import EvalSettings, run_evaluation
 
         cfg = self.config.evaluate
-        data_dir = cfg.data_dir or (str(default_data_dir()) if default_data_dir() else None)
+        data_dir = self.bench_dir()
         if data_dir is None:
             if not self.warned_no_benchmarks:
                 console.print(
-                    "[yellow]no benchmark files (evaluate.data_dir, $FL_BENCH_DIR or "
-                    "../shared/data/bench): evaluation skipped, the report shows '-'[/yellow]"
+                    "[yellow]no benchmark files (evaluate.data_dir, $FL_BENCH_DIR or the workspace's "
+                    "`fl evaluate add-benchmark` store): evaluation skipped, the report shows "
+                    "'-'[/yellow]"
                 )
                 self.warned_no_benchmarks = True
             return
@@ -275,6 +310,7 @@ class Study:
             limit=cfg.limit,
             max_new_tokens=cfg.max_new_tokens,
             batch_size=cfg.batch_size,
+            shots=cfg.shots,
             data_dir=data_dir,
             workers=1,
         )
@@ -282,16 +318,59 @@ class Study:
         key = digest([upstream, settings.model_dump(mode="json")])
         self.state.run(f"evaluate/{run}", key, lambda _: run_evaluation(settings, out), [out])
 
+    def bench_dir(self) -> str | None:
+        """The benchmark folder: evaluate.data_dir (relative to the pipeline file), else
+        $FL_BENCH_DIR or the evaluator's default; None when there is none."""
+        from frontload.evaluate.runner import default_data_dir
+
+        given = self.config.evaluate.data_dir
+        if given and (self.base / given).is_dir():
+            return str((self.base / given).resolve())
+        found = default_data_dir(self.ws.root)
+        return str(found) if found else None
+
+    def check_bench(self) -> None:
+        """A study whose curation reads the benchmark files stops now, with one line, when they
+        are missing; otherwise it exports the folder as $FL_BENCH_DIR for the curation recipe."""
+        import os
+
+        found = self.bench_dir()
+        if found is None and self.config.evaluate.required:
+            given = self.config.evaluate.data_dir
+            where = f"evaluate.data_dir {given!r} (from {self.base})" if given else "FL_BENCH_DIR"
+            raise InputError(
+                f"benchmark folder not found: {where}",
+                hint="put the benchmark files there (gsm8k_train.jsonl, gsm8k_test.jsonl, ...) "
+                "or set FL_BENCH_DIR to their folder",
+            )
+        if found is not None:
+            os.environ.setdefault("FL_BENCH_DIR", found)
+
     def run(self) -> Path:
         """All stages in order; returns the pipeline folder (input of `fl report study`)."""
+        self.check_bench()
         data_key = self.data_stages()
         plan_key, plan = self.plan_stage(data_key)
-        for arm in self.config.arms:
-            pt_key = self.pretrain_arm(arm, data_key, plan_key, plan)
-            sft_keys = {s.name: self.sft_arm(arm, s, pt_key) for s in self.config.sft}
-            if self.config.rl and arm.name in self.config.rl.arms:
-                self.rl_arm(arm, sft_keys[self.config.rl.sft])
+        # Every base model (all arms, all seeds) first, then post-training: a study stopped early
+        # already compares the arms' base models with their seed noise measured.
+        pt_keys = {}
+        for seed in self.config.seeds:
+            self.seed = seed
+            for arm in self.config.arms:
+                pt_keys[seed, arm.name] = self.pretrain_arm(arm, data_key, plan_key, plan)
+        for seed in self.config.seeds:
+            self.seed = seed
+            for arm in self.config.arms:
+                sft_keys = {
+                    s.label: self.sft_arm(arm, s, pt_keys[seed, arm.name])
+                    for s in self.config.sft
+                    if s.arms is None or arm.name in s.arms
+                }
+                if self.config.rl and arm.name in self.config.rl.arms:
+                    self.rl_arm(arm, sft_keys[self.config.rl.sft])
         (self.folder / "models.json").write_text(json.dumps(self.models, indent=2))
+        report_json = json.dumps(self.config.report.model_dump(mode="json"), indent=2)
+        (self.folder / "report.json").write_text(report_json)
         from frontload.study.report import write_report
 
         self.report = write_report(self.folder, self.ws)
@@ -322,8 +401,19 @@ def run_pipeline(path: str | Path, workspace: Workspace, force: bool = False) ->
     )
     if unknown:
         raise ConfigError(f"{path}: rl.arms names unknown arms {unknown}")
-    if config.rl and config.rl.sft not in {s.name for s in config.sft}:
+    if config.rl and config.rl.sft not in {s.label for s in config.sft}:
         raise ConfigError(f"{path}: rl.sft {config.rl.sft!r} is not one of the sft datasets")
+    arm_names = {a.name for a in config.arms}
+    for sft_arm in config.sft:
+        strangers = sorted(set(sft_arm.arms or []) - arm_names)
+        if strangers:
+            raise ConfigError(
+                f"{path}: sft {sft_arm.label}: arms {strangers} are not pretraining arms",
+                hint=f"use arm names from arms: ({', '.join(sorted(arm_names))})",
+            )
+    labels = [s.label for s in config.sft]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"{path}: sft datasets repeat ({labels}); give each a name or scale")
     check_recipes(config, base)
     check_workspace(workspace, config.name, force)
     study = Study(config, base, workspace)
