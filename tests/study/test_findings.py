@@ -140,7 +140,7 @@ def test_study_needing_the_benchmark_files_stops_with_one_line(tmp_path, workspa
 
     monkeypatch.delenv("FL_BENCH_DIR", raising=False)
     monkeypatch.chdir(tmp_path)  # no ../shared/data/bench from here
-    monkeypatch.setattr("frontload.evaluate.runner.default_data_dir", lambda: None)
+    monkeypatch.setattr("frontload.evaluate.runner.default_data_dir", lambda *_: None)
     path = tmp_path / "study.yaml"
     path.write_text(
         "name: s\ncurate: c.yaml\narms: []\n"

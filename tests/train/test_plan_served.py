@@ -128,7 +128,7 @@ def test_runs_without_a_plan_record_what_they_served(token_workspace):
 
 
 def test_the_study_plan_arm_trains_the_plan_scaled_to_its_budget():
-    """recipes/tiny/study.yaml's M_plan arm: pretrain_plan.yaml with the arms' 4096-token budget
+    """recipes/tiny/study.yaml's M_plan arm: pretrain_plan.yaml with the arms' token budget
     trains the plan's shares (scaled explicitly, noted in the plan the run keeps)."""
     import yaml
 
@@ -145,12 +145,13 @@ def test_the_study_plan_arm_trains_the_plan_scaled_to_its_budget():
     ]
     phase = PhasePlan(name="pretrain", budget_tokens=204800, general_tokens=122880, entries=entries)
     plan = Plan(name="tiny", phases=[phase])
-    with pytest.raises(ConfigError, match="total_tokens: 4,096"):
+    budget = recipe.total_tokens
+    with pytest.raises(ConfigError, match=f"total_tokens: {budget:,}"):
         plan_tokens(recipe, plan)
-    scaled = scaled_plan(plan, recipe.total_tokens)
-    assert plan_tokens(recipe, scaled) == 4096
-    assert "scaled from 204,800 to 4,096" in scaled.notes[-1]
-    (only,) = plan_phases(recipe, recipe.total_steps(4096), scaled)
+    scaled = scaled_plan(plan, budget)
+    assert plan_tokens(recipe, scaled) == budget
+    assert f"scaled from 204,800 to {budget:,}" in scaled.notes[-1]
+    (only,) = plan_phases(recipe, recipe.total_steps(budget), scaled)
     assert only.weights == pytest.approx({"dldq": 0.25, "dshq": 0.15, "general": 0.6}, abs=1e-3)
 
 

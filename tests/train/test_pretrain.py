@@ -186,9 +186,7 @@ def _plan(budget: int, reasoning_share: float):
 def test_plan_gives_sources_share_and_budget(token_workspace, read_rows):
     from frontload.train.phases import plan_phases
 
-    recipe = tiny_recipe(total_tokens=None)
-    recipe.data.reasoning = []
-    recipe.data.phases = []
+    recipe = tiny_recipe("plan", total_tokens=None)  # sets no blend: the plan decides it
     plan = _plan(512 * 3, 0.25)
     assert recipe.total_steps(plan.phases[0].budget_tokens) == 3
     (phase,) = plan_phases(recipe, 3, plan)
