@@ -17,7 +17,6 @@ from datatrove.pipeline.dedup.minhash import MinhashDedupSignature
 from datatrove.utils.typeshelper import StatHints
 
 from frontload.curate.minhash import BatchMinHash
-
 from frontload.curate.recipe import NearDedupConfig
 
 

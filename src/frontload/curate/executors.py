@@ -10,17 +10,19 @@ from pathlib import Path
 from typing import Any
 
 from frontload.curate.recipe import ExecutorConfig
+from frontload.curate.timing import with_laps
 
 
 def make_executor(config: ExecutorConfig, stage: Any, logging_dir: Path, depends=None):
-    """datatrove's own executor for the recipe's `executor.kind` running a `pipeline.Stage`."""
+    """datatrove's own executor for the recipe's `executor.kind` running a `pipeline.Stage`
+    (with a `timing.Lap` after every step, for the time per step)."""
     if config.kind == "slurm":
         from datatrove.executor.slurm import SlurmPipelineExecutor
 
         slurm = config.slurm
         assert slurm is not None  # the recipe validator guarantees it
         return SlurmPipelineExecutor(
-            pipeline=stage.steps,
+            pipeline=with_laps(stage.steps),
             tasks=stage.tasks,
             time=slurm.time,
             partition=slurm.partition,
@@ -37,7 +39,7 @@ def make_executor(config: ExecutorConfig, stage: Any, logging_dir: Path, depends
 
         ray = config.ray
         return RayPipelineExecutor(
-            pipeline=stage.steps,
+            pipeline=with_laps(stage.steps),
             tasks=stage.tasks,
             workers=config.workers,
             logging_dir=str(logging_dir),
@@ -48,7 +50,7 @@ def make_executor(config: ExecutorConfig, stage: Any, logging_dir: Path, depends
     from datatrove.executor.local import LocalPipelineExecutor
 
     return LocalPipelineExecutor(
-        pipeline=stage.steps,
+        pipeline=with_laps(stage.steps),
         tasks=stage.tasks,
         workers=min(config.workers, stage.tasks),
         logging_dir=str(logging_dir),

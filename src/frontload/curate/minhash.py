@@ -9,7 +9,10 @@ byte buffer and every step is a numpy pass over it:
 2. word ids: a polynomial hash of each run of non-space bytes from prefix sums (wrapping 64-bit
    arithmetic), finished with splitmix64;
 3. shingles: each word n-gram combines its word ids with odd position weights, never across texts;
-4. MinHash: `num_hashes` multiply-add permutations on 32-bit shingles, minimum per text;
+4. MinHash: `num_hashes` multiply-add permutations on 32-bit shingles, minimum per text; a text
+   with numbers also gets as many shingles derived from its number sequence as it has word
+   shingles (their minimum drawn in O(1), see `_number_block`), so paraphrases that keep the
+   numbers move up;
 5. numbers: the text's sequence of digit runs is hashed into the first row of every LSH band, so
    two texts can share a band only when they hold the same numbers in the same order. Problems
    that differ only in their numbers therefore never merge, whatever their word overlap.
@@ -154,8 +157,34 @@ class BatchMinHash:
 
         positions, first = np.unique(owner, return_index=True)
         signature = self._minhash(shingles, first)
-        self._fold_numbers(signature, self._number_hashes(data, text_ends, len(texts))[positions])
+        numbers, has_numbers = self._number_hashes(data, text_ends, len(texts))
+        counts = np.diff(np.append(first, len(shingles)))
+        keep = has_numbers[positions]
+        np.minimum(
+            signature,
+            self._number_block(numbers[positions], counts),
+            out=signature,
+            where=keep[:, None],
+        )
+        signature >>= np.uint32(1)
+        self._fold_numbers(signature, numbers[positions])
         return positions, signature
+
+    def _number_block(self, numbers: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """MinHash of a block of `count` shingles derived from the number hash, in O(1) each.
+
+        A text with numbers gets as many number shingles as word shingles, so texts with the same
+        numbers (a paraphrase) share half their shingles and move well over the LSH threshold.
+        The minimum of c uniform values is drawn directly, 1 - (1 - u) ** (1 / c) with u from the
+        number hash and the permutation; c is rounded to a 10% grid so that paraphrases of nearly
+        the same length share the block exactly.
+        """
+        grid = np.round(np.log(np.maximum(counts, 1)) / np.log(1.1))
+        hashes = np.arange(1, len(self.perm_a) + 1, dtype=np.uint64) * _MIX[1]
+        draws = (numbers ^ (grid.astype(np.uint64) * _MIX[0]))[:, None] ^ hashes[None, :]
+        uniform = (mix64(draws) >> np.uint64(11)).astype(np.float64) * 2.0**-53
+        minimum = -np.expm1(np.log1p(-uniform) / (1.1**grid)[:, None])
+        return np.minimum(minimum * 2.0**32, 2.0**32 - 1).astype(np.uint32)
 
     def _minhash(self, shingles: np.ndarray, first: np.ndarray) -> np.ndarray:
         """Per text (shingles grouped by text, `first` their start offsets): min of a * x + b."""
@@ -170,10 +199,10 @@ class BatchMinHash:
             values += self.perm_b[:, None]
             out[text:stop] = np.minimum.reduceat(values, bounds[text:stop] - lo, axis=1).T
             text = stop
-        return out >> np.uint32(1)
+        return out
 
     def _number_hashes(self, data: np.ndarray, text_ends: np.ndarray, texts: int) -> np.ndarray:
-        """One 64-bit hash per text of its digit runs, in order (a constant when it has none)."""
+        """One 64-bit hash per text of its digit runs, in order, and whether it has any."""
         starts, ends = _runs((data >= 48) & (data <= 57))
         run_ids = run_hashes(data, starts, ends)
         owner = np.searchsorted(text_ends, starts)
@@ -183,7 +212,9 @@ class BatchMinHash:
         mix64(run_ids)
         totals = np.zeros(texts, dtype=np.uint64)
         np.add.at(totals, owner, run_ids)
-        return mix64(totals ^ self.seed)
+        has_numbers = np.zeros(texts, dtype=bool)
+        has_numbers[owner] = True
+        return mix64(totals ^ self.seed), has_numbers
 
     def _fold_numbers(self, signature: np.ndarray, numbers: np.ndarray) -> None:
         """Fold each text's number hash into the first row of every band (in place)."""
