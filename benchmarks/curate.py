@@ -2,6 +2,7 @@
 steps, in the same run, on generated dumps (records/s, MB/s, peak RSS of the process tree).
 
     python benchmarks/curate.py --records 50000,200000 --workers 2
+    python benchmarks/curate.py --signature --records 10000 --repeats 2
 
 Prints JSON. `peer` builds the same datatrove steps by hand, without frontload's orchestration
 (recipe validation, mapping checks, run ids, stats collection, publishing, catalog refresh).
@@ -10,6 +11,7 @@ Prints JSON. `peer` builds the same datatrove steps by hand, without frontload's
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import subprocess
@@ -165,6 +167,82 @@ def bench_size(records: int, tasks: int, workers: int, repeats: int, with_peer: 
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def signature_texts(bench: Path, records: int) -> dict[str, list[str]]:
+    """Real GSM8K train problems (question + answer) when the shared files are there, and pool-like
+    texts from a generated dump."""
+    from frontload.curate.readers import iter_raw, map_record, resolve_sources
+    from frontload.curate.recipe import load_recipe
+
+    sets: dict[str, list[str]] = {}
+    gsm8k = bench / "gsm8k_train.jsonl"
+    if gsm8k.exists():
+        rows = map(json.loads, gsm8k.read_text().splitlines())
+        sets["gsm8k_train"] = [f"{row['question']}\n\n{row['answer']}" for row in rows]
+    folder = Path(tempfile.mkdtemp(prefix="fl-sig-"))
+    try:
+        recipe = load_recipe(prepare(folder, records, 1, 1)[0])
+        texts = []
+        for file in resolve_sources(recipe.sources, folder):
+            for _, raw in iter_raw(file):
+                if isinstance(raw, dict):
+                    with contextlib.suppress(ValueError):
+                        texts.append(map_record(raw, file.source.mapping())["text"])
+        sets["generated"] = texts
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return sets
+
+
+def bench_signatures(bench: Path, records: int, repeats: int) -> list[dict]:
+    """CPU seconds of fl's MinHash signature step and datatrove's stock one on the same texts, in
+    the same process, alternating; MB/s per core = text MB / CPU seconds of the step's run."""
+    from datatrove.data import Document
+    from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
+    from datatrove.utils.hashing import HashConfig
+
+    from frontload.curate import dedup
+    from frontload.curate.recipe import NearDedupConfig
+
+    near = NearDedupConfig()
+    stock_config = MinhashConfig(
+        n_grams=near.n_grams,
+        num_buckets=near.num_buckets,
+        hashes_per_bucket=near.hashes_per_bucket,
+        # datatrove 0.10.1's default xxhash fails on the str shingles its own step passes it
+        hash_config=HashConfig(hash_fc="sha1", precision=64),
+    )
+    results = []
+    for name, texts in signature_texts(bench, records).items():
+        size = sum(len(text.encode()) for text in texts) / 2**20
+        seconds: dict[str, list[float]] = {"fl": [], "datatrove": []}
+        for repeat in range(repeats):
+            for side in ("fl", "datatrove") if repeat % 2 == 0 else ("datatrove", "fl"):
+                folder = Path(tempfile.mkdtemp(prefix="fl-sig-run-"))
+                if side == "fl":
+                    step = dedup.near_signature(folder, near)
+                else:
+                    step = MinhashDedupSignature(output_folder=str(folder), config=stock_config)
+                docs = [Document(text=text, id=str(i)) for i, text in enumerate(texts)]
+                start = time.process_time()
+                for _ in step.run(iter(docs)):
+                    pass
+                seconds[side].append(time.process_time() - start)
+                shutil.rmtree(folder, ignore_errors=True)
+        best = {side: min(values) for side, values in seconds.items()}
+        row = {
+            "texts": name,
+            "records": len(texts),
+            "mb": round(size, 2),
+            "fl_mb_per_s_per_core": round(size / best["fl"], 2),
+            "datatrove_mb_per_s_per_core": round(size / best["datatrove"], 2),
+            "speedup": round(best["datatrove"] / best["fl"], 1),
+            "cpu_seconds": seconds,
+        }
+        print(json.dumps(row), file=sys.stderr, flush=True)
+        results.append(row)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", default="5000", help="comma-separated dump sizes")
@@ -175,9 +253,19 @@ def main() -> None:
         "--peer-max", type=int, default=10**9, help="run the peer only up to this size"
     )
     parser.add_argument("--peer", nargs=2, metavar=("RECIPE", "WORKSPACE"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--signature",
+        action="store_true",
+        help="only the MinHash signature step: fl vs datatrove's stock step, MB/s per core",
+    )
+    parser.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "data" / "bench")
     args = parser.parse_args()
     if args.peer:
         peer(*args.peer)
+        return
+    if args.signature:
+        results = bench_signatures(args.bench, int(args.records.split(",")[0]), args.repeats)
+        print(json.dumps({"machine": "2-core shared CPU VM", "signature": results}, indent=1))
         return
     results = [
         bench_size(int(n), args.tasks, args.workers, args.repeats, int(n) <= args.peer_max)
