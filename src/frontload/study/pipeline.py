@@ -177,7 +177,7 @@ class Study:
         return key, out
 
     def pretrain_arm(self, arm: Arm, data_key: str, plan_key: str, plan: Path | None) -> str:
-        from frontload.train.pretrain import pretrain
+        from frontload.train.launch import launch_pretraining
         from frontload.train.recipe import PretrainRecipe
 
         name = self.run_name(arm.name)
@@ -187,10 +187,8 @@ class Study:
         if arm.use_plan and plan is None:
             raise ConfigError(f"arm {arm.name} uses the plan but the pipeline has no allocate:")
 
-        def work(resume: bool) -> None:
-            from frontload.allocate.plan import load_plan
-
-            pretrain(recipe, self.ws, plan=load_plan(use_plan) if use_plan else None, resume=resume)
+        def work(resume: bool) -> None:  # torchrun when the recipe asks for several processes
+            launch_pretraining(recipe, self.ws, plan=use_plan, resume=resume)
 
         material = [data_key, plan_key if use_plan else None, recipe.model_dump(mode="json")]
         key = self.state.run(

@@ -178,9 +178,11 @@ def init_weights(model: nn.Module, seed: int, device: torch.device) -> None:
         if not own:
             continue
         scratch = copy.copy(module)  # shares nothing that init writes: its parameters are new
-        scratch._parameters = {
-            key: nn.Parameter(torch.full(param.shape, float("nan"), dtype=param.dtype))
-            for key, param in own.items()
+        scratch._parameters = {  # keeps the None entries (a Linear without bias)
+            key: None
+            if param is None
+            else nn.Parameter(torch.full(param.shape, float("nan"), dtype=param.dtype))
+            for key, param in module._parameters.items()
         }
         scratch._modules = {}
         digest = hashlib.blake2b(f"{seed}/{name}".encode(), digest_size=8).digest()
