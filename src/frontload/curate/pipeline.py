@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from frontload.curate.executors import console_to, make_executor
+from frontload.curate.executors import connect, console_to, make_executor
 from frontload.curate.readers import (
     SourceFile,
     check_mapping,
@@ -203,6 +203,7 @@ def run_curation(recipe: CurateRecipe, workspace: Workspace) -> CurateResult:
         index = build_index(recipe.decontam, workspace.root)
     tokenizer = prepare_tokenizer(recipe, workspace, files)
     stages = build_stages(recipe, workspace, files, folders, tokenizer)
+    connect(recipe.executor)  # an unreachable cluster fails here, before the pool is touched
     resumed = start_or_resume(workspace, run_id, folders)
     if index is not None:
         index.save(folders.index)
@@ -210,8 +211,8 @@ def run_curation(recipe: CurateRecipe, workspace: Workspace) -> CurateResult:
     for stage in stages:
         executor = make_executor(recipe.executor, stage, folders.logs / stage.name, previous)
         executors.append(executor)
-        previous = executor if recipe.executor.kind != "local" else None
-    if recipe.executor.kind != "local":
+        previous = executor if recipe.executor.kind == "slurm" else None
+    if recipe.executor.kind == "slurm":
         executors[-1].run()  # each executor submits its dependencies first
         return CurateResult(run_id, 0, resumed=resumed, submitted=True)
     run_local(stages, executors, folders, recipe)
