@@ -5,6 +5,7 @@ that leaves the previous pool alone."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -15,11 +16,11 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.curate.helpers import sample_recipe, write_recipe
 from typer.testing import CliRunner
 
 from frontload.cli import app
 from frontload.quickstart.sample import generate_sample
-from tests.curate.helpers import sample_recipe, write_recipe
 
 pytest.importorskip("ray", reason='Ray is an optional extra: pip install -e ".[ray]"')
 
@@ -85,10 +86,8 @@ def ray_cluster(tmp_path_factory):
 
 
 def with_signal(process: subprocess.Popen, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)  # the node's own session: its raylet, GCS and workers
-    except ProcessLookupError:
-        pass
 
 
 @pytest.mark.timeout(900)
