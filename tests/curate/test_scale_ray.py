@@ -44,7 +44,6 @@ def start_node(*args: str) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
-        env={**os.environ, "TOKENIZERS_PARALLELISM": "false"},
     )
 
 

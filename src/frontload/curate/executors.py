@@ -111,6 +111,9 @@ def connect(config: ExecutorConfig) -> None:
         include_dashboard=False,
         log_to_driver=False,
         configure_logging=False,
+        # datatrove forks a process pool inside each Ray task; HF tokenizers' thread pool across
+        # that fork deadlocked the token-count step (tasks done, worker never returned)
+        runtime_env={"env_vars": {"TOKENIZERS_PARALLELISM": "false"}},
     )
 
 
