@@ -156,6 +156,9 @@ def replicas(strategy: str, world_size: int, shard_size: int | None, per_node: i
     return world_size // shard
 
 
+_WRAPPERS = {"_checkpoint_wrapped_module", "_orig_mod"}  # activation checkpointing, compile
+
+
 @torch.no_grad()
 def init_weights(model: nn.Module, seed: int, device: torch.device) -> None:
     """Initialise a model built on the meta device, each process writing only its own shards
@@ -185,7 +188,9 @@ def init_weights(model: nn.Module, seed: int, device: torch.device) -> None:
             for key, param in module._parameters.items()
         }
         scratch._modules = {}
-        digest = hashlib.blake2b(f"{seed}/{name}".encode(), digest_size=8).digest()
+        # the name without wrapper levels: checkpointing or compile must not change the weights
+        plain = ".".join(part for part in name.split(".") if part not in _WRAPPERS)
+        digest = hashlib.blake2b(f"{seed}/{plain}".encode(), digest_size=8).digest()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int.from_bytes(digest, "little") & (2**63 - 1))
             model._init_weights(scratch)  # type: ignore[operator]
