@@ -3,6 +3,7 @@ steps, in the same run, on generated dumps (records/s, MB/s, peak RSS of the pro
 
     python benchmarks/curate.py --records 50000,200000 --workers 2
     python benchmarks/curate.py --signature --records 10000 --repeats 2
+    python benchmarks/curate.py --records 5000 --tasks 4 --workers 2 --peer-max 0 --ray
 
 Prints JSON. `peer` builds the same datatrove steps by hand, without frontload's orchestration
 (recipe validation, mapping checks, run ids, stats collection, publishing, catalog refresh).
@@ -118,10 +119,16 @@ def prepare(folder: Path, records: int, tasks: int, workers: int) -> tuple[Path,
     return path, size
 
 
-def bench_size(records: int, tasks: int, workers: int, repeats: int, with_peer: bool) -> dict:
+def bench_size(
+    records: int, tasks: int, workers: int, repeats: int, with_peer: bool, with_ray: bool = False
+) -> dict:
     folder = Path(tempfile.mkdtemp(prefix=f"fl-bench-{records}-"))
     try:
         recipe, size = prepare(folder, records, tasks, workers)
+        on_ray = folder / "recipe-ray.yaml"  # the same recipe on a local Ray cluster
+        ray_recipe = yaml.safe_load(recipe.read_text())
+        ray_recipe["executor"].update(kind="ray", ray={"mem_per_cpu_gb": 0.5})
+        on_ray.write_text(yaml.safe_dump(ray_recipe, sort_keys=False))
         python = sys.executable
         # Both sides count tokens with the same tokenizer, trained once up front.
         warm = folder / "tokenizer-ws"
@@ -136,13 +143,15 @@ def bench_size(records: int, tasks: int, workers: int, repeats: int, with_peer: 
             check=True,
         )  # fmt: skip
         sides = ("fl", "peer") if with_peer else ("fl",)
+        sides += ("ray",) if with_ray else ()
         runs: dict[str, list[dict]] = {name: [] for name in sides}
         for repeat in range(repeats):
             for name in sides if repeat % 2 == 0 else sides[::-1]:
                 ws = folder / f"ws-{name}-{repeat}"
                 shutil.copytree(warm / "tokenizer", ws / "tokenizer")
-                if name == "fl":
-                    command = [python, "-m", "frontload.cli", "curate", "run", str(recipe)]
+                if name in ("fl", "ray"):
+                    path = on_ray if name == "ray" else recipe
+                    command = [python, "-m", "frontload.cli", "curate", "run", str(path)]
                     command += ["-w", str(ws)]
                 else:
                     command = [python, __file__, "--peer", str(recipe), str(ws)]
@@ -158,6 +167,9 @@ def bench_size(records: int, tasks: int, workers: int, repeats: int, with_peer: 
             "fl_peak_rss_mb": round(rss["fl"], 1),
             "runs": runs,
         }
+        if with_ray:
+            result["ray_seconds"] = round(best["ray"], 1)
+            result["ray_records_per_s"] = round(records / best["ray"], 1)
         if with_peer:
             result["peer_seconds"] = round(best["peer"], 1)
             result["overhead"] = round(best["fl"] / best["peer"] - 1, 3)
@@ -258,6 +270,9 @@ def main() -> None:
         action="store_true",
         help="only the MinHash signature step: fl vs datatrove's stock step, MB/s per core",
     )
+    parser.add_argument(
+        "--ray", action="store_true", help="also run on a local Ray cluster (executor.kind: ray)"
+    )
     parser.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "data" / "bench")
     args = parser.parse_args()
     if args.peer:
@@ -268,7 +283,9 @@ def main() -> None:
         print(json.dumps({"machine": "2-core shared CPU VM", "signature": results}, indent=1))
         return
     results = [
-        bench_size(int(n), args.tasks, args.workers, args.repeats, int(n) <= args.peer_max)
+        bench_size(
+            int(n), args.tasks, args.workers, args.repeats, int(n) <= args.peer_max, args.ray
+        )
         for n in args.records.split(",")
     ]
     print(json.dumps({"machine": "2-core shared CPU VM", "results": results}, indent=1))
