@@ -90,9 +90,9 @@ class NumberAwareMinhashSignature(MinhashDedupSignature):
         )
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1):
+        # A bucket file is records of `rows` little-endian uint32 hashes then the uint32 document
+        # index: exactly the bytes of a C-ordered (documents, rows + 1) uint32 array.
         buckets, rows = self.config.num_buckets, self.config.hashes_per_bucket
-        fields = [(f"field{i + 1}", "<u4") for i in range(rows)]
-        dtype = np.dtype([*fields, (f"field{rows + 1}", "<u4")])
         paths = [f"bucket_{bi:03d}/{rank:05d}.minhash.sig" for bi in range(buckets)]
         files = [self.output_folder.open(path, mode="wb") for path in paths]
         texts: list[str] = []
@@ -102,11 +102,10 @@ class NumberAwareMinhashSignature(MinhashDedupSignature):
             nonlocal offset
             positions, signatures = self.hasher.signatures(texts)
             block = signatures.reshape(len(positions), buckets, rows)
+            records = np.empty((len(positions), rows + 1), dtype="<u4")
+            records[:, rows] = positions + offset
             for bi, file in enumerate(files):
-                records = np.empty(len(positions), dtype=dtype)
-                for i in range(rows):
-                    records[f"field{i + 1}"] = block[:, bi, i]
-                records[f"field{rows + 1}"] = positions + offset
+                records[:, :rows] = block[:, bi, :]
                 file.write(records.tobytes())
             offset += len(texts)
             texts.clear()
@@ -123,8 +122,8 @@ class NumberAwareMinhashSignature(MinhashDedupSignature):
                 file.close()
             for path in paths:  # datatrove's bucket stage merges files sorted by signature
                 with self.output_folder.open(path, mode="rb") as handle:
-                    records = np.frombuffer(handle.read(), dtype=dtype)
-                records = records[np.lexsort([records[name] for name in dtype.names[::-1]])]
+                    records = np.frombuffer(handle.read(), dtype="<u4").reshape(-1, rows + 1)
+                records = records[np.lexsort(records.T[::-1])]  # by hash 1, then 2, ..., then index
                 with self.output_folder.open(path, mode="wb") as handle:
                     handle.write(records.tobytes())
 
