@@ -50,7 +50,7 @@ class CurateResult:
     pool_records: int
     steps: list[dict[str, Any]] = field(default_factory=list)
     resumed: bool = False
-    submitted: bool = False  # Slurm/Ray: jobs submitted, rerun to publish once they finish
+    submitted: bool = False  # Slurm: jobs submitted, rerun to publish once they finish
     corpora: dict | None = None
 
 
