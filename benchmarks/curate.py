@@ -2,6 +2,8 @@
 steps, in the same run, on generated dumps (records/s, MB/s, peak RSS of the process tree).
 
     python benchmarks/curate.py --records 50000,200000 --workers 2
+    python benchmarks/curate.py --signature --records 10000 --repeats 2
+    python benchmarks/curate.py --records 5000 --tasks 4 --workers 2 --peer-max 0 --ray
 
 Prints JSON. `peer` builds the same datatrove steps by hand, without frontload's orchestration
 (recipe validation, mapping checks, run ids, stats collection, publishing, catalog refresh).
@@ -10,6 +12,7 @@ Prints JSON. `peer` builds the same datatrove steps by hand, without frontload's
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import subprocess
@@ -17,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from pathlib import Path
 
 import psutil
@@ -115,10 +119,16 @@ def prepare(folder: Path, records: int, tasks: int, workers: int) -> tuple[Path,
     return path, size
 
 
-def bench_size(records: int, tasks: int, workers: int, repeats: int, with_peer: bool) -> dict:
+def bench_size(
+    records: int, tasks: int, workers: int, repeats: int, with_peer: bool, with_ray: bool = False
+) -> dict:
     folder = Path(tempfile.mkdtemp(prefix=f"fl-bench-{records}-"))
     try:
         recipe, size = prepare(folder, records, tasks, workers)
+        on_ray = folder / "recipe-ray.yaml"  # the same recipe on a local Ray cluster
+        ray_recipe = yaml.safe_load(recipe.read_text())
+        ray_recipe["executor"].update(kind="ray", ray={"mem_per_cpu_gb": 0.5})
+        on_ray.write_text(yaml.safe_dump(ray_recipe, sort_keys=False))
         python = sys.executable
         # Both sides count tokens with the same tokenizer, trained once up front.
         warm = folder / "tokenizer-ws"
@@ -133,13 +143,15 @@ def bench_size(records: int, tasks: int, workers: int, repeats: int, with_peer: 
             check=True,
         )  # fmt: skip
         sides = ("fl", "peer") if with_peer else ("fl",)
+        sides += ("ray",) if with_ray else ()
         runs: dict[str, list[dict]] = {name: [] for name in sides}
         for repeat in range(repeats):
             for name in sides if repeat % 2 == 0 else sides[::-1]:
                 ws = folder / f"ws-{name}-{repeat}"
                 shutil.copytree(warm / "tokenizer", ws / "tokenizer")
-                if name == "fl":
-                    command = [python, "-m", "frontload.cli", "curate", "run", str(recipe)]
+                if name in ("fl", "ray"):
+                    path = on_ray if name == "ray" else recipe
+                    command = [python, "-m", "frontload.cli", "curate", "run", str(path)]
                     command += ["-w", str(ws)]
                 else:
                     command = [python, __file__, "--peer", str(recipe), str(ws)]
@@ -155,6 +167,9 @@ def bench_size(records: int, tasks: int, workers: int, repeats: int, with_peer: 
             "fl_peak_rss_mb": round(rss["fl"], 1),
             "runs": runs,
         }
+        if with_ray:
+            result["ray_seconds"] = round(best["ray"], 1)
+            result["ray_records_per_s"] = round(records / best["ray"], 1)
         if with_peer:
             result["peer_seconds"] = round(best["peer"], 1)
             result["overhead"] = round(best["fl"] / best["peer"] - 1, 3)
@@ -221,6 +236,81 @@ def bench_read_formats(rows: int, repeats: int = 3) -> dict:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def signature_texts(bench: Path, records: int) -> dict[str, list[str]]:
+    """Real GSM8K train problems (question + answer) when the shared files are there, and pool-like
+    texts from a generated dump."""
+    from frontload.curate.readers import iter_raw, map_record, resolve_sources
+    from frontload.curate.recipe import load_recipe
+
+    sets: dict[str, list[str]] = {}
+    gsm8k = bench / "gsm8k_train.jsonl"
+    if gsm8k.exists():
+        rows = map(json.loads, gsm8k.read_text().splitlines())
+        sets["gsm8k_train"] = [f"{row['question']}\n\n{row['answer']}" for row in rows]
+    folder = Path(tempfile.mkdtemp(prefix="fl-sig-"))
+    try:
+        recipe = load_recipe(prepare(folder, records, 1, 1)[0])
+        texts = []
+        for file in resolve_sources(recipe.sources, folder):
+            for _, raw in iter_raw(file):
+                if isinstance(raw, dict):
+                    with contextlib.suppress(ValueError):
+                        texts.append(map_record(raw, file.source.mapping())["text"])
+        sets["generated"] = texts
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return sets
+
+
+def bench_signatures(bench: Path, records: int, repeats: int) -> list[dict]:
+    """CPU seconds of fl's MinHash signature step and datatrove's stock one on the same texts, in
+    the same process, alternating; MB/s per core = text MB / CPU seconds of the step's run."""
+    from datatrove.data import Document
+    from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
+    from datatrove.utils.hashing import HashConfig
+
+    from frontload.curate import dedup
+    from frontload.curate.recipe import NearDedupConfig
+
+    near = NearDedupConfig()
+    stock_config = MinhashConfig(
+        n_grams=near.n_grams,
+        num_buckets=near.num_buckets,
+        hashes_per_bucket=near.hashes_per_bucket,
+        # datatrove 0.10.1's default xxhash fails on the str shingles its own step passes it
+        hash_config=HashConfig(hash_fc="sha1", precision=64),
+    )
+    results = []
+    for name, texts in signature_texts(bench, records).items():
+        size = sum(len(text.encode()) for text in texts) / 2**20
+        seconds: dict[str, list[float]] = {"fl": [], "datatrove": []}
+        for repeat in range(repeats):
+            for side in ("fl", "datatrove") if repeat % 2 == 0 else ("datatrove", "fl"):
+                folder = Path(tempfile.mkdtemp(prefix="fl-sig-run-"))
+                if side == "fl":
+                    step = dedup.near_signature(folder, near)
+                else:
+                    step = MinhashDedupSignature(output_folder=str(folder), config=stock_config)
+                docs = [Document(text=text, id=str(i)) for i, text in enumerate(texts)]
+                start = time.process_time()
+                deque(step.run(iter(docs)) or (), maxlen=0)  # both steps run eagerly
+                seconds[side].append(time.process_time() - start)
+                shutil.rmtree(folder, ignore_errors=True)
+        best = {side: min(values) for side, values in seconds.items()}
+        row = {
+            "texts": name,
+            "records": len(texts),
+            "mb": round(size, 2),
+            "fl_mb_per_s_per_core": round(size / best["fl"], 2),
+            "datatrove_mb_per_s_per_core": round(size / best["datatrove"], 2),
+            "speedup": round(best["datatrove"] / best["fl"], 1),
+            "cpu_seconds": seconds,
+        }
+        print(json.dumps(row), file=sys.stderr, flush=True)
+        results.append(row)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", default="5000", help="comma-separated dump sizes")
@@ -232,6 +322,16 @@ def main() -> None:
     )
     parser.add_argument("--peer", nargs=2, metavar=("RECIPE", "WORKSPACE"), help=argparse.SUPPRESS)
     parser.add_argument("--read-formats", type=int, metavar="ROWS", help="reader throughput only")
+
+    parser.add_argument(
+        "--signature",
+        action="store_true",
+        help="only the MinHash signature step: fl vs datatrove's stock step, MB/s per core",
+    )
+    parser.add_argument(
+        "--ray", action="store_true", help="also run on a local Ray cluster (executor.kind: ray)"
+    )
+    parser.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "data" / "bench")
     args = parser.parse_args()
     if args.read_formats:
         result = bench_read_formats(args.read_formats, max(args.repeats, 3))
@@ -240,8 +340,14 @@ def main() -> None:
     if args.peer:
         peer(*args.peer)
         return
+    if args.signature:
+        results = bench_signatures(args.bench, int(args.records.split(",")[0]), args.repeats)
+        print(json.dumps({"machine": "2-core shared CPU VM", "signature": results}, indent=1))
+        return
     results = [
-        bench_size(int(n), args.tasks, args.workers, args.repeats, int(n) <= args.peer_max)
+        bench_size(
+            int(n), args.tasks, args.workers, args.repeats, int(n) <= args.peer_max, args.ray
+        )
         for n in args.records.split(",")
     ]
     print(json.dumps({"machine": "2-core shared CPU VM", "results": results}, indent=1))

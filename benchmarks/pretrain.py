@@ -8,6 +8,7 @@ kernels, peak memory, batch and sequence length, for the trainer and for the pee
 
     python benchmarks/pretrain.py --steps 20
     python benchmarks/pretrain.py --gpu --steps 12 [--compile]
+    python benchmarks/pretrain.py --layouts --steps 10 --seq-len 128
 """
 
 from __future__ import annotations
@@ -211,6 +212,68 @@ def run_cpu(args) -> dict:
     return result
 
 
+def layout_tokens_per_s(run: Path, batch_tokens: int, warmup: int) -> dict:
+    """Tokens/s over the logged steps after `warmup` (start-up and the first steps excluded)."""
+    from frontload.train.metrics import read_metrics
+
+    rows = [row for row in read_metrics(run) if row["kind"] == "train"]
+    seconds = rows[-1]["time"] - rows[warmup - 1]["time"]
+    return {
+        "tokens_per_s": batch_tokens * (len(rows) - warmup) / seconds,
+        "losses": [row["loss"] for row in rows],
+    }
+
+
+def run_layouts(args) -> dict:
+    """Same recipe and global batch on 1 process, 1 node x 2 processes (FSDP, `--nproc 2`) and
+    2 "nodes" x 1 process (HSDP, two `fl train pretrain --nnodes 2` on localhost, gloo)."""
+    import socket
+
+    from frontload.config import dump_yaml
+    from frontload.workspace import Workspace
+
+    root = Path(tempfile.mkdtemp(prefix="fl-bench-layouts-"))
+    write_tokens(root, vocab=512, tokens=2_000_000)
+    workspace = Workspace.resolve(root)
+    seq_len, micro, warmup = args.seq_len, 2, 2
+    base = make_recipe("one", "tiny", {}, seq_len, micro, 2, args.steps, world=2)
+    batch = base.global_batch_tokens
+    fl = [sys.executable, "-m", "frontload.cli", "train", "pretrain"]
+    results = {}
+    start = time.perf_counter()
+    run = trainer_throughput(base, workspace, warmup)
+    results["1 process"] = {"tokens_per_s": run["tokens_per_s"], "losses": run["losses"]}
+    results["1 process"]["wall_s"] = time.perf_counter() - start
+    for name, parallel in (("1x2", {}), ("2x1", {"strategy": "hsdp"})):
+        recipe = base.model_copy(update={"name": name}, deep=True)
+        recipe.parallel = recipe.parallel.model_copy(update=parallel)
+        path = root / f"{name}.yaml"
+        dump_yaml(recipe, path)
+        start = time.perf_counter()
+        if name == "1x2":
+            subprocess.run([*fl, str(path), "--nproc", "2", "-w", str(root)], check=True)
+        else:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            nodes = [
+                subprocess.Popen(
+                    [*fl, str(path), "--nnodes", "2", "--node-rank", str(rank), "--nproc", "1"]
+                    + ["--rdzv-endpoint", f"127.0.0.1:{port}", "-w", str(root)]
+                )
+                for rank in range(2)
+            ]
+            assert all(node.wait() == 0 for node in nodes)
+        results[name] = layout_tokens_per_s(root / "runs" / name, batch, warmup)
+        results[name]["wall_s"] = time.perf_counter() - start
+    return {
+        "machine": "2-core CPU VM shared with other jobs (timings are noisy)",
+        "shape": "tiny preset",
+        "batch": {"seq_len": seq_len, "global_batch_tokens": batch, "steps": args.steps},
+        "layouts": results,
+    }
+
+
 def run_gpu(args) -> dict:
     import torch
 
@@ -270,7 +333,13 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="GPU: torch.compile each block")
     parser.add_argument("--skip-fsdp", action="store_true", help="CPU: no 2-process check")
     parser.add_argument("--skip-peer", action="store_true", help="GPU: no NemotronH peer")
+    parser.add_argument(
+        "--layouts", action="store_true", help="CPU: tokens/s at 1 vs 1x2 vs 2x1 processes"
+    )
     args = parser.parse_args()
+    if args.layouts:
+        print(json.dumps(run_layouts(args), indent=2))
+        return
     result = run_gpu(args) if args.gpu else run_cpu(args)
     print(json.dumps(result, indent=2))
 

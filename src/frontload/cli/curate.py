@@ -37,18 +37,22 @@ def run(
     typer.echo(f"run {result.run_id}{note}: {result.pool_records} records in {ws.pool_dir}")
     width = max((len(row["step"]) for row in result.steps), default=0)
     for row in result.steps:
+        seconds = f"{row['seconds']:>8.1f}s" if row.get("seconds") is not None else " " * 9
+        if "kept" not in row:  # a step that only takes time (dedup signatures, buckets, ...)
+            typer.echo(f"  {row['step']:<{width}} {seconds}")
+            continue
         reasons = ", ".join(f"{r['reason']}={r['count']}" for r in row["reasons"])
         flagged = f" flagged {row['flagged']}" if row["flagged"] else ""
         typer.echo(
-            f"  {row['step']:<{width}} kept {row['kept']:>8} removed {row['removed']:>7}{flagged}"
-            + (f"  ({reasons})" if reasons else "")
+            f"  {row['step']:<{width}} {seconds} kept {row['kept']:>8} removed "
+            f"{row['removed']:>7}{flagged}" + (f"  ({reasons})" if reasons else "")
         )
     if result.corpora:
         typer.echo(f"corpora: {', '.join(sorted(result.corpora))}")
 
 
 def stats_summary(workspace: WorkspaceOption = None) -> None:
-    """Per-step kept/removed counts, per-source and per-domain counts, token-length quantiles."""
+    """Per-step kept/removed counts and seconds, per-source and per-domain counts, token-length quantiles."""
     from frontload.cli.stats import print_table
     from frontload.curate.stats import summarize
 

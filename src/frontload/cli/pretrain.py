@@ -1,16 +1,13 @@
-"""`fl train pretrain RECIPE.yaml`: one process here, or torchrun with --nproc N."""
+"""`fl train pretrain RECIPE.yaml`: one process here, or torchrun on one or several machines."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from frontload.cli.common import WorkspaceOption, workspace_from
-from frontload.errors import TrainingError
 from frontload.workspace import Workspace
 
 
@@ -24,49 +21,52 @@ def pretrain(
         ),
     ] = None,
     nproc: Annotated[
-        int, typer.Option(min=1, help="Processes on this machine (>1 launches torchrun + FSDP2).")
+        int | None,
+        typer.Option(
+            min=1,
+            help="Processes on this machine (>1 launches torchrun + FSDP2); default: the "
+            "recipe's parallel.nproc_per_node.",
+        ),
+    ] = None,
+    nnodes: Annotated[
+        int, typer.Option(min=1, help="Machines in the job (run this command on each).")
     ] = 1,
+    node_rank: Annotated[int, typer.Option(min=0, help="This machine's number, 0..nnodes-1.")] = 0,
+    rdzv_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            help="HOST:PORT all machines meet at (node 0's address); needed for nnodes>1."
+        ),
+    ] = None,
+    rdzv_timeout: Annotated[
+        int, typer.Option(min=1, help="Seconds to wait for every machine to join.")
+    ] = 600,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from the run's latest checkpoint.")
     ] = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Pretrain the hybrid model from a recipe (FSDP2 with --nproc > 1), resumable."""
+    """Pretrain the hybrid model from a recipe (FSDP2/HSDP under torchrun), resumable.
+
+    Several machines: run the same command on each with --nnodes, its own --node-rank and the
+    same --rdzv-endpoint.
+    """
+    from frontload.train.launch import Nodes, launch_pretraining
     from frontload.train.recipe import load_recipe
 
     parsed = load_recipe(recipe)  # errors before any process starts
     ws = workspace_from(workspace)
-    loaded_plan = None
-    if plan is not None:
-        from frontload.allocate.plan import resolve_plan
-        from frontload.train.phases import plan_tokens
-
-        loaded_plan = resolve_plan(ws, plan)
-        plan_tokens(parsed, loaded_plan)  # a recipe that contradicts the plan fails here
-    if nproc > 1:
-        command = [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            f"--nproc-per-node={nproc}",
-            "-m",
-            "frontload.train.pretrain",
-            str(recipe),
-            f"--workspace={ws.root}",
-        ]
-        command += [f"--plan={plan}"] if plan else []
-        command += ["--resume"] if resume else []
-        code = subprocess.run(command, check=False).returncode
-        if code:
-            raise TrainingError(
-                f"torchrun exited with status {code}", "see the first error printed above"
-            )
-        _report(ws, ws.runs_dir / parsed.name)
-        return
-    from frontload.train.pretrain import pretrain as run_pretrain
-
-    _report(ws, run_pretrain(parsed, ws, loaded_plan, resume))
+    nodes = Nodes(
+        nproc_per_node=nproc or parsed.parallel.nproc_per_node,
+        nnodes=nnodes,
+        node_rank=node_rank,
+        rdzv_endpoint=rdzv_endpoint,
+        rdzv_timeout=rdzv_timeout,
+        rdzv_id=parsed.name,
+    )
+    run_dir = launch_pretraining(parsed, ws, plan, resume, nodes, recipe_path=recipe)
+    if node_rank == 0:
+        _report(ws, run_dir)
 
 
 def _report(ws: Workspace, run_dir: Path) -> None:

@@ -18,8 +18,8 @@ def print_table(table, title: str | None = None, max_rows: int = 200) -> None:
     from rich.table import Table
 
     view = Table(title=title, show_lines=False)
-    for name in table.column_names:
-        view.add_column(name, overflow="fold")
+    for index, name in enumerate(table.column_names):
+        view.add_column(name, overflow="fold", no_wrap=index == 0)  # keep the row names whole
     for row in table.slice(0, max_rows).to_pylist():
         view.add_row(*("" if value is None else str(value) for value in row.values()))
     Console().print(view)

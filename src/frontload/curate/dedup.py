@@ -2,7 +2,8 @@
 
 datatrove's default text normalisation turns every number into "0", which would merge problems
 that differ only in their numbers; near-dedup here keeps numbers (folding only case, whitespace,
-punctuation and diacritics) and weighs a text's sequence of numbers as heavily as its words.
+punctuation and diacritics), and two texts share an LSH band only when they hold the same numbers
+in the same order.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import numpy as np
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.dedup.minhash import MinhashDedupSignature
-from datatrove.utils.text import ngrams, simplify_text
+from datatrove.utils.typeshelper import StatHints
 
+from frontload.curate.minhash import BatchMinHash
 from frontload.curate.recipe import NearDedupConfig
 
 
@@ -42,8 +44,8 @@ def minhash_config(config: NearDedupConfig):
         hashes_per_bucket=config.hashes_per_bucket,
         seed=config.seed,
         norm_config=TextNormConfig(norm_numbers=False),
-        # datatrove 0.10.1's default xxhash rejects the str shingles MinHash passes it
-        hash_config=HashConfig(hash_fc="sha1", precision=64),
+        # the bucket files hold 32-bit MinHash values (minhash.BatchMinHash)
+        hash_config=HashConfig(precision=32),
     )
 
 
@@ -70,23 +72,60 @@ def exact_filter(duplicates: Path, exclusion_writer) -> PipelineStep:
 
 
 class NumberAwareMinhashSignature(MinhashDedupSignature):
-    """datatrove's MinHash signature with two changes for reasoning data.
+    """datatrove's MinHash signature step, vectorised over batches of documents.
 
-    Words come from splitting the simplified text on whitespace (after lower-casing and
-    punctuation removal spaCy's English tokenizer gives the same words, ~10x slower). And when the
-    text holds numbers, as many extra shingles as it has word shingles are derived from its
-    sequence of numbers: two texts with the same numbers share all of them (a paraphrase moves up,
-    well over the LSH threshold), two texts with different numbers share none (a number-only
-    variant moves down, far below it).
+    The signatures come from `minhash.BatchMinHash` (numpy, no per-shingle Python): word 5-gram
+    MinHash on text with numbers kept, and each text's sequence of numbers folded into every LSH
+    band, so problems that differ only in their numbers never share a band. They are written in
+    datatrove's bucket-file format (sorted per bucket), so datatrove's bucket and cluster stages
+    run unchanged.
     """
 
-    def get_shingles(self, text: str) -> np.ndarray:
-        words = simplify_text(text, self.config.norm_config).split()
-        hashes = [self._hash_func(" ".join(x)) for x in ngrams(words, self.config.n_grams)]
-        numbers = " ".join(word for word in words if any(char.isdigit() for char in word))
-        if numbers and hashes:
-            hashes += [self._hash_func(f"#numbers {i} {numbers}") for i in range(len(hashes))]
-        return np.fromiter(hashes, dtype=np.uint64).reshape((-1, 1))
+    batch = 512  # documents hashed at once
+
+    def __init__(self, output_folder, config):
+        super().__init__(output_folder, config)
+        self.hasher = BatchMinHash(
+            config.n_grams, config.num_buckets, config.hashes_per_bucket, config.seed
+        )
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1):
+        # A bucket file is records of `rows` little-endian uint32 hashes then the uint32 document
+        # index: exactly the bytes of a C-ordered (documents, rows + 1) uint32 array.
+        buckets, rows = self.config.num_buckets, self.config.hashes_per_bucket
+        paths = [f"bucket_{bi:03d}/{rank:05d}.minhash.sig" for bi in range(buckets)]
+        files = [self.output_folder.open(path, mode="wb") for path in paths]
+        texts: list[str] = []
+        offset = 0
+
+        def flush() -> None:
+            nonlocal offset
+            positions, signatures = self.hasher.signatures(texts)
+            block = signatures.reshape(len(positions), buckets, rows)
+            records = np.empty((len(positions), rows + 1), dtype="<u4")
+            records[:, rows] = positions + offset
+            for bi, file in enumerate(files):
+                records[:, :rows] = block[:, bi, :]
+                file.write(records.tobytes())
+            offset += len(texts)
+            texts.clear()
+
+        for doc in data:
+            self.stat_update(StatHints.total)
+            texts.append(doc.text)
+            if len(texts) >= self.batch:
+                with self.track_time():
+                    flush()
+        with self.track_time():
+            flush()
+            for file in files:
+                file.close()
+            for path in paths:  # datatrove's bucket stage merges files sorted by signature
+                with self.output_folder.open(path, mode="rb") as handle:
+                    records = np.frombuffer(handle.read(), dtype="<u4").reshape(-1, rows + 1)
+                records = records[np.lexsort(records.T[::-1])]  # by hash 1, then 2, ..., then index
+                with self.output_folder.open(path, mode="wb") as handle:
+                    handle.write(records.tobytes())
 
 
 def near_signature(folder: Path, config: NearDedupConfig) -> PipelineStep:

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from frontload.curate.recipe import ExecutorConfig
+from frontload.curate.timing import with_laps
 
 
 def make_executor(config: ExecutorConfig, stage: Any, logging_dir: Path, depends=None):
-    """datatrove's own executor for the recipe's `executor.kind` running a `pipeline.Stage`."""
+    """datatrove's own executor for the recipe's `executor.kind` running a `pipeline.Stage`
+    (with a `timing.Lap` after every step, for the time per step)."""
     if config.kind == "slurm":
         from datatrove.executor.slurm import SlurmPipelineExecutor
 
         slurm = config.slurm
         assert slurm is not None  # the recipe validator guarantees it
         return SlurmPipelineExecutor(
-            pipeline=stage.steps,
+            pipeline=with_laps(stage.steps),
             tasks=stage.tasks,
             time=slurm.time,
             partition=slurm.partition,
@@ -36,19 +40,18 @@ def make_executor(config: ExecutorConfig, stage: Any, logging_dir: Path, depends
         from datatrove.executor.ray import RayPipelineExecutor
 
         ray = config.ray
-        return RayPipelineExecutor(
-            pipeline=stage.steps,
+        return RayPipelineExecutor(  # run one stage after the other, like the local executor
+            pipeline=with_laps(stage.steps),
             tasks=stage.tasks,
             workers=config.workers,
             logging_dir=str(logging_dir),
-            depends=depends,
             cpus_per_task=ray.cpus_per_task if ray else 1,
             mem_per_cpu_gb=ray.mem_per_cpu_gb if ray else 2,
         )
     from datatrove.executor.local import LocalPipelineExecutor
 
     return LocalPipelineExecutor(
-        pipeline=stage.steps,
+        pipeline=with_laps(stage.steps),
         tasks=stage.tasks,
         workers=min(config.workers, stage.tasks),
         logging_dir=str(logging_dir),
@@ -74,3 +77,57 @@ def console_to(log_path: Path) -> Iterator[Any]:
             os.dup2(saved, 2)
             os.close(saved)
             terminal.close()
+
+
+def connect(config: ExecutorConfig) -> None:
+    """Reach the executor's cluster before anything is written; a one-line error otherwise.
+
+    Ray: the cluster at `executor.ray.address` (or RAY_ADDRESS), or a local one started here when
+    neither is set. Slurm: `sbatch` must be on PATH.
+    """
+    from frontload.errors import InputError
+
+    if config.kind == "slurm" and shutil.which("sbatch") is None:
+        raise InputError(
+            "executor.kind slurm: `sbatch` is not on PATH",
+            "run `fl curate run` on a Slurm login node (or use executor.kind local)",
+        )
+    if config.kind != "ray":
+        return
+    try:
+        import ray
+    except ImportError as error:
+        raise InputError(
+            "executor.kind ray needs Ray", 'install the extra: pip install -e ".[ray]"'
+        ) from error
+    if ray.is_initialized():
+        return
+    address = config.ray.address or os.environ.get("RAY_ADDRESS") or None
+    if address and address != "auto":
+        _check_reachable(address)
+    ray.init(
+        address=address,
+        num_cpus=None if address else config.workers,
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+        # datatrove forks a process pool inside each Ray task; HF tokenizers' thread pool across
+        # that fork deadlocked the token-count step (tasks done, worker never returned)
+        runtime_env={"env_vars": {"TOKENIZERS_PARALLELISM": "false"}},
+    )
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """ray.init retries an unreachable address for minutes: try its port first."""
+    from frontload.errors import InputError
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return
+    except (OSError, ValueError) as error:
+        raise InputError(
+            f"cannot reach the Ray cluster at {address} ({error})",
+            "start it with `ray start --head` and give its HOST:PORT, or drop the address to "
+            "start a local cluster",
+        ) from error

@@ -21,7 +21,7 @@ from typing import Any
 
 from loguru import logger
 
-from frontload.curate.executors import console_to, make_executor
+from frontload.curate.executors import connect, console_to, make_executor
 from frontload.curate.publish import (
     check_rejections,
     damaged_outputs,
@@ -59,7 +59,7 @@ class CurateResult:
     pool_records: int
     steps: list[dict[str, Any]] = field(default_factory=list)
     resumed: bool = False
-    submitted: bool = False  # Slurm/Ray: jobs submitted, rerun to publish once they finish
+    submitted: bool = False  # Slurm: jobs submitted, rerun to publish once they finish
     corpora: dict | None = None
 
 
@@ -225,6 +225,7 @@ def run_curation(recipe: CurateRecipe, workspace: Workspace) -> CurateResult:
             index = build_index(recipe.decontam, workspace.root)
     tokenizer = prepare_tokenizer(recipe, workspace, files)
     stages = build_stages(recipe, workspace, files, folders, tokenizer)
+    connect(recipe.executor)  # an unreachable cluster fails here, before the pool is touched
     resumed = start_or_resume(workspace, folders.root)
     if index is not None:
         index.save(folders.index)
@@ -232,8 +233,8 @@ def run_curation(recipe: CurateRecipe, workspace: Workspace) -> CurateResult:
     for stage in stages:
         executor = make_executor(recipe.executor, stage, folders.logs / stage.name, previous)
         executors.append(executor)
-        previous = executor if recipe.executor.kind != "local" else None
-    if recipe.executor.kind != "local":
+        previous = executor if recipe.executor.kind == "slurm" else None
+    if recipe.executor.kind == "slurm":
         executors[-1].run()  # each executor submits its dependencies first
         return CurateResult(run_id, 0, resumed=resumed, submitted=True)
     run_local(stages, executors, folders, recipe)
@@ -271,26 +272,56 @@ def run_local(stages: list[Stage], executors: list, folders: RunFolders, recipe:
 
 
 def collect_stats(stages: list[Stage], folders: RunFolders, run_id: str, workspace: Workspace):
-    """Sum datatrove's per-task stats into one row per reported step: curate/stats/<run>.jsonl."""
+    """Sum datatrove's per-task stats into one row per step: curate/stats/<run>.jsonl. Steps that
+    count documents get their counts; every step gets its own seconds (summed over tasks)."""
+    from frontload.curate.timing import step_seconds
+
     rows: list[dict] = []
     finished = datetime.now(UTC).isoformat(timespec="seconds")
+    kept = 0
     for stage in stages:
         totals: list[dict[str, int]] = [{} for _ in stage.steps]
+        seconds = [0.0 for _ in stage.steps]
         for path in sorted((folders.logs / stage.name / "stats").glob("*.json")):
-            for position, step in enumerate(json.loads(path.read_text())):
+            entries = json.loads(path.read_text())
+            for position, step in enumerate(entries[0::2]):
                 for key, value in step["stats"].items():
                     count = value["total"] if isinstance(value, dict) else value
                     totals[position][key] = totals[position].get(key, 0) + int(count)
-        for label, counts in zip(stage.labels, totals, strict=True):
-            if label is not None and counts:  # a step that counts nothing has nothing to report
-                previous = rows[-1]["kept"] if rows else 0
-                row = step_row(run_id, stage.name, label, counts, previous)
-                rows.append({**row, "finished": finished, "position": len(rows)})
+            for position, spent in enumerate(step_seconds(entries)):
+                seconds[position] += spent
+        for index, (label, counts) in enumerate(zip(stage.labels, totals, strict=True)):
+            if label is not None and counts:
+                row = step_row(run_id, stage.name, label, counts, kept)
+                kept = row["kept"]
+            else:  # a step that counts nothing reports its time only
+                row = {"run_id": run_id, "stage": stage.name, "step": timing_name(stage, index)}
+            row["seconds"] = round(seconds[index], 3)
+            rows.append({**row, "finished": finished, "position": len(rows)})
     path = workspace.curate_state_dir / "stats" / f"{run_id}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text("".join(json.dumps(row) + "\n" for row in rows))
     tmp.replace(path)
+
+
+TIMING_NAMES = {
+    "RecordWriter": "stage_write",
+    "StagedReader": "stage_read",
+    "ExactDedupSignature": "exact_signature",
+    "ExactFindDedups": "exact_find",
+    "NumberAwareMinhashSignature": "minhash_signature",
+    "MinhashDedupBuckets": "minhash_buckets",
+    "MinhashDedupCluster": "minhash_clusters",
+    "ClusterLabel": "dup_cluster",
+}
+
+
+def timing_name(stage: Stage, index: int) -> str:
+    """The name in curate_steps of a step that reports only its time."""
+    label = stage.labels[index]
+    kind = type(stage.steps[index]).__name__
+    return label or TIMING_NAMES.get(kind, kind)
 
 
 def step_row(run_id: str, stage: str, step: str, counts: dict[str, int], previous: int) -> dict:

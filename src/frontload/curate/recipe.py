@@ -289,6 +289,10 @@ class SlurmConfig(StrictModel):
 class RayConfig(StrictModel):
     """Passed to datatrove's RayPipelineExecutor."""
 
+    address: str | None = Field(
+        None,
+        description="HOST:PORT of a running Ray cluster (default: $RAY_ADDRESS, else start a local one)",
+    )
     cpus_per_task: int = Field(1, ge=1, description="CPUs per task")
     mem_per_cpu_gb: float = Field(2, gt=0, description="memory per CPU")
 

@@ -26,11 +26,14 @@ def current_run(workspace: Workspace) -> str | None:
 
 
 def step_table(catalog: Catalog, run_id: str | None):
-    """kept / removed / flagged per step of one run, with removals by reason."""
+    """kept / removed / flagged and own seconds (summed over tasks) per step of one run, with
+    removals by reason; steps that count nothing (dedup signatures, buckets) show their time."""
     where, params = ("WHERE run_id = ?", [run_id]) if run_id else ("", [])
+    columns = {row["column_name"] for row in catalog.query("DESCRIBE curate_steps").to_pylist()}
+    seconds = "seconds" if "seconds" in columns else "NULL AS seconds"  # runs before timing
     return catalog.query(
         f"""
-        SELECT step, stage, input, kept, removed, flagged,
+        SELECT step, stage, kept, removed, flagged, {seconds},
                coalesce(
                    (SELECT string_agg(r.reason || '=' || r.count, ', ' ORDER BY r.count DESC)
                     FROM (SELECT unnest(reasons, recursive := true)) AS r),

@@ -206,7 +206,7 @@ class Study:
         return key, out
 
     def pretrain_arm(self, arm: Arm, data_key: str, plan_key: str, plan: Path | None) -> str:
-        from frontload.train.pretrain import pretrain
+        from frontload.train.launch import launch_pretraining
         from frontload.train.recipe import PretrainRecipe
 
         name = self.run_name(arm.name)
@@ -222,7 +222,8 @@ class Study:
             loaded = load_plan(use_plan) if use_plan else None
             if loaded is not None and recipe.total_tokens:  # the arms' budget: the plan's shares
                 loaded = scaled_plan(loaded, recipe.total_tokens)
-            pretrain(recipe, self.ws, plan=loaded, resume=resume)
+            # torchrun when the recipe asks for several processes
+            launch_pretraining(recipe, self.ws, plan=loaded, resume=resume)
 
         material = [data_key, plan_key if use_plan else None, recipe.model_dump(mode="json")]
         key = self.state.run(

@@ -46,10 +46,12 @@ def parallelize(
     checkpoint_kinds: list[str],
     compile_blocks: bool,
     reshard_after_forward: bool,
+    replicate: int = 1,
 ) -> nn.Module:
     """Apply, in this order (torchtitan's): activation checkpointing, then per-block compile (so the
     compiled region includes the recompute), then FSDP2 per block and finally the root (so each
-    block's parameters are gathered just before it runs and freed after)."""
+    block's parameters are gathered just before it runs and freed after). `replicate` > 1 makes
+    it HSDP: `replicate` groups that each shard the model over world_size / replicate processes."""
     blocks = model_blocks(model)
     decoder = model.backbone
     if checkpoint_kinds:
@@ -65,6 +67,7 @@ def parallelize(
             world_size=world_size,
             bf16=bf16,
             reshard_after_forward=reshard_after_forward,
+            replicate=replicate,
         )
     return model
 
@@ -97,13 +100,13 @@ def apply_fsdp(
     world_size: int,
     bf16: bool,
     reshard_after_forward: bool,
+    replicate: int = 1,
 ) -> None:
-    """fully_shard each block, then the root (embeddings, final norm, head), with the precision
-    groups of `precision_groups` when `bf16`."""
-    from torch.distributed.device_mesh import init_device_mesh
+    """fully_shard each block, then the root (embeddings, final norm, head), on a 1-D (FSDP) or
+    2-D replicate x shard (HSDP) mesh, with the precision groups of `precision_groups` when `bf16`."""
     from torch.distributed.fsdp import fully_shard
 
-    mesh = init_device_mesh(device_type, (world_size,), mesh_dim_names=("dp",))
+    mesh = data_parallel_mesh(device_type, world_size, replicate)
     shard_in_precision_groups(
         model,
         blocks,
@@ -112,8 +115,9 @@ def apply_fsdp(
         reshard_after_forward=reshard_after_forward,
         shard=fully_shard,
     )
+    layout = f"HSDP {replicate} x {world_size // replicate}" if replicate > 1 else "FSDP2"
     _log(
-        f"FSDP2: {len(blocks)} blocks + root over {world_size} processes ({device_type}), "
+        f"{layout}: {len(blocks)} blocks + root over {world_size} processes ({device_type}), "
         + ("bf16 matmul weights, fp32 SSM params/norms/embeddings, fp32 reduce" if bf16 else "fp32")
     )
 
@@ -169,3 +173,81 @@ def shard_in_precision_groups(
             mp_policy=low if in_bf16 else full,
             reshard_after_forward=reshard_after_forward and module is not last_block,
         )
+
+
+def data_parallel_mesh(device_type: str, world_size: int, replicate: int = 1):
+    """FSDP: a 1-D mesh over every process. HSDP: a 2-D (replicate x shard) mesh whose rows are
+    consecutive ranks (one machine under torchrun), so parameters are gathered within a machine
+    and only gradients cross machines."""
+    from torch.distributed.device_mesh import init_device_mesh
+
+    if replicate <= 1:
+        return init_device_mesh(device_type, (world_size,), mesh_dim_names=("dp_shard",))
+    shape = (replicate, world_size // replicate)
+    return init_device_mesh(device_type, shape, mesh_dim_names=("dp_replicate", "dp_shard"))
+
+
+def replicas(strategy: str, world_size: int, shard_size: int | None, per_node: int) -> int:
+    """How many replica groups the recipe's `parallel:` asks for (1 = plain FSDP)."""
+    from frontload.errors import ConfigError
+
+    if strategy == "fsdp" or world_size == 1:
+        return 1
+    shard = shard_size or per_node
+    if world_size % shard:
+        raise ConfigError(
+            f"parallel.shard_size {shard} does not divide the {world_size} processes",
+            "choose a shard_size that divides nnodes x nproc_per_node",
+        )
+    return world_size // shard
+
+
+_WRAPPERS = {"_checkpoint_wrapped_module", "_orig_mod"}  # activation checkpointing, compile
+
+
+@torch.no_grad()
+def init_weights(model: nn.Module, seed: int, device: torch.device) -> None:
+    """Initialise a model built on the meta device, each process writing only its own shards
+    (torchtitan's way: no full copy anywhere, no broadcast).
+
+    Every module with parameters of its own is initialised by the model's `_init_weights` on a
+    scratch copy holding full-size tensors of just those parameters, from a generator seeded by
+    (seed, module name); each process keeps its slice. The weights therefore depend only on the
+    seed, never on how many processes share them, so 1, 1 x 2 and 2 x 1 processes start from the
+    same model. A parameter the model's init does not write is an error, not garbage.
+    """
+    import copy
+    import hashlib
+
+    from torch.distributed.tensor import DTensor, distribute_tensor
+
+    model.to_empty(device=device)
+    for name, module in model.named_modules():
+        own = dict(module.named_parameters(recurse=False))
+        if not own:
+            continue
+        scratch = copy.copy(module)  # shares nothing that init writes: its parameters are new
+        scratch._parameters = {  # keeps the None entries (a Linear without bias)
+            key: None
+            if param is None
+            else nn.Parameter(torch.full(param.shape, float("nan"), dtype=param.dtype))
+            for key, param in module._parameters.items()
+        }
+        scratch._modules = {}
+        # the name without wrapper levels: checkpointing or compile must not change the weights
+        plain = ".".join(part for part in name.split(".") if part not in _WRAPPERS)
+        digest = hashlib.blake2b(f"{seed}/{plain}".encode(), digest_size=8).digest()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int.from_bytes(digest, "little") & (2**63 - 1))
+            model._init_weights(scratch)  # type: ignore[operator]
+        for key, param in own.items():
+            full = scratch._parameters[key].detach()
+            if torch.isnan(full).any():
+                raise RuntimeError(f"the model's _init_weights leaves {name}.{key} unset")
+            if isinstance(param, DTensor):
+                local = distribute_tensor(
+                    full, param.device_mesh, param.placements, src_data_rank=None
+                ).to_local()
+                param.to_local().copy_(local)
+            else:
+                param.copy_(full)

@@ -103,7 +103,7 @@ def _train(
     recipe: PretrainRecipe, workspace: Workspace, plan: Any | None, resume: bool, env: Dist
 ) -> Path:
     from frontload.data.loader import DeviceLoader
-    from frontload.train.parallel import parallelize
+    from frontload.train.parallel import init_weights, parallelize, replicas
 
     kernel_names = choose_kernels(recipe.kernels, env.device, env.rank)
     run_dir = workspace.runs_dir / recipe.name
@@ -147,9 +147,14 @@ def _train(
         checkpoint_kinds=recipe.parallel.activation_checkpointing,
         compile_blocks=recipe.parallel.compile,
         reshard_after_forward=recipe.parallel.reshard_after_forward,
+        replicate=replicas(
+            recipe.parallel.strategy,
+            env.world_size,
+            recipe.parallel.shard_size,
+            int(os.environ.get("LOCAL_WORLD_SIZE", env.world_size)),
+        ),
     )
-    if env.world_size > 1:
-        _materialize(model, config, recipe.seed, env)
+    init_weights(model, recipe.seed, env.device)
     optimizer = _build_optimizer(model, recipe, env.device)
     step, tokens_seen = 0, 0
     if latest is not None:
@@ -367,31 +372,13 @@ def _model_config(recipe: PretrainRecipe, tokenizer: Any):
 
 
 def _build_model(config: Any, seed: int, env: Dist) -> torch.nn.Module:
-    """One process: the seeded model on its device. Several: an empty (meta) model that FSDP shards
-    before any memory is allocated; `_materialize` fills it."""
+    """An empty (meta) model: FSDP shards it before any memory is allocated, then
+    `parallel.init_weights` fills each process's shards (the same weights for any process count)."""
     from frontload.model import HybridForCausalLM
 
-    if env.world_size > 1:
-        with torch.device("meta"):
-            return HybridForCausalLM(config)
-    torch.manual_seed(seed)
-    return HybridForCausalLM(config).to(env.device)
-
-
-def _materialize(model: torch.nn.Module, config: Any, seed: int, env: Dist) -> None:
-    """Allocate the shards, then broadcast rank 0's seeded init: the same weights as one process
-    would start from, and only one full copy (on rank 0's CPU) at any time."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
-
-    from frontload.model import HybridForCausalLM
-
-    model.to_empty(device=env.device)
-    full = {}
-    if env.rank == 0:
-        torch.manual_seed(seed)
-        full = HybridForCausalLM(config).state_dict()
-    options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
-    set_model_state_dict(model, full, options=options)
+    torch.manual_seed(seed)  # the RNG state training starts from, as before any init
+    with torch.device("meta"):
+        return HybridForCausalLM(config)
 
 
 def _build_optimizer(

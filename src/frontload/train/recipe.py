@@ -90,6 +90,18 @@ class OptimizerConfig(StrictModel):
 class ParallelConfig(StrictModel):
     """FSDP2 is always on with more than one process; these switch the rest."""
 
+    nproc_per_node: int = Field(
+        1, ge=1, description="processes per machine; > 1 makes `fl run` launch torchrun"
+    )
+    strategy: Literal["fsdp", "hsdp"] = Field(
+        "fsdp",
+        description="fsdp: shard over all processes; hsdp: replicate x shard mesh (shards "
+        "within a machine, replicas across machines)",
+    )
+    shard_size: int | None = Field(
+        None, ge=1, description="hsdp: processes per shard group (default: processes per machine)"
+    )
+
     activation_checkpointing: list[LayerKind] = Field(
         default_factory=list, description="layer kinds whose activations are recomputed"
     )
