@@ -27,6 +27,8 @@ def format_validation_error(error: ValidationError, source: str) -> str:
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             message = "unknown key (typo?)"
+        elif item["type"] == "value_error":  # our validators' own words, without pydantic's tag
+            message = message.removeprefix("Value error, ")
         lines.append(f"{source}: {key}: {message}")
     return "\n".join(lines)
 

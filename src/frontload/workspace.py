@@ -174,6 +174,8 @@ def unreadable(path: Path) -> str | None:
                 tail = handle.read(4)
             if size < 12 or head != PARQUET_MAGIC or tail != PARQUET_MAGIC:
                 return "not a whole parquet file (truncated, or not parquet)"
+            if _holds_records(path):
+                return _foreign_records(path)
         elif path.suffix == ".json":
             json.loads(path.read_text(encoding="utf-8"))
         elif path.suffix == ".jsonl":  # metrics logs grow long: a cut shows in the last line
@@ -184,6 +186,27 @@ def unreadable(path: Path) -> str | None:
         return "not valid JSON"
     except OSError as error:
         return f"cannot be read ({error.strerror or error})"
+    return None
+
+
+def _holds_records(path: Path) -> bool:
+    """pool/*.parquet, removed/<step>/*.parquet and corpora/<name>/*.parquet hold curated records."""
+    parent = path.parent
+    return parent.name == "pool" or parent.parent.name in ("removed", "corpora")
+
+
+def _foreign_records(path: Path) -> str | None:
+    """A whole parquet file among curated records that is not one (e.g. a raw dump copied in):
+    DuckDB's union_by_name would otherwise fold its rows into the view with empty columns."""
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(path).names
+    except Exception:  # pyarrow raises ArrowInvalid/OSError for a damaged footer
+        return "not a whole parquet file (truncated, or not parquet)"
+    column = "reason" if path.parent.parent.name == "removed" else "id"
+    if column not in names:
+        return f"not curated records (no `{column}` column; has {', '.join(names[:6])})"
     return None
 
 

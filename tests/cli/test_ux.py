@@ -64,5 +64,19 @@ def test_curation_logs_are_short_lines(tmp_path):
     assert code == 0, output
     assert not re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", output), output
     assert "| INFO" not in output and "| WARNING" not in output
-    assert re.search(r"^warning: tokenizer has \d+ tokens, not the 4096 asked", output, re.M)
-    assert re.search(r"^trained a byte-level BPE tokenizer", output, re.M), output
+    got = re.search(r"^warning: tokenizer has (\d+) tokens, not the 4096 asked", output, re.M)
+    assert got, output
+    assert re.search(rf"^trained a byte-level BPE tokenizer \(vocab {got[1]}\)", output, re.M)
+
+
+def test_sql_on_an_empty_workspace_is_one_line_with_the_views(tmp_path, capsys, monkeypatch):
+    ws = str(tmp_path / "ws")
+    code, output = run_fl(["stats", "query", "SELECT 1 FROM pool", "-w", ws], capsys, monkeypatch)
+    assert code == 1, output
+    first, *rest = output.strip().splitlines()
+    assert first.startswith("error: SQL failed:") and "pool does not exist" in first, output
+    assert rest == [
+        "  hint: views in this workspace: none yet (run `fl curate run RECIPE.yaml` first)"
+    ]
+    code, output = run_fl(["stats", "views", "-w", ws], capsys, monkeypatch)
+    assert code == 0 and "no views yet" in output, output

@@ -76,3 +76,19 @@ def test_truncated_manifest_is_one_clear_error(workspace, pool, capsys, monkeypa
         assert code == 1, (command, output)
         assert f"error: {manifest}: not valid JSON" in output and "fl curate corpora" in output
         assert "Traceback" not in output
+
+
+def test_raw_dump_copied_into_pool_is_named_not_merged(workspace, pool, capsys, monkeypatch):
+    """A whole parquet without curated columns would be folded into the pool view with nulls."""
+    import pyarrow as pa
+
+    ws = str(workspace.root)
+    foreign = workspace.pool_dir / "99999.parquet"
+    pq.write_table(pa.table({"prompt": ["p"], "response": ["r"]}), foreign)
+    for command in (["stats", "summary"], ["curate", "corpora"]):
+        code, output = run_fl([*command, "-w", ws], capsys, monkeypatch)
+        assert code == 1, (command, output)
+        assert f"error: {foreign}: not curated records (no `id` column" in output, output
+        assert "Traceback" not in output
+    code, output = run_fl(["stats", "rebuild", "-w", ws], capsys, monkeypatch)
+    assert code == 0 and f"warning: skipped {foreign}" in output, output

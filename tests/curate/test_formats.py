@@ -208,6 +208,20 @@ def test_unreachable_hub_path_is_one_line_and_a_local_copy_works(tmp_path):
     assert len(records) == 8 and not bad
 
 
+def test_single_hub_file_offline_says_offline(tmp_path):
+    """A plain file URL (no glob) lists nothing offline: say the hub is offline, not 'no files'."""
+    url = "hf://datasets/open-r1/OpenR1-Math-220k/data/train-00000-of-00010.parquet"
+    source = {"name": "r1", "path": url, "preset": "openr1_math"}
+    recipe = write_recipe(tmp_path / "r.yaml", {"sources": [source]})
+    result = fl(
+        "curate", "run", str(recipe), "-w", str(tmp_path / "ws"), env={"HF_HUB_OFFLINE": "1"}
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    error, hint = result.stderr.strip().splitlines()
+    assert error.startswith(f"error: {url}: cannot reach the Hugging Face hub"), error
+    assert "HF_HUB_OFFLINE" in error and "local copy" in hint
+
+
 def test_keep_fields_must_exist(tmp_path):
     src = SourceConfig(name="l", path=str(FIXTURES / "limo.jsonl"), preset="limo", keep=["level"])
     (file,) = resolve_sources([src], None)

@@ -50,6 +50,7 @@ _BINARY: dict[type, Callable[[Any, Any], Any]] = {
     ast.Div: operator.truediv,
     ast.Pow: operator.pow,
 }
+_MAX_EXPONENT = 100
 _UNARY: dict[type, Callable[[Any], Any]] = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 _HINT = (
     "use numbers, + - * / **, x['corpus:phase'] and cvxpy atoms such as cp.log(...); allowed "
@@ -81,6 +82,8 @@ def _check(text: str, node: ast.AST) -> None:
     elif isinstance(node, ast.BinOp):
         if type(node.op) not in _BINARY:
             raise _refuse(text, node, "operator in")
+        if isinstance(node.op, ast.Pow) and not _small_exponent(node.right):
+            raise _refuse(text, node.right, "exponent (a number within +-100 only)")
         _check(text, node.left)
         _check(text, node.right)
     elif isinstance(node, ast.UnaryOp):
@@ -100,6 +103,18 @@ def _check(text: str, node: ast.AST) -> None:
             _check(text, element)
     else:
         raise _refuse(text, node, "expression")
+
+
+def _small_exponent(node: ast.AST) -> bool:
+    """A literal exponent of modest size: `9**9**9**9` would hang the loader, not the solver."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        node = node.operand
+    return (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, int | float)
+        and not isinstance(node.value, bool)
+        and abs(node.value) <= _MAX_EXPONENT
+    )
 
 
 def _variable_name(text: str, node: ast.Subscript) -> str:

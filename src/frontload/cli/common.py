@@ -29,3 +29,18 @@ def not_built(stage: str, issue: str) -> None:
     """Say plainly that a stage is not available yet, and exit 2."""
     typer.echo(f"fl {stage}: not built yet ({issue}).", err=True)
     raise typer.Exit(2)
+
+
+def refresh_catalog(ws: Workspace) -> None:
+    """Refresh the catalog after a command wrote its files, warning about unreadable ones.
+
+    The command's own work is done by then, so a damaged file elsewhere in the workspace is a
+    warning (as in `fl stats rebuild`), not an error that would make a finished job look failed.
+    """
+    from frontload.workspace import Catalog, unreadable_advice
+
+    with Catalog(ws, strict=False) as catalog:
+        catalog.refresh()
+        for path, why in catalog.skipped:
+            typer.secho(f"warning: skipped {path}: {why}", fg="yellow", err=True)
+            typer.echo(f"  hint: {unreadable_advice(path)}", err=True)

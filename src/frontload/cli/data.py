@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from frontload.cli.common import WorkspaceOption, workspace_from
+from frontload.cli.common import WorkspaceOption, refresh_catalog, workspace_from
 
 app = typer.Typer(help="Token shards and blends.", no_args_is_help=True)
 
@@ -45,7 +45,6 @@ def tokenize(
     """Write tokens/<corpus>/ shards + manifest.json; a rerun resumes and skips finished shards."""
     from frontload.data.tokenize import EmptyCorpus, tokenize_corpus, workspace_corpora
     from frontload.errors import ConfigError, StageNotReady
-    from frontload.workspace import Catalog
 
     if field not in ("text", "messages"):
         raise ConfigError(f"--field must be text or messages, got {field!r}")
@@ -78,8 +77,7 @@ def tokenize(
             f"documents in {len(manifest['shards'])} shards ({manifest['dtype']}, tokenizer "
             f"{manifest['tokenizer_hash']}) -> {ws.tokens_dir / manifest['name']}"
         )
-    with Catalog(ws) as catalog:
-        catalog.refresh()
+    refresh_catalog(ws)
 
 
 @app.command("info")

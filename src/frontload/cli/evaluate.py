@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from frontload.cli.common import WorkspaceOption, workspace_from
+from frontload.cli.common import WorkspaceOption, refresh_catalog, workspace_from
 
 app = typer.Typer(help="Benchmarks, grading, avg@k and pass@k.", no_args_is_help=True)
 
@@ -164,11 +164,8 @@ def model_label(model: Path) -> str:
 
 
 def _refresh_catalog(ws, run_dir: Path) -> None:
-    from frontload.workspace import Catalog
-
     if ws.evals_dir.resolve() in run_dir.resolve().parents:
-        with Catalog(ws) as catalog:
-            catalog.refresh()
+        refresh_catalog(ws)
 
 
 @app.command("score")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from frontload.cli.common import WorkspaceOption, workspace_from
+from frontload.cli.common import WorkspaceOption, refresh_catalog, workspace_from
 from frontload.workspace import Workspace
 
 
@@ -71,10 +71,7 @@ def pretrain(
 
 def _report(ws: Workspace, run_dir: Path) -> None:
     """Register the run's metrics.jsonl in the catalog (`train_metrics`) and say where it is."""
-    from frontload.workspace import Catalog
-
-    with Catalog(ws) as catalog:
-        catalog.refresh()
+    refresh_catalog(ws)
     typer.echo(f"run folder: {run_dir}")
     typer.echo(
         f"loss curve: fl stats \"SELECT step, loss FROM train_metrics WHERE run = '{run_dir.name}'"

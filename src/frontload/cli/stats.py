@@ -47,11 +47,15 @@ def query(
     from frontload.workspace import Catalog
 
     with Catalog(workspace_from(workspace)) as catalog:
-        catalog.refresh()
+        names = catalog.refresh()
         try:
             table = catalog.query(sql)
         except duckdb.Error as error:
-            raise InputError(f"SQL failed: {error}", "`fl stats views` lists the views") from error
+            message = " ".join(str(error).split())  # DuckDB's own text spans several lines
+            views = ", ".join(names) or "none yet (run `fl curate run RECIPE.yaml` first)"
+            raise InputError(
+                f"SQL failed: {message}", f"views in this workspace: {views}"
+            ) from None
     print_table(table)
 
 
@@ -62,8 +66,11 @@ def views(workspace: WorkspaceOption = None) -> None:
 
     descriptions = {spec.name: spec.description for spec in VIEWS}
     with Catalog(workspace_from(workspace)) as catalog:
-        for name in catalog.refresh():
+        names = catalog.refresh()
+        for name in names:
             typer.echo(f"{name:20s} {descriptions.get(name, 'corpus records')}")
+    if not names:
+        typer.echo("no views yet: the workspace holds no data (run `fl curate run RECIPE.yaml`)")
 
 
 @app.command("rebuild")

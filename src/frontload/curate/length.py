@@ -67,10 +67,10 @@ def ensure_tokenizer(
         raise InputError("no records to train a tokenizer on", "check the recipe's sources")
     folder = train_tokenizer(texts, config.vocab_size, workspace.tokenizer_dir)
     path = tokenizer_file(folder)
-    logger.info(
-        f"trained a byte-level BPE tokenizer (vocab {config.vocab_size}) on {len(texts)} records: "
-        f"{path}"
-    )
+    from tokenizers import Tokenizer
+
+    got = Tokenizer.from_file(str(path)).get_vocab_size()  # may fall short of the asked size
+    logger.info(f"trained a byte-level BPE tokenizer (vocab {got}) on {len(texts)} records: {path}")
     return path
 
 

@@ -134,6 +134,12 @@ def _unreachable(url: str, error: Exception) -> InputError:
     )
 
 
+def _hub_offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
 def _remote_info(url: str) -> dict[str, Any]:
     import fsspec
 
@@ -163,6 +169,8 @@ def _resolve_urls(source: SourceConfig, url: str) -> list[SourceFile]:
     except Exception as error:  # network, auth and missing-repo errors come in many types
         raise _unreachable(url, error) from error
     if not matches:
+        if url.startswith("hf://") and _hub_offline():  # offline, the hub fs lists nothing
+            raise _unreachable(url, ConnectionError("HF_HUB_OFFLINE is set"))
         raise InputError(
             f"source {source.name!r}: {url} matches no files", "check the URL and its glob"
         )
