@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -61,14 +61,20 @@ def wait_for_nodes(address: str, count: int, timeout: float = 180) -> None:
 
 
 @pytest.fixture
-def ray_cluster(tmp_path_factory):
-    """A head node and a worker node, each its own `ray start --block` process tree."""
+def ray_cluster(monkeypatch):
+    """A head node and a worker node, each its own `ray start --block` process tree.
+
+    Ray 2.60 turns token authentication on whenever a token file exists (~/.ray/auth_token, left by
+    any earlier local `ray.init()`), so the nodes, this test and `fl curate run` share one token
+    given in the environment rather than depending on what an earlier run left behind."""
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", secrets.token_hex(32))
     port = free_port()
     address = f"127.0.0.1:{port}"
     temp = Path(f"/tmp/fl-ray-{os.getpid()}-{port}")
     nodes = [start_node("--head", "--port", str(port), "--temp-dir", str(temp))]
     try:
-        time.sleep(3)
+        wait_for_nodes(address, 1)  # the worker joins a head that is up, however loaded the machine
         nodes.append(start_node("--address", address))
         wait_for_nodes(address, 2)
         yield address
