@@ -87,3 +87,11 @@ def configure_logging(verbose: bool = False) -> None:
         # transformers' notices (kernel fallbacks, PAD/BOS/EOS): errors only on the terminal;
         # training runs turn them back on into their train.log (train/progress.py).
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def no_library_bars() -> None:
+    """Turn off transformers' per-file bars ("Loading weights", "Writing model shards") in this
+    process: fl prints its own progress, and theirs only adds lines between it."""
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()

@@ -95,3 +95,32 @@ def test_model_export_carries_tokenizer_and_chat_template(tmp_path) -> None:
     assert templates | {"tokenizer.json", "tokenizer_config.json", "config.json"} <= exported
     stock = _stock(tmp_path / "nh", torch.randint(0, 200, (1, 7)))
     assert stock["class"] == "NemotronHForCausalLM" and "hi" in stock["chat"]
+
+
+QUIET = """
+import sys, torch
+from pathlib import Path
+from frontload.data.tokenizer import load_tokenizer, train_tokenizer
+from frontload.evaluate.generation import load_model
+from frontload.model import HybridForCausalLM, preset
+from frontload.train.checkpoint import export_hf
+folder = Path(sys.argv[1])
+train_tokenizer(["the cat sees the dog near the bird."] * 40, 300, folder / "tok")
+model = HybridForCausalLM(preset("tiny"))
+out = export_hf(model, model.config, folder / "hf", load_tokenizer(folder / "tok"), rank=0)
+load_model(out, "cpu")
+"""
+
+
+def test_export_and_load_print_no_library_bars(tmp_path) -> None:
+    """Issue 18: "Writing model shards" and "Loading weights" bars flooded every run's output."""
+    done = subprocess.run(
+        [sys.executable, "-c", QUIET, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    output = done.stdout + done.stderr
+    assert "Writing model shards" not in output and "Loading weights" not in output
+    assert (tmp_path / "hf" / "config.json").is_file()

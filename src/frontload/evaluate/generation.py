@@ -37,6 +37,9 @@ def load_model(path: str | Path, device: str | None = None):
             f"{folder}: cannot load the tokenizer ({first})",
             hint="save a fast tokenizer (tokenizer.json) next to the weights",
         ) from None
+    from frontload.progress import no_library_bars
+
+    no_library_bars()
     try:
         model = AutoModelForCausalLM.from_pretrained(folder, dtype="auto").to(device).eval()
     except (RuntimeError, ValueError, OSError) as error:  # transformers' report of a bad folder

@@ -247,7 +247,9 @@ def export_hf(
     state = get_model_state_dict(model, options=options)
     if rank == 0:
         from frontload.model import HybridForCausalLM
+        from frontload.progress import no_library_bars
 
+        no_library_bars()
         export = HybridForCausalLM(config)
         export.load_state_dict(state, strict=True)
         tmp = out_dir.with_name(f".{out_dir.name}.tmp")
