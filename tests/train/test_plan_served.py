@@ -127,18 +127,19 @@ def test_runs_without_a_plan_record_what_they_served(token_workspace):
     assert served["dldq"]["plan"] is None and not (run / "plan.yaml").exists()
 
 
-def test_the_study_plan_arm_trains_the_plan_scaled_to_its_budget():
-    """recipes/tiny/study.yaml's M_plan arm: pretrain_plan.yaml with the arms' token budget
+@pytest.mark.parametrize("study_dir", ["tiny", "nano"])
+def test_the_study_plan_arm_trains_the_plan_scaled_to_its_budget(study_dir):
+    """The tiny and nano studies' M_plan arm: pretrain_plan.yaml with the arms' token budget
     trains the plan's shares (scaled explicitly, noted in the plan the run keeps)."""
     import yaml
 
     from frontload.allocate.plan import PhasePlan, Plan, PlanEntry, scaled_plan
     from frontload.train.phases import plan_phases, plan_tokens
 
-    study = yaml.safe_load((RECIPES / "tiny" / "study.yaml").read_text())
+    study = yaml.safe_load((RECIPES / study_dir / "study.yaml").read_text())
     arm = next(a for a in study["arms"] if a.get("use_plan"))
-    recipe = load_recipe(RECIPES / "tiny" / arm["pretrain"])
-    recipe = recipe.model_copy(update=study["pretrain_overrides"])
+    recipe = load_recipe(RECIPES / study_dir / arm["pretrain"])
+    recipe = recipe.model_copy(update=study.get("pretrain_overrides", {}))
     entries = [
         PlanEntry(corpus="dldq", tokens=51200, epochs=2.0, weight=0.25),
         PlanEntry(corpus="dshq", tokens=30720, epochs=1.0, weight=0.15),
