@@ -165,9 +165,11 @@ def _bwrap_command(folder: Path, inner: list[str]) -> list[str]:
     command = [binary, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     if os.geteuid() == 0:
         command += ["--unshare-user", "--uid", "65534", "--gid", "65534"]
+    # The private /tmp first, then the binds: an interpreter or venv living under /tmp stays visible.
+    command += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     command += _mounts()
     command += ["--ro-bind", str(folder), INSIDE, "--ro-bind", _boot_code(), "/fl/boot.pyc"]
-    command += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--remount-ro", "/"]
+    command += ["--remount-ro", "/"]
     command += ["--chdir", "/tmp"]
     command += ["--clearenv"]
     for key, value in SAFE_ENV.items():
