@@ -93,10 +93,7 @@ def peer(recipe_path: str, workspace: str) -> None:
                  dedup.exact_filter(work / "ed", RecordWriter(removed / "exact", "exact")),
                  RecordWriter(work / "b"), dedup.near_signature(work / "ms", near)], tasks)  # fmt: skip
     run("buckets", [dedup.near_buckets(work / "ms", work / "mb", near)], near.num_buckets)
-    run("clusters", [dedup.near_cluster(work / "mb", work / "mc", near)], 1)
-    for rank in range(tasks):
-        for suffix in ("remove", "clusters"):
-            (work / "mc" / f"{rank:06d}.{suffix}").touch()
+    run("clusters", [dedup.near_cluster(work / "mb", work / "mc", near, filter_tasks=tasks)], 1)
     run("final", [StagedReader(work / "b"),
                   dedup.near_filter(work / "mc", RecordWriter(removed / "near", "near")),
                   dedup.ClusterLabel(),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -154,8 +156,10 @@ def test_executor_config_builds_slurm_and_ray(tmp_path):
     stage = Stage("ingest", [lambda data, rank, world: data], 8, [None])
     slurm = ExecutorConfig(kind="slurm", tasks=8, slurm={"partition": "cpu", "cpus_per_task": 4})
     executor = make_executor(slurm, stage, tmp_path / "logs")
-    assert type(executor).__name__ == "SlurmPipelineExecutor"
+    assert type(executor).__name__ == "SlurmStageExecutor"  # datatrove's, less the merge job
     assert (executor.tasks, executor.partition, executor.cpus_per_task) == (8, "cpu", 4)
+    assert executor.qos is None  # no `--qos=normal` that a cluster without that QOS refuses
+    assert str(Path(sys.executable).parent) in executor.env_command  # the jobs find fl's Python
     ray = ExecutorConfig(kind="ray", workers=3, ray={"cpus_per_task": 2})
     executor = make_executor(ray, stage, tmp_path / "logs2", depends=executor)
     assert type(executor).__name__ == "RayPipelineExecutor"

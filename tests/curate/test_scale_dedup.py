@@ -37,7 +37,7 @@ def removed_by_near_dedup(texts: list[str], folder: Path) -> set[int]:
     stages = [
         [docs, dedup.near_signature(folder / "sigs", config)],
         [dedup.near_buckets(folder / "sigs", folder / "buckets", config)],
-        [dedup.near_cluster(folder / "buckets", folder / "clusters", config)],
+        [dedup.near_cluster(folder / "buckets", folder / "clusters", config, filter_tasks=1)],
     ]
     for i, pipeline in enumerate(stages):
         tasks = config.num_buckets if i == 1 else 1

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
-from datatrove.pipeline.dedup.minhash import MinhashDedupSignature
+from datatrove.pipeline.dedup.minhash import MinhashDedupCluster, MinhashDedupSignature
 from datatrove.utils.typeshelper import StatHints
 
 from frontload.curate.minhash import BatchMinHash
@@ -140,15 +140,37 @@ def near_buckets(signatures: Path, buckets: Path, config: NearDedupConfig) -> Pi
     )
 
 
-def near_cluster(buckets: Path, clusters: Path, config: NearDedupConfig) -> PipelineStep:
-    from datatrove.pipeline.dedup.minhash import MinhashDedupCluster
-
-    return MinhashDedupCluster(
+def near_cluster(
+    buckets: Path, clusters: Path, config: NearDedupConfig, filter_tasks: int
+) -> PipelineStep:
+    return MinhashClusterForEveryTask(
+        filter_tasks,
         input_folder=str(buckets),
         output_folder=str(clusters),
         config=minhash_config(config),
         save_cluster_id=True,
     )
+
+
+class MinhashClusterForEveryTask(MinhashDedupCluster):
+    """datatrove's cluster step, then a (possibly empty) `.remove` and `.clusters` file for every
+    filter task: datatrove's filter skips the cluster ids of a task that has no `.remove` file.
+
+    Done inside the stage rather than by the process that runs the stages, so it holds on every
+    executor: on Slurm the submitting process is gone (or waiting) when the filter tasks start.
+    """
+
+    def __init__(self, filter_tasks: int, **kwargs):
+        super().__init__(**kwargs)
+        self.filter_tasks = filter_tasks
+
+    def run(self, data: DocumentsPipeline = None, _: int = 0, world_size: int = 1):
+        super().run(data, _, world_size)
+        for rank in range(self.filter_tasks):
+            for suffix in ("remove", "clusters"):
+                path = f"{rank:06d}.{suffix}"
+                if not self.output_folder.exists(path):
+                    self.output_folder.open(path, "wb").close()
 
 
 def near_filter(clusters: Path, exclusion_writer) -> PipelineStep:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from datatrove.executor.slurm import SlurmPipelineExecutor
 
 from frontload.curate.recipe import ExecutorConfig
 from frontload.curate.timing import with_laps
@@ -19,19 +22,20 @@ def make_executor(config: ExecutorConfig, stage: Any, logging_dir: Path, depends
     """datatrove's own executor for the recipe's `executor.kind` running a `pipeline.Stage`
     (with a `timing.Lap` after every step, for the time per step)."""
     if config.kind == "slurm":
-        from datatrove.executor.slurm import SlurmPipelineExecutor
-
         slurm = config.slurm
         assert slurm is not None  # the recipe validator guarantees it
-        return SlurmPipelineExecutor(
+        return SlurmStageExecutor(
             pipeline=with_laps(stage.steps),
             tasks=stage.tasks,
             time=slurm.time,
             partition=slurm.partition,
+            qos=slurm.qos,
             cpus_per_task=slurm.cpus_per_task,
             mem_per_cpu_gb=slurm.mem_per_cpu_gb,
             job_name=f"{slurm.job_name}-{stage.name}",
             venv_path=slurm.venv_path,
+            # without a venv to activate, the jobs use this interpreter's environment
+            env_command=None if slurm.venv_path else f"export PATH={shlex.quote(BIN)}:$PATH",
             sbatch_args=slurm.sbatch_args or None,
             logging_dir=str(logging_dir),
             depends=depends,
@@ -56,6 +60,18 @@ def make_executor(config: ExecutorConfig, stage: Any, logging_dir: Path, depends
         workers=min(config.workers, stage.tasks),
         logging_dir=str(logging_dir),
     )
+
+
+BIN = str(Path(sys.executable).parent)
+
+
+class SlurmStageExecutor(SlurmPipelineExecutor):
+    """datatrove's Slurm executor without its extra merge-stats job per stage: fl sums the
+    per-task stats itself (`pipeline.collect_stats`), and after a failure that job would wait in
+    the queue forever for its `afterok` dependency."""
+
+    def launch_merge_stats(self) -> None:
+        return None
 
 
 @contextlib.contextmanager

@@ -14,13 +14,14 @@ import hashlib
 import json
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from loguru import logger
 
+from frontload.curate import slurm
 from frontload.curate.executors import connect, console_to, make_executor
 from frontload.curate.publish import (
     check_rejections,
@@ -42,6 +43,16 @@ DROP_REASONS = {"exact_dedup": "exact_duplicate", "near_dedup": "near_duplicate"
 
 
 @dataclass
+class StageLayout:
+    """What the stats need to know of a stage once it has run (also kept with a Slurm run)."""
+
+    name: str
+    tasks: int
+    labels: list[str | None]  # per step: the name in curate_steps, or None (not reported)
+    kinds: list[str]  # per step: its class name (the name of a step that only reports time)
+
+
+@dataclass
 class Stage:
     """One datatrove pipeline run: its steps, task count, and the step names to report."""
 
@@ -49,6 +60,11 @@ class Stage:
     steps: list
     tasks: int
     labels: list[str | None]  # per step: the name in curate_steps, or None (not reported)
+
+    def layout(self) -> StageLayout:
+        return StageLayout(
+            self.name, self.tasks, self.labels, [type(s).__name__ for s in self.steps]
+        )
 
 
 @dataclass
@@ -59,7 +75,8 @@ class CurateResult:
     pool_records: int
     steps: list[dict[str, Any]] = field(default_factory=list)
     resumed: bool = False
-    submitted: bool = False  # Slurm: jobs submitted, rerun to publish once they finish
+    submitted: bool = False  # Slurm: jobs submitted, not waited for (`fl curate status`)
+    jobs: dict[str, str] = field(default_factory=dict)  # Slurm: stage -> job id
     corpora: dict | None = None
 
 
@@ -145,7 +162,7 @@ def build_stages(
         stages.append(Stage("near_signatures", head, tasks, [*labels, None, None]))
         bucket_step = dedup.near_buckets(sigs, buckets, near)
         stages.append(Stage("near_buckets", [bucket_step], near.num_buckets, [None]))
-        cluster_step = dedup.near_cluster(buckets, clusters, near)
+        cluster_step = dedup.near_cluster(buckets, clusters, near, filter_tasks=tasks)
         stages.append(Stage("near_clusters", [cluster_step], 1, [None]))
         head = [
             StagedReader(staged_near),
@@ -191,16 +208,12 @@ def prepare_tokenizer(recipe: CurateRecipe, workspace: Workspace, files: list[So
     return ensure_tokenizer(recipe.length, workspace, sample_texts(files, limit))
 
 
-def ensure_cluster_files(clusters: Path, tasks: int) -> None:
-    """datatrove's MinHash filter skips cluster ids for a rank with no `.remove` file: make one."""
-    clusters.mkdir(parents=True, exist_ok=True)
-    for rank in range(tasks):
-        for suffix in ("remove", "clusters"):
-            (clusters / f"{rank:06d}.{suffix}").touch(exist_ok=True)
+def run_curation(recipe: CurateRecipe, workspace: Workspace, wait: bool = True) -> CurateResult:
+    """Run (or resume) the recipe; returns the per-step statistics of the run.
 
-
-def run_curation(recipe: CurateRecipe, workspace: Workspace) -> CurateResult:
-    """Run (or resume) the recipe; returns the per-step statistics of the run."""
+    On Slurm, `wait=False` returns once the jobs are submitted (`CurateResult.submitted`);
+    `curation_status` or a rerun publishes the pool when they have finished.
+    """
     workspace.ensure()
     files = resolve_sources(recipe.sources, workspace.root)
     for file in files:
@@ -229,23 +242,140 @@ def run_curation(recipe: CurateRecipe, workspace: Workspace) -> CurateResult:
     resumed = start_or_resume(workspace, folders.root)
     if index is not None:
         index.save(folders.index)
-    executors, previous = [], None
-    for stage in stages:
-        executor = make_executor(recipe.executor, stage, folders.logs / stage.name, previous)
-        executors.append(executor)
-        previous = executor if recipe.executor.kind == "slurm" else None
     if recipe.executor.kind == "slurm":
-        executors[-1].run()  # each executor submits its dependencies first
-        return CurateResult(run_id, 0, resumed=resumed, submitted=True)
-    run_local(stages, executors, folders, recipe)
+        return run_on_slurm(recipe, workspace, folders, stages, resumed, wait)
+    executors = [make_executor(recipe.executor, s, folders.logs / s.name) for s in stages]
+    run_local(stages, executors, folders)
+    return publish_run(recipe, workspace, folders, [s.layout() for s in stages], resumed)
+
+
+def publish_run(
+    recipe: CurateRecipe,
+    workspace: Workspace,
+    folders: RunFolders,
+    layouts: list[StageLayout],
+    resumed: bool,
+) -> CurateResult:
+    """Every stage has finished: check the rejections, sum the stats, swap the pool in."""
+    run_id = folders.root.name
     check_rejections(folders.out_pool, folders.out_removed, [s.name for s in recipe.sources])
-    collect_stats(stages, folders, run_id, workspace)
+    collect_stats(layouts, folders, run_id, workspace)
     publish(folders.out_pool, folders.out_removed, workspace, run_id)
     folders.done.touch()
     return finish(recipe, workspace, run_id, folders, resumed=resumed)
 
 
-def run_local(stages: list[Stage], executors: list, folders: RunFolders, recipe: CurateRecipe):
+def run_on_slurm(
+    recipe: CurateRecipe,
+    workspace: Workspace,
+    folders: RunFolders,
+    stages: list[Stage],
+    resumed: bool,
+    wait: bool,
+) -> CurateResult:
+    """Submit the stages as dependent Slurm jobs, unless jobs of this run are still queued, or
+    every task already finished; then follow them (`wait`) and publish, or return at once.
+
+    A rerun after a failure submits only the tasks without a completion marker (datatrove skips
+    the finished ones, and a stage with none left is not submitted at all).
+    """
+    submission = slurm.Submission.load(folders.root)
+    states = slurm.poll(submission, folders.logs, slurm.queued_jobs()) if submission else []
+    settled = all(state.complete for state in states) or any(state.queue for state in states)
+    if submission is None or not settled:
+        executors, previous = [], None
+        for stage in stages:
+            previous = make_executor(recipe.executor, stage, folders.logs / stage.name, previous)
+            executors.append(previous)
+        with console_to(folders.root / "datatrove.log"):
+            executors[-1].run()  # each executor submits its dependencies first
+        jobs = {
+            stage.name: str(e.job_id) if e.job_id not in (None, -1) else ""
+            for stage, e in zip(stages, executors, strict=True)
+        }
+        submission = slurm.Submission(
+            folders.root.name,
+            recipe.model_dump(mode="json", exclude_unset=True),  # re-validates as is
+            [asdict(stage.layout()) for stage in stages],
+            jobs,
+        )
+        submission.save(folders.root)
+    if not wait:
+        return CurateResult(
+            folders.root.name, 0, resumed=resumed, submitted=True, jobs=submission.jobs
+        )
+    return follow_slurm_run(recipe, workspace, folders, submission, resumed)
+
+
+def follow_slurm_run(
+    recipe: CurateRecipe,
+    workspace: Workspace,
+    folders: RunFolders,
+    submission: slurm.Submission,
+    resumed: bool,
+    poll_seconds: float | None = None,
+) -> CurateResult:
+    """Wait for the run's jobs with a progress bar per stage, then publish the pool."""
+    from frontload.progress import make_progress
+
+    assert recipe.executor.slurm is not None
+    seconds = poll_seconds or recipe.executor.slurm.poll_seconds
+    with make_progress() as progress:
+        bars = {
+            stage["name"]: progress.add_task(stage["name"], total=stage["tasks"], status="")
+            for stage in submission.stages
+        }
+
+        def report(states: list[slurm.StageState]) -> None:
+            for state in states:
+                progress.update(bars[state.name], completed=state.done, status=state.status)
+
+        slurm.follow(submission, folders.logs, seconds, report)
+    layouts = [StageLayout(**stage) for stage in submission.stages]
+    return publish_run(recipe, workspace, folders, layouts, resumed)
+
+
+@dataclass
+class RunReport:
+    """Where one submitted Slurm run stands; `result` once its pool is published."""
+
+    run_id: str
+    submitted: str
+    states: list[slurm.StageState]
+    result: CurateResult | None = None
+
+
+def curation_status(workspace: Workspace, wait: bool = False) -> list[RunReport]:
+    """Look at every submitted Slurm run that is not published yet; publish those whose tasks
+    have all finished (or, with `wait`, follow each run to the end and publish it)."""
+    reports = []
+    for folders, submission in pending_slurm_runs(workspace):
+        recipe = CurateRecipe.model_validate(submission.recipe)
+        report = RunReport(folders.root.name, submission.submitted, [])
+        if wait:
+            report.result = follow_slurm_run(recipe, workspace, folders, submission, resumed=True)
+        else:
+            report.states = slurm.look(submission, folders.logs)
+            if all(state.complete for state in report.states):
+                layouts = [StageLayout(**stage) for stage in submission.stages]
+                report.result = publish_run(recipe, workspace, folders, layouts, resumed=True)
+        reports.append(report)
+    return reports
+
+
+def pending_slurm_runs(workspace: Workspace) -> list[tuple[RunFolders, slurm.Submission]]:
+    """Slurm runs submitted but not yet published, oldest first."""
+    runs = workspace.curate_state_dir / "runs"
+    found = []
+    for root in sorted(runs.glob(f"*/{slurm.SUBMISSION_FILE}"), key=lambda p: p.stat().st_mtime):
+        folders = RunFolders(workspace, root.parent.name)
+        submission = slurm.Submission.load(folders.root)
+        if submission is not None and not folders.done.exists():
+            found.append((folders, submission))
+    return found
+
+
+def run_local(stages: list[Stage], executors: list, folders: RunFolders):
     """Run the stages one after the other with a progress bar; datatrove logs go to a file."""
     from rich.progress import Progress
 
@@ -257,8 +387,6 @@ def run_local(stages: list[Stage], executors: list, folders: RunFolders, recipe:
             task = progress.add_task("curate", total=len(stages), status="")
             for stage, executor in zip(stages, executors, strict=True):
                 progress.update(task, status=f"{stage.name} ({stage.tasks} tasks)")
-                if stage.name == "finalize" and recipe.near_dedup.enabled:
-                    ensure_cluster_files(folders.work("minhash_clusters"), stage.tasks)
                 executor.run()
                 incomplete = executor.get_incomplete_ranks()
                 if incomplete:
@@ -271,7 +399,9 @@ def run_local(stages: list[Stage], executors: list, folders: RunFolders, recipe:
                 progress.advance(task)
 
 
-def collect_stats(stages: list[Stage], folders: RunFolders, run_id: str, workspace: Workspace):
+def collect_stats(
+    stages: list[StageLayout], folders: RunFolders, run_id: str, workspace: Workspace
+) -> None:
     """Sum datatrove's per-task stats into one row per step: curate/stats/<run>.jsonl. Steps that
     count documents get their counts; every step gets its own seconds (summed over tasks)."""
     from frontload.curate.timing import step_seconds
@@ -280,8 +410,8 @@ def collect_stats(stages: list[Stage], folders: RunFolders, run_id: str, workspa
     finished = datetime.now(UTC).isoformat(timespec="seconds")
     kept = 0
     for stage in stages:
-        totals: list[dict[str, int]] = [{} for _ in stage.steps]
-        seconds = [0.0 for _ in stage.steps]
+        totals: list[dict[str, int]] = [{} for _ in stage.kinds]
+        seconds = [0.0 for _ in stage.kinds]
         for path in sorted((folders.logs / stage.name / "stats").glob("*.json")):
             entries = json.loads(path.read_text())
             for position, step in enumerate(entries[0::2]):
@@ -312,16 +442,15 @@ TIMING_NAMES = {
     "ExactFindDedups": "exact_find",
     "NumberAwareMinhashSignature": "minhash_signature",
     "MinhashDedupBuckets": "minhash_buckets",
-    "MinhashDedupCluster": "minhash_clusters",
+    "MinhashClusterForEveryTask": "minhash_clusters",
     "ClusterLabel": "dup_cluster",
 }
 
 
-def timing_name(stage: Stage, index: int) -> str:
+def timing_name(stage: StageLayout, index: int) -> str:
     """The name in curate_steps of a step that reports only its time."""
-    label = stage.labels[index]
-    kind = type(stage.steps[index]).__name__
-    return label or TIMING_NAMES.get(kind, kind)
+    kind = stage.kinds[index]
+    return stage.labels[index] or TIMING_NAMES.get(kind, kind)
 
 
 def step_row(run_id: str, stage: str, step: str, counts: dict[str, int], previous: int) -> dict:

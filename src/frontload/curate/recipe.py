@@ -282,7 +282,13 @@ class SlurmConfig(StrictModel):
     cpus_per_task: int = Field(1, ge=1, description="CPUs per task")
     mem_per_cpu_gb: int = Field(2, ge=1, description="memory per CPU")
     job_name: str = Field("fl-curate", description="job name prefix")
-    venv_path: str | None = Field(None, description="venv activated in the job")
+    qos: str | None = Field(None, description="Slurm QOS (default: the partition's)")
+    venv_path: str | None = Field(
+        None, description="activate script sourced in the job (default: this interpreter's bin/)"
+    )
+    poll_seconds: float = Field(
+        15, gt=0, description="seconds between looks at the queue while `fl curate run` waits"
+    )
     sbatch_args: dict[str, Any] = Field(default_factory=dict, description="extra sbatch options")
 
 
