@@ -133,6 +133,9 @@ def test_a_failed_task_names_its_log_and_a_rerun_submits_only_that_task(
         "near_clusters",
         "finalize",
     }
+    again = fl("curate", "run", str(recipe), "-w", str(workspace), "--no-wait")
+    assert again.exit_code == 0, again.output
+    assert submission(workspace)["jobs"] == jobs, "jobs still queued are never submitted twice"
     in_flight = fl("curate", "status", "-w", str(workspace))
     assert in_flight.exit_code == 0, in_flight.output
     assert "in flight" in in_flight.output and "pending" in in_flight.output
@@ -163,3 +166,12 @@ def test_a_failed_task_names_its_log_and_a_rerun_submits_only_that_task(
     published = fl("curate", "status", "-w", str(workspace), "--wait")
     assert published.exit_code == 0, published.output
     assert pool_bytes(workspace) == local_pool
+
+
+def test_a_job_sbatch_refuses_is_one_line_and_publishes_nothing(sample, tmp_path):
+    recipe = recipe_for(sample, tmp_path / "r.yaml", partition="no-such-partition")
+    result = fl("curate", "run", str(recipe), "-w", str(tmp_path / "ws"))
+    assert result.exit_code != 0
+    assert "sbatch refused a job" in str(result.exception)
+    assert "partition" in str(result.exception).lower()
+    assert not list((tmp_path / "ws").glob("pool/*.parquet"))

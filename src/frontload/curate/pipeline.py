@@ -5,6 +5,10 @@ read+normalise -> clean -> exact dedup -> MinHash near-dedup -> decontaminate ->
 `curate/runs/<run_id>/logs/<stage>/`, so a killed run resumes where it stopped; outputs are
 published into `pool/` and `removed/` only once every stage has finished and no source was
 (almost) wholly rejected (`publish.py`); until then the previous pool stays as it was.
+
+Locally and on Ray the stages run one after the other in this process. On Slurm they are
+submitted as dependent jobs and followed to the end (`slurm.py`), or left running (`wait=False`)
+for `curation_status` or a rerun to publish.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import contextlib
 import hashlib
 import json
 import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +42,7 @@ from frontload.curate.readers import (
     resolve_sources,
 )
 from frontload.curate.recipe import CurateRecipe
+from frontload.errors import InputError
 from frontload.workspace import Catalog, Workspace
 
 DROP_REASONS = {"exact_dedup": "exact_duplicate", "near_dedup": "near_duplicate"}
@@ -280,31 +286,46 @@ def run_on_slurm(
     the finished ones, and a stage with none left is not submitted at all).
     """
     submission = slurm.Submission.load(folders.root)
-    states = slurm.poll(submission, folders.logs, slurm.queued_jobs()) if submission else []
-    settled = all(state.complete for state in states) or any(state.queue for state in states)
-    if submission is None or not settled:
+    states = slurm.poll(submission, folders.logs, slurm.queue_now()) if submission else []
+    finished = bool(states) and all(state.complete for state in states)
+    if submission is None or not (finished or any(state.queue for state in states)):
         executors, previous = [], None
         for stage in stages:
             previous = make_executor(recipe.executor, stage, folders.logs / stage.name, previous)
             executors.append(previous)
-        with console_to(folders.root / "datatrove.log"):
-            executors[-1].run()  # each executor submits its dependencies first
-        jobs = {
-            stage.name: str(e.job_id) if e.job_id not in (None, -1) else ""
-            for stage, e in zip(stages, executors, strict=True)
-        }
         submission = slurm.Submission(
             folders.root.name,
             recipe.model_dump(mode="json", exclude_unset=True),  # re-validates as is
             [asdict(stage.layout()) for stage in stages],
-            jobs,
+            {},
         )
+        log = folders.root / "datatrove.log"
+        try:
+            with console_to(log):
+                executors[-1].run()  # each executor submits its dependencies first
+        except subprocess.CalledProcessError as error:
+            submission.jobs = submitted_jobs(stages, executors)
+            slurm.cancel(submission)  # a chain without its last links must not run
+            raise InputError(
+                f"sbatch refused a job of curation run {folders.root.name}: {slurm.last_line(log)}",
+                "check executor.slurm (partition, time, qos, sbatch_args) against `sinfo`; "
+                "nothing was published",
+            ) from error
+        submission.jobs = submitted_jobs(stages, executors)
         submission.save(folders.root)
-    if not wait:
+    if not wait and not finished:
         return CurateResult(
             folders.root.name, 0, resumed=resumed, submitted=True, jobs=submission.jobs
         )
     return follow_slurm_run(recipe, workspace, folders, submission, resumed)
+
+
+def submitted_jobs(stages: list[Stage], executors: list) -> dict[str, str]:
+    """Stage -> the job id datatrove's executor got from sbatch ("" when it had nothing to run)."""
+    return {
+        stage.name: "" if executor.job_id in (None, -1) else str(executor.job_id)
+        for stage, executor in zip(stages, executors, strict=True)
+    }
 
 
 def follow_slurm_run(

@@ -103,6 +103,17 @@ def queued_jobs() -> dict[str, str]:
     return states
 
 
+def queue_now() -> dict[str, str]:
+    """`queued_jobs`, with a failing squeue as a one-line error (no retries: for single looks)."""
+    try:
+        return queued_jobs()
+    except (OSError, subprocess.SubprocessError) as error:
+        raise DataError(
+            f"squeue failed ({error}); cannot tell which jobs of the run are still queued",
+            "check the Slurm controller (`sinfo`) and try again",
+        ) from error
+
+
 def poll(submission: Submission, logs: Path, queue: dict[str, str]) -> list[StageState]:
     """Every stage's progress: completion markers under `logs/<stage>/`, job state from `queue`."""
     states = []
@@ -158,7 +169,7 @@ def last_line(log: Path) -> str:
 def look(
     submission: Submission,
     logs: Path,
-    squeue: Callable[[], dict[str, str]] = queued_jobs,
+    squeue: Callable[[], dict[str, str]] = queue_now,
     confirm_seconds: float = 2.0,
 ) -> list[StageState]:
     """One look at the run (for `fl curate status`). A failure is looked at again before it is
