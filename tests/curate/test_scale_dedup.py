@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from datatrove.data import Document
 
-from frontload.curate import dedup
+from frontload.curate import dedup, minhash
 from frontload.curate.minhash import BatchMinHash, normalise
 from frontload.curate.recipe import NearDedupConfig
 from frontload.quickstart.sample_text import light_edit
@@ -72,6 +72,16 @@ def test_batch_signatures_do_not_depend_on_the_batch():
     again = BatchMinHash(n_grams=3, num_buckets=4, hashes_per_bucket=2, seed=7)
     assert np.array_equal(again.signatures(texts)[1], together)  # same seed, same values
     assert together.max() < 2**31
+
+
+def test_signatures_do_not_depend_on_the_minhash_window(monkeypatch):
+    hasher = BatchMinHash(n_grams=3, num_buckets=4, hashes_per_bucket=2, seed=7)
+    texts = ["Sam has 18 cows and 5 goats.", "too short", " ".join(f"w{i}" for i in range(40))]
+    positions, expected = hasher.signatures(texts)
+    monkeypatch.setattr(minhash, "_CHUNK", 5)  # windows split the long text and span two texts
+    again = hasher.signatures(texts)
+    assert positions.tolist() == again[0].tolist() == [0, 2]
+    assert np.array_equal(again[1], expected)
 
 
 @pytest.mark.parametrize(
