@@ -334,13 +334,12 @@ def follow_slurm_run(
     folders: RunFolders,
     submission: slurm.Submission,
     resumed: bool,
-    poll_seconds: float | None = None,
 ) -> CurateResult:
     """Wait for the run's jobs with a progress bar per stage, then publish the pool."""
     from frontload.progress import make_progress
 
     assert recipe.executor.slurm is not None
-    seconds = poll_seconds or recipe.executor.slurm.poll_seconds
+    seconds = recipe.executor.slurm.poll_seconds
     with make_progress() as progress:
         bars = {
             stage["name"]: progress.add_task(stage["name"], total=stage["tasks"], status="")
