@@ -20,7 +20,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(WORKERS) tests
 
 demo: $(STAMP)
-	$(BIN)/python -m frontload.quickstart.demo --workspace demo-workspace
+	$(BIN)/python -m frontload.study.demo --workspace demo-workspace
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks

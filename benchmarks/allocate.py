@@ -17,10 +17,10 @@ from frontload.allocate.build import build_problem
 from frontload.allocate.config import AllocateConfig
 from frontload.allocate.fit import fit_model
 from frontload.allocate.model import load_model
+from frontload.allocate.paper import paper_experiments, study_corpora
 from frontload.allocate.pools import CorpusSpec, pools_from_specs
 from frontload.allocate.problem import evaluate, violations
 from frontload.allocate.solve import solve_plan
-from frontload.allocate.study import paper_experiments, study_corpora
 
 
 def synthetic(n: int, seed: int = 0) -> dict[str, CorpusSpec]:

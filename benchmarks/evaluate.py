@@ -20,7 +20,6 @@ import sys
 import time
 from pathlib import Path
 
-from frontload.evaluate.code_exec import run_program, run_programs, run_tests
 from frontload.evaluate.fidelity import (
     build_cases,
     gold_answers,
@@ -31,6 +30,7 @@ from frontload.evaluate.fidelity import (
 )
 from frontload.evaluate.runner import default_data_dir
 from frontload.evaluate.tasks import get_task
+from frontload.grading.code_exec import run_program, run_programs, run_tests
 
 
 def _rates(counts: dict[str, dict[str, int]]) -> dict:

@@ -4,7 +4,7 @@ hybrid model against transformers' NemotronHForCausalLM of the same shape and we
     python benchmarks/posttrain.py                  # tiny preset, 30 SFT steps, 5 GRPO steps
     python benchmarks/posttrain.py --sft-steps 4 --rl-steps 2
 
-Both models run the same `frontload.train.sft.sft` / `frontload.train.rl.rl` functions (TRL
+Both models run the same `frontload.train.posttrain.sft.sft` / `frontload.train.posttrain.rl.rl` functions (TRL
 SFTTrainer with packing, GRPOTrainer with the math reward) on a toy arithmetic corpus, one after
 the other in the same process. Rates use the trainer's own train_runtime (setup excluded).
 Prints one JSON object.
@@ -55,9 +55,9 @@ def build_models(ws, vocab_size: int) -> None:
 
 
 def measure(ws, which: str, sft_steps: int, rl_steps: int, packing: bool) -> dict:
-    from frontload.train.posttrain_recipe import RLRecipe, SFTRecipe
-    from frontload.train.rl import rl
-    from frontload.train.sft import sft
+    from frontload.train.posttrain.recipe import RLRecipe, SFTRecipe
+    from frontload.train.posttrain.rl import rl
+    from frontload.train.posttrain.sft import sft
 
     model = f"runs/{which}/hf"
     recipe = SFTRecipe(

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from frontload.allocate.plan import load_plan
 from frontload.cli import app
+from frontload.plan import load_plan
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "tiny" / "allocate.yaml"
 runner = CliRunner()

@@ -7,7 +7,7 @@ import pytest
 
 from frontload.allocate.fit import features, fit_model, read_experiments
 from frontload.allocate.model import TERMS, load_model
-from frontload.allocate.study import study_corpora
+from frontload.allocate.paper import study_corpora
 from frontload.errors import InputError
 
 R = 200_000_000_000
@@ -32,7 +32,7 @@ def test_shipped_model_reproduces_findings():
 
 
 def test_fit_on_a_small_grid(tmp_path):
-    from frontload.allocate.study import paper_experiments
+    from frontload.allocate.paper import paper_experiments
 
     rows = [r for r in paper_experiments() if r["category"] in ("avg", "math")]
     model = fit_model(

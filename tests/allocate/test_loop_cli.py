@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 from frontload.allocate.design import load_sweep
 from frontload.allocate.fit import features
 from frontload.allocate.model import TERMS, Settings, load_model
-from frontload.allocate.plan import load_plan
 from frontload.allocate.pools import pools_from_workspace
 from frontload.cli import app
 from frontload.errors import FrontloadError
+from frontload.plan import load_plan
 
 runner = CliRunner()
 

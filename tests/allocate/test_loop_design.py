@@ -7,11 +7,11 @@ import pytest
 
 from frontload.allocate.config import AllocateConfig
 from frontload.allocate.design import FREE_PARAMETERS, design, load_sweep, write_sweep
-from frontload.allocate.plan import load_plan
+from frontload.allocate.paper import study_corpora
 from frontload.allocate.problem import violations
-from frontload.allocate.study import study_corpora
 from frontload.config import dump_yaml
 from frontload.errors import ConfigError
+from frontload.plan import load_plan
 
 
 def _config(**update) -> dict:

@@ -10,8 +10,8 @@ from frontload.allocate.crossval import fit_runs
 from frontload.allocate.design import design
 from frontload.allocate.fit import features
 from frontload.allocate.model import TERMS, Settings, load_model
+from frontload.allocate.paper import study_corpora
 from frontload.allocate.pools import pools_from_specs
-from frontload.allocate.study import study_corpora
 from frontload.errors import InputError
 
 GRID = {"k_pt": (0.02, 0.05), "k_sft": (0.01, 0.02), "rstar_sft": (5.0,)}

@@ -24,7 +24,7 @@ CONFIG = {
 @pytest.fixture
 def loop(corpora_workspace, tmp_path, monkeypatch):
     from frontload.train import pretrain as pretrain_module
-    from frontload.train import sft as sft_module
+    from frontload.train.posttrain import sft as sft_module
 
     calls = []
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from frontload.allocate.plan import (
+from frontload.errors import ConfigError, InputError
+from frontload.plan import (
     PhasePlan,
     Plan,
     PlanEntry,
@@ -15,7 +16,6 @@ from frontload.allocate.plan import (
     megatron_data_path,
     save_plan,
 )
-from frontload.errors import ConfigError, InputError
 
 
 def _plan() -> Plan:

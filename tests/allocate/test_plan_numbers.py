@@ -35,7 +35,7 @@ def long_and_short(workspace):
     for name, mean, count in (("general", 300, 400), ("dldq", 40, 900), ("dshq", 2000, 60)):
         lengths = rng.integers(mean // 2, mean * 3 // 2 + 1, size=count).tolist()
         write_tokens(workspace.tokens_dir / name, lengths, seed=len(name))
-    from frontload.allocate.plan import PhasePlan, Plan, PlanEntry, save_plan
+    from frontload.plan import PhasePlan, Plan, PlanEntry, save_plan
 
     budget = 1_000_000
     entries = [

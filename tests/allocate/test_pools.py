@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from frontload.allocate.paper import study_corpora
 from frontload.allocate.pools import pools_from_specs, pools_from_workspace
-from frontload.allocate.study import study_corpora
 from frontload.errors import ConfigError
 
 

@@ -10,10 +10,10 @@ import pytest
 from frontload.allocate.build import build_problem
 from frontload.allocate.config import AllocateConfig
 from frontload.allocate.model import load_model
+from frontload.allocate.paper import study_corpora
 from frontload.allocate.pools import CorpusSpec, pools_from_specs
 from frontload.allocate.problem import evaluate, violations
 from frontload.allocate.solve import solve_plan
-from frontload.allocate.study import study_corpora
 from frontload.errors import ConfigError, SolverError
 
 

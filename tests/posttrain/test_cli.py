@@ -43,7 +43,7 @@ def test_rl_batch_check_also_guards_pipeline_overrides():
     """The pipeline builds recipes with `validate`, not the loader: the check must live there."""
     from frontload.config import validate
     from frontload.errors import ConfigError
-    from frontload.train.posttrain_recipe import RLRecipe
+    from frontload.train.posttrain.recipe import RLRecipe
 
     data = {"name": "x", "model": "m", "prompts": ["p"], "prompts_per_step": 1}
     data |= {"num_generations": 2, "micro_batch_size": 4}
@@ -53,8 +53,8 @@ def test_rl_batch_check_also_guards_pipeline_overrides():
 
 def test_sft_reports_a_missing_corpus_before_loading_the_model(workspace):
     from frontload.errors import StageNotReady
-    from frontload.train.posttrain_recipe import SFTRecipe
-    from frontload.train.sft import sft
+    from frontload.train.posttrain.recipe import SFTRecipe
+    from frontload.train.posttrain.sft import sft
 
     recipe = SFTRecipe(name="x", model="runs/nothing/hf", corpora=[{"name": "nosuch"}])
     with pytest.raises(StageNotReady, match="'nosuch' has no parquet files"):

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from frontload.errors import DataError
-from frontload.train.posttrain_recipe import RLRecipe
-from frontload.train.rewards import (
+from frontload.train.posttrain.recipe import RLRecipe
+from frontload.train.posttrain.rewards import (
     RewardLog,
     build_rewards,
     choice_reward,
@@ -17,7 +17,7 @@ from frontload.train.rewards import (
     math_reward,
     task_of,
 )
-from frontload.train.rl import load_prompts
+from frontload.train.posttrain.rl import load_prompts
 
 
 def chat(text: str) -> list[dict]:
@@ -79,7 +79,7 @@ def test_empty_prompt_set_is_a_clear_error(toy_workspace):
 
 def test_broken_jsonl_prompt_file_names_the_line(workspace, tmp_path):
     from frontload.errors import InputError
-    from frontload.train.rl import read_prompt_table
+    from frontload.train.posttrain.rl import read_prompt_table
 
     path = tmp_path / "prompts.jsonl"
     path.write_text('{"prompt": "1+1", "reference": "2"}\n\n{broken\n')

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from frontload.errors import ConfigError, DataError
-from frontload.train.posttrain_recipe import SFTRecipe
-from frontload.train.sft import sft
+from frontload.train.posttrain.recipe import SFTRecipe
+from frontload.train.posttrain.sft import sft
 
 
 def tiny_recipe(**overrides) -> SFTRecipe:
@@ -72,7 +72,7 @@ def test_packed_documents_do_not_see_each_other(toy_workspace):
     import torch
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    from frontload.train.sft import load_model_and_tokenizer
+    from frontload.train.posttrain.sft import load_model_and_tokenizer
 
     model, tokenizer = load_model_and_tokenizer(toy_workspace, "runs/base/hf", None)
     model.eval()
@@ -93,7 +93,7 @@ def test_packed_documents_do_not_see_each_other(toy_workspace):
 
 
 def test_plan_without_sft_phase_is_an_error(toy_workspace):
-    from frontload.allocate.plan import PhasePlan, Plan, save_plan
+    from frontload.plan import PhasePlan, Plan, save_plan
     from frontload.train.served import sft_data
 
     plan = Plan(name="p", phases=[PhasePlan(name="pretrain", budget_tokens=0)])

@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from frontload.errors import ConfigError
-from frontload.train.posttrain_recipe import SFTRecipe
-from frontload.train.sft import sft
+from frontload.train.posttrain.recipe import SFTRecipe
+from frontload.train.posttrain.sft import sft
 
 from .conftest import arithmetic, write_corpus
 
@@ -42,8 +42,8 @@ def two_corpora(toy_workspace):
     """dshq (400 sums) plus dldq (300 sums with bigger numbers), and a plan solved over them."""
     write_corpus(toy_workspace.corpus_dir("dldq"), arithmetic(300, seed=7, high=99))
     from frontload.allocate.config import AllocateConfig
-    from frontload.allocate.plan import save_plan
     from frontload.allocate.solve import solve_plan
+    from frontload.plan import save_plan
 
     corpora = {
         "dshq": {"quality": 0.9, "answer_tokens": 6000, "domains": {"math": 1.0}},

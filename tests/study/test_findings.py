@@ -114,7 +114,7 @@ def test_reversed_finding_and_single_seed(workspace):
 
 def test_demo_and_stages_never_import_the_cli():
     code = (
-        "import sys, frontload.quickstart.demo, frontload.study.pipeline, frontload.study.report;"
+        "import sys, frontload.study.demo, frontload.study.pipeline, frontload.study.report;"
         "bad = [m for m in sys.modules if m.startswith('frontload.cli')]; print(bad);"
         "sys.exit(1 if bad else 0)"
     )

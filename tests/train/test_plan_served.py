@@ -28,9 +28,9 @@ def plan_recipe(**changes):
 def solve_tiny_plan(workspace, pretrain_tokens: int, midtrain_tokens: int | None = None):
     """Solve an allocation over the workspace's dldq token dataset (given by hand)."""
     from frontload.allocate.config import AllocateConfig
-    from frontload.allocate.plan import save_plan
     from frontload.allocate.solve import solve_plan
     from frontload.data.shards import TokenDataset
+    from frontload.plan import save_plan
 
     dldq = TokenDataset.open(workspace.tokens_dir / "dldq")
     budgets = {"pretrain": {"tokens": pretrain_tokens}}
@@ -73,7 +73,7 @@ def test_pretraining_serves_the_plan_within_one_sequence(token_workspace):
     digest = (run / "plan.sha256").read_text().strip()
     assert hashlib.sha256(copy).hexdigest() == digest
     assert all(r["plan_sha256"] == digest for r in served)
-    from frontload.allocate.plan import load_plan
+    from frontload.plan import load_plan
 
     assert load_plan(run / "plan.yaml") == plan
 
@@ -133,7 +133,7 @@ def test_the_study_plan_arm_trains_the_plan_scaled_to_its_budget(study_dir):
     trains the plan's shares (scaled explicitly, noted in the plan the run keeps)."""
     import yaml
 
-    from frontload.allocate.plan import PhasePlan, Plan, PlanEntry, scaled_plan
+    from frontload.plan import PhasePlan, Plan, PlanEntry, scaled_plan
     from frontload.train.phases import plan_phases, plan_tokens
 
     study = yaml.safe_load((RECIPES / study_dir / "study.yaml").read_text())
@@ -218,7 +218,7 @@ def test_cli_takes_a_plan_name_and_refuses_a_contradicting_recipe(token_workspac
 def test_a_recipe_that_says_no_reasoning_contradicts_a_plan_with_reasoning():
     """pretrain_base.yaml says `reasoning: []`: with a plan that puts reasoning into pretraining,
     training the plan under that recipe's name would be a silent override, so it is an error."""
-    from frontload.allocate.plan import PhasePlan, Plan, PlanEntry
+    from frontload.plan import PhasePlan, Plan, PlanEntry
     from frontload.train.phases import plan_tokens
 
     entry = PlanEntry(corpus="dldq", tokens=BATCH * 2, epochs=1.0, weight=0.25)
@@ -235,7 +235,7 @@ def test_a_recipe_that_says_no_reasoning_contradicts_a_plan_with_reasoning():
 
 
 def test_a_run_resumes_only_on_the_plan_it_started_with(tmp_path):
-    from frontload.allocate.plan import PhasePlan, Plan
+    from frontload.plan import PhasePlan, Plan
     from frontload.train.served import check_resume_plan, record_plan
 
     phase = {"name": "pretrain", "budget_tokens": BATCH * 8, "general_tokens": BATCH * 8}

@@ -169,7 +169,7 @@ def test_cli_checks_the_recipe_before_starting(tmp_path, token_workspace):
 
 
 def _plan(budget: int, reasoning_share: float):
-    from frontload.allocate.plan import PhasePlan, Plan, PlanEntry
+    from frontload.plan import PhasePlan, Plan, PlanEntry
 
     reasoning = int(budget * reasoning_share)
     entries = [PlanEntry(corpus="dldq", tokens=reasoning, epochs=1.0, weight=reasoning_share)]

@@ -22,11 +22,11 @@ from frontload.allocate.baselines import _fill, _fit_sft_budget, baseline_alloca
 from frontload.allocate.build import Built, build_problem
 from frontload.allocate.config import AllocateConfig
 from frontload.allocate.model import TERMS, load_model
-from frontload.allocate.plan import Plan, save_plan
 from frontload.allocate.problem import affine_value, evaluate, violations
 from frontload.allocate.solve import _phases, _predictions, resolve_pools, run_solver
 from frontload.config import StrictModel, dump_yaml, load_yaml
 from frontload.errors import ConfigError, InputError
+from frontload.plan import Plan, save_plan
 from frontload.workspace import Workspace
 
 # intercept + one coefficient per term + the settings chosen by cross-validation (k_pt, k_sft,

@@ -23,9 +23,9 @@ from frontload.allocate.model import (
     Settings,
     add_terms,
 )
+from frontload.allocate.paper import convert_paper_rows
 from frontload.allocate.pools import CorpusSpec, Pools, pools_from_specs
 from frontload.allocate.problem import Problem, affine_value, evaluate
-from frontload.allocate.study import convert_paper_rows
 from frontload.errors import InputError
 
 REQUIRED = ("run", "pretrain", "sft", "pretrain_budget", "category", "score")

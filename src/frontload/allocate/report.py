@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from frontload.allocate.config import AllocateConfig, Budget, Group
-from frontload.allocate.plan import Plan
+from frontload.plan import Plan
 from frontload.workspace import Workspace
 
 

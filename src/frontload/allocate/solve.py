@@ -13,12 +13,12 @@ from frontload.allocate.config import AllocateConfig
 from frontload.allocate.diagnose import raise_infeasible
 from frontload.allocate.lp import Solution
 from frontload.allocate.model import TERMS, ResponseModel, load_model, predict
-from frontload.allocate.plan import Baseline, PhasePlan, Plan, PlanEntry, Prediction, save_plan
 from frontload.allocate.pools import Pools, pools_from_specs, pools_from_workspace, read_manifest
 from frontload.allocate.problem import affine_value, evaluate, gradient, violations
 from frontload.allocate.sensitivity import sensitivity
 from frontload.config import load_yaml, validate
 from frontload.errors import ConfigError, StageNotReady
+from frontload.plan import Baseline, PhasePlan, Plan, PlanEntry, Prediction, save_plan
 from frontload.workspace import Workspace
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from frontload.allocate.model import TERMS, ResponseModel
-from frontload.allocate.plan import Plan, load_plan, save_plan
 from frontload.errors import InputError
+from frontload.plan import Plan, load_plan, save_plan
 from frontload.workspace import Workspace
 
 BASELINES = ("proportional", "unimax", "study")

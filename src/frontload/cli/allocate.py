@@ -38,7 +38,7 @@ def fit(
     if experiments is None:  # the runs in the catalog, with nested CV against baselines
         return fit_workspace(workspace_from(workspace), metric or "bpb", out, corpora, bootstrap)
     from frontload.allocate.fit import fit_model, read_corpora, read_experiments
-    from frontload.allocate.study import study_corpora
+    from frontload.allocate.paper import study_corpora
     from frontload.config import dump_yaml
 
     rows = read_experiments(experiments)
@@ -108,9 +108,9 @@ def explain_cmd(
     """Print a plan as a table with a short explanation of why (or export one phase's blend)."""
     import json
 
-    from frontload.allocate.plan import megatron_data_path, resolve_plan
     from frontload.allocate.report import explain
     from frontload.errors import ConfigError
+    from frontload.plan import megatron_data_path, resolve_plan
 
     ws = workspace_from(workspace)
     loaded = resolve_plan(ws, plan)
@@ -268,9 +268,9 @@ def verify(
 ) -> None:
     """Train the plan and its baselines (proportional, UniMax, the study's recipe) at the same
     budget and seeds; print predicted (interval) next to realized, and the plan's rank."""
-    from frontload.allocate.plan import load_plan
     from frontload.allocate.verify import check_corpora, format_table, verify_plan
     from frontload.config import load_yaml
+    from frontload.plan import load_plan
     from frontload.study.sweep import Loop, LoopConfig
 
     ws = workspace_from(workspace)

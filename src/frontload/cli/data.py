@@ -132,9 +132,9 @@ def blend_export(
 ) -> None:
     """Print a blend as a Megatron --data-path string (token weights) and HF interleave
     probabilities (per example)."""
-    from frontload.allocate.plan import resolve_plan
     from frontload.data.interop import export_blend, sources_from_plan_phase
     from frontload.errors import ConfigError
+    from frontload.plan import resolve_plan
 
     ws = workspace_from(workspace)
     if bool(source) == bool(plan):

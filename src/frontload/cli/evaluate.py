@@ -117,9 +117,9 @@ def run(
 ) -> None:
     """Generate, grade and score; resumable (rerun the same command after an interruption)."""
     from frontload.config import validate
-    from frontload.evaluate.code_exec import allow_weak_sandbox
     from frontload.evaluate.runner import EvalSettings, default_data_dir, run_evaluation
     from frontload.evaluate.tasks.files import parse_fields, parse_limits, parse_pairs
+    from frontload.grading.code_exec import allow_weak_sandbox
 
     ws = workspace_from(workspace)
     allow_weak_sandbox(weak_sandbox)
@@ -187,10 +187,10 @@ def score(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Grade completions produced elsewhere with the same graders as `run`."""
-    from frontload.evaluate.code_exec import allow_weak_sandbox
     from frontload.evaluate.runner import default_data_dir
     from frontload.evaluate.score import score_predictions, write_rows
     from frontload.evaluate.tasks.files import parse_fields, parse_limits, parse_pairs
+    from frontload.grading.code_exec import allow_weak_sandbox
 
     allow_weak_sandbox(weak_sandbox)
     rows, scores = score_predictions(

@@ -1,4 +1,4 @@
-"""`fl train sft` and `fl train rl`: parse options, call frontload.train.sft / frontload.train.rl."""
+"""`fl train sft` and `fl train rl`: parse options, call frontload.train.posttrain.sft / frontload.train.posttrain.rl."""
 
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ def sft(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Supervised fine-tuning (TRL SFTTrainer): assistant-only loss, packing; resumes by default."""
-    from frontload.train.posttrain_recipe import load_sft_recipe
-    from frontload.train.sft import sft as run_sft
+    from frontload.train.posttrain.recipe import load_sft_recipe
+    from frontload.train.posttrain.sft import sft as run_sft
 
     result = run_sft(load_sft_recipe(recipe), workspace_from(workspace), plan, resume=not fresh)
     before = "-" if result.eval_loss_before is None else f"{result.eval_loss_before:.3f}"
@@ -45,8 +45,8 @@ def rl(
     recipe: RecipeArgument, fresh: FreshOption = False, workspace: WorkspaceOption = None
 ) -> None:
     """GRPO (TRL GRPOTrainer) with verifiable rewards; resumes by default."""
-    from frontload.train.posttrain_recipe import load_rl_recipe
-    from frontload.train.rl import rl as run_rl
+    from frontload.train.posttrain.recipe import load_rl_recipe
+    from frontload.train.posttrain.rl import rl as run_rl
 
     result = run_rl(load_rl_recipe(recipe), workspace_from(workspace), resume=not fresh)
     first = "-" if result.reward_first is None else f"{result.reward_first:.3f}"

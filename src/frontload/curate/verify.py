@@ -29,8 +29,8 @@ class VerifyStep(PipelineStep):
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data is None:
             return
-        from frontload.evaluate.extract import extract_answer
-        from frontload.evaluate.grade import grade_math_batch
+        from frontload.grading.extract import extract_answer
+        from frontload.grading.grade import grade_math_batch
 
         for batch in batched(data, self.batch_size):
             with self.track_time("batch"):

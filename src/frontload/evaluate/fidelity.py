@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from frontload.evaluate.grade import parse_number
+from frontload.grading.grade import parse_number
 
 STYLES = {
     "boxed": "Adding these up, the result is $\\boxed{{{x}}}$.",
@@ -156,8 +156,8 @@ def tally(cases: Sequence[Case], verdicts: Sequence[bool]) -> dict[str, dict[str
 def grade_with_fl(cases: Sequence[Case], workers: int = 2) -> list[bool]:
     """fl's pipeline: extract the answer from the response, then grade it (gold-against-gold
     cases grade the bare answers: there is no response to extract from)."""
-    from frontload.evaluate.extract import extract_answer
-    from frontload.evaluate.grade import grade_math_batch
+    from frontload.grading.extract import extract_answer
+    from frontload.grading.grade import grade_math_batch
 
     pairs = [
         (

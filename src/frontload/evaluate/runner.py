@@ -21,11 +21,11 @@ from pydantic import Field, model_validator
 from frontload.config import StrictModel
 from frontload.errors import ConfigError, InputError
 from frontload.evaluate import likelihood, metrics
-from frontload.evaluate.code_exec import isolation
 from frontload.evaluate.likelihood import Gold
 from frontload.evaluate.tasks import parse_tasks
 from frontload.evaluate.tasks.base import Graded, Sample, Task, file_hash
 from frontload.evaluate.tasks.files import apply_limits, check_task_names, load_task_records
+from frontload.grading.code_exec import isolation
 
 SAMPLE_COLUMNS = (
     "task",
@@ -399,7 +399,7 @@ def summarise(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from frontload.evaluate.code_exec import isolation_summary
+    from frontload.grading.code_exec import isolation_summary
 
     table = pa.concat_tables([pq.read_table(p) for p in parts]) if parts else None
     if table is not None:

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from frontload.errors import InputError
 from frontload.evaluate import metrics
-from frontload.evaluate.code_exec import isolation
 from frontload.evaluate.runner import grade_rows, write_part
 from frontload.evaluate.tasks import get_task
 from frontload.evaluate.tasks.base import read_records
 from frontload.evaluate.tasks.files import apply_limits, check_task_names, load_task_records
+from frontload.grading.code_exec import isolation
 
 
 def score_predictions(

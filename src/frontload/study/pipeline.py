@@ -217,7 +217,7 @@ class Study:
             raise ConfigError(f"arm {arm.name} uses the plan but the pipeline has no allocate:")
 
         def work(resume: bool) -> None:
-            from frontload.allocate.plan import load_plan, scaled_plan
+            from frontload.plan import load_plan, scaled_plan
 
             loaded = load_plan(use_plan) if use_plan else None
             if loaded is not None and recipe.total_tokens:  # the arms' budget: the plan's shares
@@ -238,8 +238,8 @@ class Study:
         return key
 
     def sft_arm(self, arm: Arm, sft_arm: SFTArm, pt_key: str) -> str:
-        from frontload.train.posttrain_recipe import SFTRecipe
-        from frontload.train.sft import sft
+        from frontload.train.posttrain.recipe import SFTRecipe
+        from frontload.train.posttrain.sft import sft
 
         name = self.run_name(arm.name, "sft", sft_arm.label)
         model = f"runs/{self.run_name(arm.name)}/hf"
@@ -263,8 +263,8 @@ class Study:
         return key
 
     def rl_arm(self, arm: Arm, sft_key: str) -> None:
-        from frontload.train.posttrain_recipe import RLRecipe
-        from frontload.train.rl import rl
+        from frontload.train.posttrain.recipe import RLRecipe
+        from frontload.train.posttrain.rl import rl
 
         stage = self.config.rl
         name = self.run_name(arm.name, "sft", stage.sft, "rl")
@@ -380,7 +380,7 @@ class Study:
 
 def check_recipes(config: PipelineConfig, base: Path) -> None:
     """Validate every training recipe with its overrides now, not hours in when its stage starts."""
-    from frontload.train.posttrain_recipe import RLRecipe, SFTRecipe
+    from frontload.train.posttrain.recipe import RLRecipe, SFTRecipe
     from frontload.train.recipe import PretrainRecipe
 
     extra = {"name": "check", "model": "check"}

@@ -108,11 +108,11 @@ class Loop:
 
     def train_point(self, stage: str, plan_path: Path, seed: int, upstream: str) -> str:
         """Pretrain and fine-tune on one plan with one seed, then evaluate; returns the SFT run."""
-        from frontload.allocate.plan import load_plan
-        from frontload.train.posttrain_recipe import SFTRecipe
+        from frontload.plan import load_plan
+        from frontload.train.posttrain.recipe import SFTRecipe
+        from frontload.train.posttrain.sft import sft
         from frontload.train.pretrain import pretrain
         from frontload.train.recipe import PretrainRecipe
-        from frontload.train.sft import sft
 
         cfg = self.config.sweep
         plan = load_plan(plan_path)
@@ -182,8 +182,8 @@ class Loop:
         return key, out
 
     def solve(self, key: str, model: Path) -> tuple[str, Path]:
-        from frontload.allocate.plan import save_plan
         from frontload.allocate.solve import load_config, solve_plan
+        from frontload.plan import save_plan
 
         out = self.folder / "plan.yaml"
         config = load_config(self.base / self.config.sweep.allocate)
@@ -244,7 +244,7 @@ def run_loop(path: str | Path, workspace: Workspace, force: bool = False) -> Loo
     config = load_yaml(path, LoopConfig)
     check_workspace(workspace, config.name, force)
     base = path.resolve().parent
-    from frontload.train.posttrain_recipe import SFTRecipe
+    from frontload.train.posttrain.recipe import SFTRecipe
     from frontload.train.recipe import PretrainRecipe
 
     sweep = config.sweep

@@ -170,7 +170,7 @@ def _load_plan(workspace: Workspace, plan: Any | str | Path | None) -> Any | Non
     """The plan as an object (a path or name is resolved in the workspace)."""
     if plan is None or not isinstance(plan, str | Path):
         return plan
-    from frontload.allocate.plan import resolve_plan
+    from frontload.plan import resolve_plan
 
     return resolve_plan(workspace, str(plan))
 

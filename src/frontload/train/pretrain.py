@@ -412,7 +412,7 @@ def main(argv: list[str] | None = None) -> None:
         workspace = Workspace.resolve(args.workspace)
         plan = None
         if args.plan is not None:
-            from frontload.allocate.plan import resolve_plan
+            from frontload.plan import resolve_plan
 
             plan = resolve_plan(workspace, args.plan)
         run_dir = pretrain(load_recipe(args.recipe), workspace, plan, args.resume)

@@ -29,7 +29,7 @@ def record_plan(run_dir: Path, plan: Any | None) -> str | None:
         for name in (PLAN_FILE, PLAN_HASH_FILE):
             (run_dir / name).unlink(missing_ok=True)
         return None
-    from frontload.allocate.plan import plan_text
+    from frontload.plan import plan_text
 
     data = plan_text(plan).encode("utf-8")
     digest = hashlib.sha256(data).hexdigest()
@@ -46,7 +46,7 @@ def check_resume_plan(run_dir: Path, plan: Any | None) -> None:
     before = kept.read_text().strip() if kept.is_file() else None
     now = None
     if plan is not None:
-        from frontload.allocate.plan import plan_text
+        from frontload.plan import plan_text
 
         now = hashlib.sha256(plan_text(plan).encode("utf-8")).hexdigest()
     if before == now:
@@ -134,7 +134,7 @@ def _records(workspace, corpus: str) -> list[tuple[list[dict], int]]:
     import pyarrow.parquet as pq
 
     from frontload.errors import StageNotReady
-    from frontload.train.sft import record_messages
+    from frontload.train.posttrain.sft import record_messages
 
     parts = sorted(workspace.corpus_dir(corpus).glob("*.parquet"))
     if not parts:

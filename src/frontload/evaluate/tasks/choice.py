@@ -12,7 +12,6 @@ from collections import defaultdict
 from pathlib import Path
 
 from frontload.errors import InputError
-from frontload.evaluate.extract import extract_choice
 from frontload.evaluate.tasks.base import (
     Graded,
     Sample,
@@ -22,6 +21,7 @@ from frontload.evaluate.tasks.base import (
     read_records,
     require,
 )
+from frontload.grading.extract import extract_choice
 
 LETTERS = "ABCDEFGHIJ"
 CHAT_SUFFIX = '\n\nThink step by step, then finish with "The answer is (X)" where X is the letter.'

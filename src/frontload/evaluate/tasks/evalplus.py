@@ -13,9 +13,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from frontload.evaluate.code_exec import CallsResult, Limits, Raised, run_calls
 from frontload.evaluate.tasks.base import Graded, Sample, Task, check_mode, require
 from frontload.evaluate.tasks.codecommon import BASE_STOP, extract_code, truncate_at_stop
+from frontload.grading.code_exec import CallsResult, Limits, Raised, run_calls
 
 CHAT_TEMPLATE = (
     "Complete the following Python task. Answer with the whole program in one ```python code "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from frontload.evaluate.code_exec import Job, Limits
 from frontload.evaluate.tasks.base import Sample, Task, check_mode, require
 from frontload.evaluate.tasks.codecommon import (
     BASE_STOP,
@@ -10,6 +9,7 @@ from frontload.evaluate.tasks.codecommon import (
     run_and_grade,
     truncate_at_stop,
 )
+from frontload.grading.code_exec import Job, Limits
 
 CHAT_TEMPLATE = (
     "Complete the following Python function. Return the whole function in one ```python code "

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from frontload.evaluate.extract import extract_answer
-from frontload.evaluate.grade import grade_math_batch
 from frontload.evaluate.tasks.base import Graded, Sample
+from frontload.grading.extract import extract_answer
+from frontload.grading.grade import grade_math_batch
 
 CHAT_SUFFIX = "\n\nPlease reason step by step, and put your final answer within \\boxed{}."
 

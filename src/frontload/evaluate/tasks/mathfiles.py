@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 
 from frontload.errors import InputError
-from frontload.evaluate.extract import extract_answer, last_boxed
-from frontload.evaluate.grade import math_equal, parse_number
 from frontload.evaluate.tasks.base import Graded, Sample, Task, check_mode
 from frontload.evaluate.tasks.mathcommon import MINERVA_STOP, grade_math, math_prompt
+from frontload.grading.extract import extract_answer, last_boxed
+from frontload.grading.grade import math_equal, parse_number
 
 MULTIPLE_SUFFIX = (
     "\n\nThis problem has several answers: give all of them, separated by commas, in one \\boxed{}."

@@ -1,4 +1,4 @@
-from frontload.evaluate.extract import extract_answer, extract_choice, last_boxed
+from frontload.grading.extract import extract_answer, extract_choice, last_boxed
 
 
 def test_boxed_is_brace_matched_and_last_wins():

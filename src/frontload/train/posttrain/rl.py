@@ -17,10 +17,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from frontload.errors import DataError, InputError, StageNotReady, TrainingError
-from frontload.train.posttrain_recipe import RLRecipe
-from frontload.train.progress import capture_library_output, progress_callback
-from frontload.train.rewards import RewardLog, build_rewards, task_of
-from frontload.train.sft import (
+from frontload.train.posttrain.recipe import RLRecipe
+from frontload.train.posttrain.rewards import RewardLog, build_rewards, task_of
+from frontload.train.posttrain.sft import (
     MetricsWriter,
     checkpoint_step,
     drop_printer,
@@ -33,6 +32,7 @@ from frontload.train.sft import (
     quiet_libraries,
     resolve,
 )
+from frontload.train.progress import capture_library_output, progress_callback
 from frontload.workspace import Workspace
 
 

@@ -1,6 +1,6 @@
 import time
 
-from frontload.evaluate.grade import fast_equal, grade_math_batch, math_equal, to_number
+from frontload.grading.grade import fast_equal, grade_math_batch, math_equal, to_number
 
 
 def test_numbers_with_commas_currency_units_and_leading_zeros():

@@ -29,8 +29,8 @@ def completion_text(completion: Any) -> str:
 
 def math_reward(prompts, completions, reference, task, **_: Any) -> list[float | None]:
     """1 when the extracted final answer equals the reference (Math-Verify), else 0."""
-    from frontload.evaluate.extract import extract_answer
-    from frontload.evaluate.grade import math_equal
+    from frontload.grading.extract import extract_answer
+    from frontload.grading.grade import math_equal
 
     scores: list[float | None] = []
     for completion, ref, kind in zip(completions, reference, task, strict=True):
@@ -44,7 +44,7 @@ def math_reward(prompts, completions, reference, task, **_: Any) -> list[float |
 
 def format_reward(prompts, completions, task, **_: Any) -> list[float | None]:
     """1 when the final answer is stated explicitly (boxed or "the answer is"), for math prompts."""
-    from frontload.evaluate.extract import extract_answer
+    from frontload.grading.extract import extract_answer
 
     scores: list[float | None] = []
     for completion, kind in zip(completions, task, strict=True):
@@ -55,7 +55,7 @@ def format_reward(prompts, completions, task, **_: Any) -> list[float | None]:
 
 def choice_reward(prompts, completions, reference, task, **_: Any) -> list[float | None]:
     """1 when the chosen letter matches the reference letter."""
-    from frontload.evaluate.extract import extract_choice
+    from frontload.grading.extract import extract_choice
 
     scores: list[float | None] = []
     for completion, ref, kind in zip(completions, reference, task, strict=True):
@@ -79,7 +79,7 @@ def make_code_reward(timeout_s: float, workers: int = 2) -> Reward:
     reward's). A sandbox that cannot run raises, and is counted as a reward error."""
 
     def code_reward(prompts, completions, reference, task, **_: Any) -> list[float | None]:
-        from frontload.evaluate.code_exec import Job, Limits, candidate_names, run_programs
+        from frontload.grading.code_exec import Job, Limits, candidate_names, run_programs
 
         limits = Limits(timeout_s=timeout_s)
         rows = [i for i, kind in enumerate(task) if kind == "code"]

@@ -1,6 +1,6 @@
 """Math-Verify worker process: reads `[prediction, reference]` JSON lines, writes 1 or 0 per line.
 
-Runs as `python -m frontload.evaluate.mv_worker`; the parent (`grade.VerifyWorker`) enforces the
+Runs as `python -m frontload.grading.mv_worker`; the parent (`grade.VerifyWorker`) enforces the
 deadline by killing this process, so Math-Verify's own signal timeouts are switched off here.
 """
 

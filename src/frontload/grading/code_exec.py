@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from frontload.errors import ConfigError
-from frontload.evaluate.sandbox_boot import VERDICT_PREFIX, decode, encode
+from frontload.grading.sandbox_boot import VERDICT_PREFIX, decode, encode
 
 BOOT = Path(__file__).with_name("sandbox_boot.py")
 SAFE_ENV = {

@@ -220,7 +220,7 @@ class VerifyWorker:
     def _start(self) -> None:
         self._lines = queue.Queue()
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "frontload.evaluate.mv_worker"],
+            [sys.executable, "-m", "frontload.grading.mv_worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

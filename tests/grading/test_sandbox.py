@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from frontload.errors import ConfigError
-from frontload.evaluate import code_exec
-from frontload.evaluate.code_exec import (
+from frontload.grading import code_exec
+from frontload.grading.code_exec import (
     Job,
     Limits,
     run_calls,
@@ -314,7 +314,7 @@ def test_a_builtin_named_function_under_test_is_still_the_candidates():
 def test_code_reward_refuses_tests_that_never_call_the_program(tmp_path):
     # stdin/stdout cases given as JSON parse as a Python list: every sample would score 1.
     from frontload.errors import TrainingError
-    from frontload.train.rewards import RewardLog, build_rewards
+    from frontload.train.posttrain.rewards import RewardLog, build_rewards
 
     log = RewardLog(tmp_path, samples_per_call=0)
     rewards, _ = build_rewards(["code"], 3.0, log)

@@ -17,7 +17,7 @@ from typing import Any
 from frontload.data.tokenizer import fit_reasoning, with_reasoning
 from frontload.errors import ConfigError, StageNotReady, TrainingError
 from frontload.train.metrics import truncate_metrics
-from frontload.train.posttrain_recipe import Hardware, SFTRecipe
+from frontload.train.posttrain.recipe import Hardware, SFTRecipe
 from frontload.train.progress import capture_library_output, progress_callback
 from frontload.workspace import Workspace
 
@@ -226,7 +226,7 @@ def sft(
     quiet_libraries()
     capture_library_output(workspace.runs_dir / recipe.name / "train.log")
     torch.manual_seed(recipe.seed)
-    from frontload.allocate.plan import resolve_plan
+    from frontload.plan import resolve_plan
     from frontload.train.served import (
         chat_tokens,
         check_resume_plan,
