@@ -28,6 +28,7 @@ from frontload.train.metrics import (
     peak_tflops,
     write_summary,
 )
+from frontload.train.moves import check_learning_rates, check_moved, fingerprint
 from frontload.train.phases import (
     StagedData,
     plan_phases,
@@ -163,6 +164,11 @@ def _train(
         data.load_state_dict(rank_state["data"])
         set_rng_state(rank_state["rng"])
     loader = DeviceLoader(data, recipe.micro_batch_size, accum, env.device)
+    if step < total_steps:
+        rates = [lr_at(recipe.schedule, s, total_steps) for s in range(step, total_steps)]
+        cause = f"schedule {recipe.schedule.kind}, min_lr {recipe.schedule.min_lr}"
+        check_learning_rates(rates, recipe.name, cause)
+    start_step, start_weights = step, env.sum(fingerprint(model))
     if env.rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         dump_yaml(run_recipe(recipe, plan), run_dir / "recipe.yaml")
@@ -238,6 +244,9 @@ def _train(
                 export_hf(
                     model, config, run_dir / "exports" / f"step_{step:08d}", tokenizer, env.rank
                 )
+        if step > start_step:
+            parent = f"checkpoint step {start_step}" if start_step else "its initialisation"
+            check_moved(start_weights, env.sum(fingerprint(model)), recipe.name, parent)
         export_hf(model, config, run_dir / "hf", tokenizer, env.rank)
         if env.rank == 0:
             rows = pretrain_rows(data.served(), plan)

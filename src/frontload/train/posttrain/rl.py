@@ -17,6 +17,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from frontload.errors import DataError, InputError, StageNotReady, TrainingError
+from frontload.train.moves import (
+    check_learning_rates,
+    check_moved,
+    fingerprint,
+    learning_rate_recorder,
+)
 from frontload.train.posttrain.recipe import RLRecipe
 from frontload.train.posttrain.rewards import RewardLog, build_rewards, task_of
 from frontload.train.posttrain.sft import (
@@ -170,13 +176,19 @@ def rl(recipe: RLRecipe, workspace: Workspace, resume: bool = True) -> RLResult:
     log = RewardLog(run_dir, recipe.log_samples)
     rewards, _ = build_rewards(recipe.rewards.kinds, recipe.rewards.code_timeout_s, log)
     writer = MetricsWriter(recipe.name, "rl", run_dir / "metrics.jsonl")
+    rates: list[float] = []
+    parent = fingerprint(model)
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=rewards,
         args=grpo_config(recipe, run_dir, recipe.rewards.weights),
         train_dataset=Dataset.from_list(prompts),
         processing_class=tokenizer,
-        callbacks=[metrics_callback(writer), progress_callback("rl", recipe.name, "reward")],
+        callbacks=[
+            metrics_callback(writer),
+            progress_callback("rl", recipe.name, "reward"),
+            learning_rate_recorder(rates),
+        ],
     )
     drop_printer(trainer)
     checkpoint = last_checkpoint(run_dir / "checkpoints") if resume else None
@@ -186,6 +198,9 @@ def rl(recipe: RLRecipe, workspace: Workspace, resume: bool = True) -> RLResult:
     except ValueError as error:
         raise TrainingError(f"RL run {recipe.name!r} failed: {error}") from error
     log.check(minimum=1)  # reward errors over 5% of samples: the run's rewards cannot be trusted
+    if checkpoint is None or rates:  # a resumed run that had no step left ran none here
+        check_learning_rates(rates, recipe.name, "constant schedule")
+    check_moved(parent, fingerprint(trainer.model), recipe.name, recipe.model)
     hf_dir = run_dir / "hf"
     mark_auto_loadable(trainer.model.config)
     trainer.save_model(str(hf_dir))

@@ -17,6 +17,13 @@ from typing import Any
 from frontload.data.tokenizer import fit_reasoning, with_reasoning
 from frontload.errors import ConfigError, StageNotReady, TrainingError
 from frontload.train.metrics import truncate_metrics
+from frontload.train.moves import (
+    capped_warmup,
+    check_learning_rates,
+    check_moved,
+    fingerprint,
+    learning_rate_recorder,
+)
 from frontload.train.posttrain.recipe import Hardware, SFTRecipe
 from frontload.train.progress import capture_library_output, progress_callback
 from frontload.workspace import Workspace
@@ -253,7 +260,7 @@ def sft(
     config = SFTConfig(
         output_dir=str(run_dir / "checkpoints"),
         learning_rate=recipe.lr,
-        warmup_steps=recipe.warmup_ratio,
+        warmup_steps=0,  # set per run by capped_warmup: never every step of a short run
         weight_decay=recipe.weight_decay,
         lr_scheduler_type=recipe.lr_scheduler,
         per_device_train_batch_size=recipe.micro_batch_size,
@@ -275,13 +282,19 @@ def sft(
         **pick_device(recipe.hardware),
     )
     writer = MetricsWriter(recipe.name, "sft", run_dir / "metrics.jsonl")
-    trainer = SFTTrainer(
+    rates: list[float] = []
+    parent = fingerprint(model)
+    trainer = capped_warmup(SFTTrainer, recipe.warmup_ratio)(
         model=model,
         args=config,
         train_dataset=Dataset.from_list([{"messages": m} for m in train]),
         eval_dataset=Dataset.from_list([{"messages": m} for m in held_out]) if held_out else None,
         processing_class=tokenizer,
-        callbacks=[metrics_callback(writer), progress_callback("sft", recipe.name, "loss")],
+        callbacks=[
+            metrics_callback(writer),
+            progress_callback("sft", recipe.name, "loss"),
+            learning_rate_recorder(rates),
+        ],
     )
     drop_printer(trainer)
     checkpoint = last_checkpoint(run_dir / "checkpoints") if resume else None
@@ -296,6 +309,10 @@ def sft(
         trainer.train(resume_from_checkpoint=checkpoint)
     except ValueError as error:
         raise TrainingError(f"SFT run {recipe.name!r} failed: {error}") from error
+    if checkpoint is None or rates:  # a resumed run that had no step left ran none here
+        cause = f"{recipe.lr_scheduler} schedule, warmup_ratio {recipe.warmup_ratio}"
+        check_learning_rates(rates, recipe.name, cause)
+    check_moved(parent, fingerprint(trainer.model), recipe.name, recipe.model)
     after = trainer.evaluate()["eval_loss"] if held_out else None
     hf_dir = run_dir / "hf"
     mark_auto_loadable(trainer.model.config)
