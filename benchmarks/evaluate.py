@@ -1,12 +1,13 @@
 """Evaluation benchmarks: math-grading fidelity and throughput, fl against plain Math-Verify used
 the way lighteval uses it (on the fidelity suite built from the answer keys); code grading through
-the sandbox (HumanEval canonical solutions, judged in a separate process); the sandbox's overhead per
-program against a bare `python -c`; evalplus MBPP+ reference solutions against their plus tests
-(when an MbppPlus.jsonl is given). Prints JSON. Needs the benchmark files (--data-dir or
+the sandbox (HumanEval canonical solutions, judged in a separate process); the sandbox's overhead
+per program against a bare `python -c` and, in the same run, against the sandbox at an earlier git
+ref; evalplus MBPP+ reference solutions against their plus tests (when an MbppPlus.jsonl is given). Prints JSON. Needs the benchmark files (--data-dir or
 $FL_BENCH_DIR).
 
     .venv/bin/python benchmarks/evaluate.py --data-dir ../shared/data/bench [--per-file 40]
         [--limit 40] [--workers 2] [--repeats 10] [--mbpp-plus MbppPlus.jsonl]
+        [--baseline-ref 5a12b07] [--only sandbox]
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from frontload.evaluate.fidelity import (
 )
 from frontload.evaluate.runner import default_data_dir
 from frontload.evaluate.tasks import get_task
-from frontload.grading.code_exec import run_program, run_programs, run_tests
+from frontload.grading.sandbox import run_program, run_programs, run_tests
 
 
 def _rates(counts: dict[str, dict[str, int]]) -> dict:
@@ -131,24 +132,88 @@ def _median_ms(action, repeats: int) -> float:
     return round(1000 * statistics.median(walls), 1)
 
 
-def sandbox_overhead(repeats: int) -> dict:
-    """Median wall time of a trivial program: sandboxed (bubblewrap) stdin/stdout program and
-    judged tests, against a bare `python -c` subprocess (the peer)."""
-    bare = _median_ms(
-        lambda: subprocess.run([sys.executable, "-c", "print(1)"], capture_output=True, check=True),
-        repeats,
-    )
-    program = _median_ms(lambda: run_program("print(1)"), repeats)
-    judged = _median_ms(
-        lambda: run_tests("def f(x):\n    return x\n", "assert f(1) == 1\n"), repeats
-    )
-    return {
-        "repeats": repeats,
-        "peer_bare_subprocess_ms": bare,
-        "sandboxed_program_ms": program,
-        "sandboxed_judged_tests_ms": judged,
-        "program_vs_bare": round(program / bare, 2),
+BASELINE_REF = "5a12b07"  # main before issue 22: code_exec.py + sandbox_boot.py
+BASELINE_PATHS = ("src/frontload/grading", "src/frontload/evaluate")  # where they lived
+
+
+def load_baseline(ref: str, folder: Path):
+    """The sandbox as it was at git `ref` (code_exec.py and sandbox_boot.py), as a module of its
+    own in `folder`, so today's and that code run in the same process, on the same load."""
+    import importlib
+
+    repo = Path(__file__).resolve().parents[1]
+    for where in BASELINE_PATHS:
+        shown = [
+            subprocess.run(
+                ["git", "-C", str(repo), "show", f"{ref}:{where}/{name}"],
+                capture_output=True,
+                text=True,
+            )
+            for name in ("code_exec.py", "sandbox_boot.py")
+        ]
+        if all(done.returncode == 0 for done in shown):
+            break
+    else:
+        raise SystemExit(f"no code_exec.py/sandbox_boot.py at {ref}")
+    package = folder / "fl_baseline_sandbox"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    module = where.replace("src/", "").replace("/", ".") + ".sandbox_boot"
+    code = shown[0].stdout.replace(module, "fl_baseline_sandbox.sandbox_boot")
+    (package / "code_exec.py").write_text(code)
+    (package / "sandbox_boot.py").write_text(shown[1].stdout)
+    sys.path.insert(0, str(folder))
+    return importlib.import_module("fl_baseline_sandbox.code_exec")
+
+
+def sandbox_overhead(repeats: int, baseline_ref: str | None = BASELINE_REF) -> dict:
+    """Median wall time of a trivial program: sandboxed stdin/stdout program and judged tests,
+    against a bare `python -c` subprocess (the peer) and, in the same run with the runs
+    interleaved, against the sandbox as it was at `baseline_ref` (today's code must stay within
+    1.5x of it)."""
+    import tempfile
+
+    from frontload.grading.sandbox import isolation_summary
+
+    program_source, tests = "print(1)", ("def f(x):\n    return x\n", "assert f(1) == 1\n")
+    runs = {
+        "bare": lambda: subprocess.run(
+            [sys.executable, "-c", "print(1)"], capture_output=True, check=True
+        ),
+        "program": lambda: run_program(program_source),
+        "judged": lambda: run_tests(*tests),
     }
+    with tempfile.TemporaryDirectory() as folder:
+        if baseline_ref:
+            old = load_baseline(baseline_ref, Path(folder))
+            runs["baseline_program"] = lambda: old.run_program(program_source)
+            runs["baseline_judged"] = lambda: old.run_tests(*tests)
+        for action in runs.values():
+            action()  # probes, caches and imports outside the timing
+        walls: dict[str, list[float]] = {name: [] for name in runs}
+        for _ in range(repeats):  # interleaved: a change of load hits both the same
+            for name, action in runs.items():
+                start = time.perf_counter()
+                action()
+                walls[name].append(time.perf_counter() - start)
+    ms = {name: round(1000 * statistics.median(w), 1) for name, w in walls.items()}
+    report = {
+        "repeats": repeats,
+        "peer_bare_subprocess_ms": ms["bare"],
+        "sandboxed_program_ms": ms["program"],
+        "sandboxed_judged_tests_ms": ms["judged"],
+        "program_vs_bare": round(ms["program"] / ms["bare"], 2),
+        "layers": isolation_summary(),
+    }
+    if baseline_ref:
+        report.update(
+            baseline_ref=baseline_ref,
+            baseline_program_ms=ms["baseline_program"],
+            baseline_judged_tests_ms=ms["baseline_judged"],
+            program_vs_baseline=round(ms["program"] / ms["baseline_program"], 2),
+            judged_vs_baseline=round(ms["judged"] / ms["baseline_judged"], 2),
+        )
+    return report
 
 
 def main() -> None:
@@ -160,6 +225,11 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--mbpp-plus", type=Path, default=None, help="an evalplus MbppPlus.jsonl")
     parser.add_argument("--solutions", type=int, default=200, help="worked solutions per file")
+    parser.add_argument(
+        "--baseline-ref",
+        default=BASELINE_REF,
+        help="git ref of the sandbox to compare with in the same run ('' for none)",
+    )
     parser.add_argument("--only", choices=("fidelity", "solutions", "code", "sandbox", "mbpp_plus"))
     args = parser.parse_args()
     data_dir = args.data_dir or default_data_dir()
@@ -169,7 +239,7 @@ def main() -> None:
         "fidelity": lambda: fidelity(data_dir, args.per_file, args.workers),
         "solutions": lambda: fidelity(data_dir, args.solutions, args.workers, solutions=True),
         "code": lambda: code_throughput(data_dir, args.limit, args.workers),
-        "sandbox": lambda: sandbox_overhead(args.repeats),
+        "sandbox": lambda: sandbox_overhead(args.repeats, args.baseline_ref or None),
         "mbpp_plus": lambda: mbpp_plus(args.mbpp_plus, args.limit, args.workers),
     }
     report: dict = {"workers": args.workers}

@@ -3,24 +3,27 @@ verdict it must get, and the correct program passes."""
 
 import os
 import socket
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
 from frontload.errors import ConfigError
-from frontload.grading import code_exec
-from frontload.grading.code_exec import (
+from frontload.grading.sandbox import (
     Job,
     Limits,
+    called_names,
     run_calls,
     run_program,
     run_programs,
     run_tests,
 )
+from frontload.grading.sandbox import isolation as sandbox_isolation
 
-if code_exec._probe():  # the suite is about bubblewrap's isolation; say why it cannot run here
-    pytest.skip(f"bubblewrap cannot run here: {code_exec._probe()}", allow_module_level=True)
+if sandbox_isolation._probe():  # the suite is about bubblewrap's isolation; say why not here
+    reason = sandbox_isolation._probe()
+    pytest.skip(f"bubblewrap cannot run here: {reason}", allow_module_level=True)
 
 QUICK = Limits(timeout_s=3.0, processes=16)
 TESTS = "assert add(2, 3) == 5\nassert add(-1, 1) == 0\n"
@@ -265,9 +268,9 @@ def test_pool_keeps_order_and_isolates_samples():
 
 
 def test_without_isolation_fl_refuses_unless_the_user_opts_in(monkeypatch):
-    monkeypatch.setattr(code_exec, "_probe", lambda: "bwrap cannot run here (test)")
+    monkeypatch.setattr(sandbox_isolation, "_probe", lambda: "bwrap cannot run here (test)")
     monkeypatch.delenv("FL_SANDBOX", raising=False)
-    monkeypatch.setitem(code_exec._weak_state, "allowed", False)
+    monkeypatch.setitem(sandbox_isolation._weak_state, "allowed", False)
     with pytest.raises(ConfigError, match="no sandbox for untrusted code"):
         run_program("print(1)")
     from frontload.evaluate.score import score_predictions
@@ -275,8 +278,27 @@ def test_without_isolation_fl_refuses_unless_the_user_opts_in(monkeypatch):
     with pytest.raises(ConfigError, match="--weak-sandbox"):  # before any file is read
         score_predictions("mbpp", Path("no-such-predictions.jsonl"), None)
     monkeypatch.setenv("FL_SANDBOX", "weak")
-    assert run_tests(CORRECT, TESTS, limits=QUICK).verdict == "passed"
-    assert run_tests(WRONG, TESTS, limits=QUICK).verdict == "failed"
+    if sandbox_isolation._weak_probe():
+        # as root, with the interpreter where other uids cannot read it (a pyenv in a 0700
+        # /root), the weak mode cannot leave root and still run Python: it refuses as well
+        with pytest.raises(ConfigError, match="weak mode cannot run either"):
+            run_tests(CORRECT, TESTS, limits=QUICK)
+        system = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
+        if not system.exists():
+            return
+        # ... and runs with an interpreter the sandbox uid can read (the system's, stdlib only)
+        monkeypatch.setattr(sys, "executable", str(system))
+        sandbox_isolation._weak_probe.cache_clear()
+        monkeypatch.setattr(sandbox_isolation, "site_packages", lambda: [])
+    try:
+        assert run_tests(CORRECT, TESTS, limits=QUICK).verdict == "passed"
+        assert run_tests(WRONG, TESTS, limits=QUICK).verdict == "failed"
+        uid = run_program("import os\nprint(os.getuid())", limits=QUICK)
+        assert uid.verdict == "passed" and (int(uid.stdout) != 0 or os.geteuid() != 0)
+        tmp_write = run_program("open('/usr/planted', 'w')", limits=QUICK)
+        assert tmp_write.verdict == "error" and "PermissionError" in tmp_write.reason
+    finally:
+        sandbox_isolation._weak_probe.cache_clear()
 
 
 @pytest.mark.parametrize(
@@ -307,7 +329,7 @@ def test_a_builtin_named_function_under_test_is_still_the_candidates():
     # MBPP task 126: the function under test is called `sum`, and the tests call nothing else
     tests = "assert sum(10, 15) == 6\nassert sum(4, 6) == 3\n"
     source = "import math\ndef sum(a, b):\n    return builtins_sum(d for d in range(1, min(a, b) + 1) if a % d == 0 and b % d == 0)\nimport builtins\nbuiltins_sum = builtins.sum\n"
-    assert code_exec.candidate_names(source, tests, None) == ["sum"]
+    assert called_names(tests).calls == [] and called_names(tests).builtin_calls == ["sum"]
     assert run_tests(source, tests, limits=QUICK).verdict == "passed"
 
 

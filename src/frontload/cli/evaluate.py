@@ -119,7 +119,7 @@ def run(
     from frontload.config import validate
     from frontload.evaluate.runner import EvalSettings, default_data_dir, run_evaluation
     from frontload.evaluate.tasks.files import parse_fields, parse_limits, parse_pairs
-    from frontload.grading.code_exec import allow_weak_sandbox
+    from frontload.grading.sandbox import allow_weak_sandbox
 
     ws = workspace_from(workspace)
     allow_weak_sandbox(weak_sandbox)
@@ -190,7 +190,7 @@ def score(
     from frontload.evaluate.runner import default_data_dir
     from frontload.evaluate.score import score_predictions, write_rows
     from frontload.evaluate.tasks.files import parse_fields, parse_limits, parse_pairs
-    from frontload.grading.code_exec import allow_weak_sandbox
+    from frontload.grading.sandbox import allow_weak_sandbox
 
     allow_weak_sandbox(weak_sandbox)
     rows, scores = score_predictions(

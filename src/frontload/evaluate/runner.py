@@ -25,7 +25,7 @@ from frontload.evaluate.likelihood import Gold
 from frontload.evaluate.tasks import parse_tasks
 from frontload.evaluate.tasks.base import Graded, Sample, Task, file_hash
 from frontload.evaluate.tasks.files import apply_limits, check_task_names, load_task_records
-from frontload.grading.code_exec import isolation
+from frontload.grading.sandbox import sandbox_mode
 
 SAMPLE_COLUMNS = (
     "task",
@@ -328,7 +328,7 @@ def run_evaluation(settings: EvalSettings, out_dir: Path) -> list[dict]:
         source = hub_source(task) if settings.hub else None
         apply_limits(task, settings.sandbox_limits.get(task.name, {}))
         if task.category == "code":
-            isolation()  # no sandbox and no opt-in: refuse before generating anything
+            sandbox_mode()  # no sandbox and no opt-in: refuse before generating anything
         location, records = load_task_records(
             task, data_dir, source, settings.task_files, settings.fields
         )
@@ -399,7 +399,7 @@ def summarise(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from frontload.grading.code_exec import isolation_summary
+    from frontload.grading.sandbox import isolation_summary
 
     table = pa.concat_tables([pq.read_table(p) for p in parts]) if parts else None
     if table is not None:

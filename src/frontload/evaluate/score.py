@@ -10,7 +10,7 @@ from frontload.evaluate.runner import grade_rows, write_part
 from frontload.evaluate.tasks import get_task
 from frontload.evaluate.tasks.base import read_records
 from frontload.evaluate.tasks.files import apply_limits, check_task_names, load_task_records
-from frontload.grading.code_exec import isolation
+from frontload.grading.sandbox import sandbox_mode
 
 
 def score_predictions(
@@ -28,7 +28,7 @@ def score_predictions(
     check_task_names([task.name], task_file=task_files, field=fields, sandbox_limit=sandbox_limits)
     apply_limits(task, (sandbox_limits or {}).get(task.name, {}))
     if task.category == "code":
-        isolation()  # no sandbox and no opt-in: refuse before grading anything
+        sandbox_mode()  # no sandbox and no opt-in: refuse before grading anything
     records = _read_predictions(predictions)
     _, items = load_task_records(task, data_dir, None, task_files, fields)
     samples = {s.id: s for s in task.build(items, mode, None, data_dir)}

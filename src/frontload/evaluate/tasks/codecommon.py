@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 
 from frontload.evaluate.tasks.base import Graded
-from frontload.grading.code_exec import Job, run_programs
+from frontload.grading.sandbox import Job, run_programs
 
 CODE_BLOCK = re.compile(r"```(?:python|py|Python)?[ \t]*\n(.*?)```", re.DOTALL)
 BASE_STOP = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\nassert")

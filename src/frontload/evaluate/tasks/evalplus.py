@@ -4,7 +4,7 @@ Records carry `task_id`, `prompt`, `canonical_solution`, `entry_point`, `base_in
 `plus_input` and `atol`. As in evalplus, the expected outputs are the canonical solution's outputs
 on those inputs, and each input's time limit is the reference's time on it times a factor
 (4 by default), at least 1 s. The candidate answers calls in a sandboxed process and only plain
-data comes back (`code_exec.run_calls`), so no output can pretend to be equal.
+data comes back (`sandbox.run_calls`), so no output can pretend to be equal.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from frontload.errors import FrontloadError
 from frontload.evaluate.tasks.base import Graded, Sample, Task, check_mode, require
 from frontload.evaluate.tasks.codecommon import BASE_STOP, extract_code, truncate_at_stop
-from frontload.grading.code_exec import CallsResult, Limits, Raised, run_calls
+from frontload.grading.sandbox import CallsResult, Limits, Raised, run_calls
 
 CHAT_TEMPLATE = (
     "Complete the following Python task. Answer with the whole program in one ```python code "
@@ -126,9 +127,19 @@ class EvalPlusTask(Task):
         detail = f"{run.reason}; base {min(len(run.outputs), base)}/{base}"
         return Graded(None, run.verdict, rule, f"{detail}\n{run.stderr_tail}".strip())
 
+    def grade_safely(self, sample: Sample, completion: str) -> Graded:
+        """`grade_one`, with a failure on the evaluator's side made this sample's error verdict
+        (never its chunk's)."""
+        try:
+            return self.grade_one(sample, completion)
+        except FrontloadError:
+            raise  # no sandbox at all: every sample would fail the same way
+        except Exception as error:  # noqa: BLE001 - this sample's verdict
+            return Graded(None, "error", "", f"evaluator: {type(error).__name__}: {error}"[:300])
+
     def grade(self, samples, completions, workers: int = 2):
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            return list(pool.map(self.grade_one, samples, [c or "" for c in completions]))
+            return list(pool.map(self.grade_safely, samples, [c or "" for c in completions]))
 
 
 class HumanEvalPlus(EvalPlusTask):

@@ -180,7 +180,7 @@ LIMIT_ATTRIBUTES = ("limits", "candidate_limits", "reference_limits")
 
 def parse_limits(values: list[str] | None) -> dict[str, dict[str, float]]:
     """`--sandbox-limit mbpp.timeout_s=30` items -> {"mbpp": {"timeout_s": 30.0}}."""
-    from frontload.grading.code_exec import Limits
+    from frontload.grading.sandbox import Limits
 
     known = {f.name for f in dataclasses.fields(Limits)}
     limits: dict[str, dict[str, float]] = {}

@@ -9,7 +9,7 @@ from frontload.evaluate.tasks.codecommon import (
     run_and_grade,
     truncate_at_stop,
 )
-from frontload.grading.code_exec import Job, Limits
+from frontload.grading.sandbox import Job, Limits
 
 CHAT_TEMPLATE = (
     "Complete the following Python function. Return the whole function in one ```python code "

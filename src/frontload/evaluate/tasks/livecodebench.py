@@ -12,7 +12,7 @@ import re
 
 from frontload.evaluate.tasks.base import Graded, Sample, Task, check_mode, require
 from frontload.evaluate.tasks.codecommon import extract_code
-from frontload.grading.code_exec import Limits, run_program
+from frontload.grading.sandbox import Limits, run_program
 
 PROMPT = (
     "You will be given a competitive programming problem. Write a correct and efficient Python "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from frontload.evaluate.tasks.base import Sample, Task, check_mode, require
 from frontload.evaluate.tasks.codecommon import extract_code, run_and_grade
-from frontload.grading.code_exec import Job, Limits
+from frontload.grading.sandbox import Job, Limits
 
 CHAT_TEMPLATE = (
     "You are an expert Python programmer, and here is your task: {prompt} Your code should pass "

@@ -79,7 +79,7 @@ def make_code_reward(timeout_s: float, workers: int = 2) -> Reward:
     reward's). A sandbox that cannot run raises, and is counted as a reward error."""
 
     def code_reward(prompts, completions, reference, task, **_: Any) -> list[float | None]:
-        from frontload.grading.code_exec import Job, Limits, candidate_names, run_programs
+        from frontload.grading.sandbox import Job, Limits, called_names, run_programs
 
         limits = Limits(timeout_s=timeout_s)
         rows = [i for i, kind in enumerate(task) if kind == "code"]
@@ -89,8 +89,10 @@ def make_code_reward(timeout_s: float, workers: int = 2) -> Reward:
         ]
         for job in jobs:
             # Tests that never call the program (stdin/stdout cases as JSON, a reference solution)
-            # would pass every sample: a reward error, not a reward of 1.
-            if not candidate_names(job.source, job.tests or "", None):
+            # would pass every sample: a reward error, not a reward of 1. Only the tests are
+            # parsed here; the program is parsed, if at all, inside the sandbox.
+            names = called_names(job.tests or "")
+            if not names.calls and not names.builtin_calls:
                 raise ValueError(
                     "the code reference calls no function of the program: expected assert-style "
                     f"tests such as `assert f(1) == 2`, got {(job.tests or '')[:80]!r}"

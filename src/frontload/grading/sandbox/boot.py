@@ -1,18 +1,26 @@
-"""First code run inside a sandboxed process: set limits, then play one role.
+"""First code run inside a sandboxed process: leave root, set limits, then play one role.
 
-Started by `code_exec` as `python -B -S -s boot.py role=... key=value ...`, inside bubblewrap
-(read-only root, private /tmp, no network, own pid namespace, scrubbed environment) or, only when
-the user opted in, without it. Roles:
+Started by `sandbox.process` as `python -B -S -s boot.pyc role=... key=value ...`, inside
+bubblewrap (read-only root, private /tmp, no network, own pid namespace, scrubbed environment,
+the seccomp filter already loaded) or, only when the user opted in, without it. Before any
+untrusted byte is read it:
 
+1. leaves host root for the sandbox's own unprivileged uid (when the evaluator runs as root);
+2. sets the rlimits (cpu, address space, file size, processes, no core files);
+3. joins a fresh anonymous session keyring, so the evaluator's keys are out of reach;
+4. in the weak mode only, loads the seccomp filter and an audit hook itself.
+
+Roles:
 - `program`: run a script as `__main__` (stdin/stdout tasks; the parent compares the output);
 - `candidate`: run untrusted code, then answer calls `[name, args, kwargs]` read from a pipe with
   plain-data results (no objects: an object whose `__eq__` is always true cannot travel);
 - `judge`: run the benchmark's tests in a process that never ran untrusted code; the names the
   evaluator lists (those the tests use but do not define) are calls to the candidate through the
-  pipe. Only the judge decides the
-  verdict, and it writes it where the candidate cannot reach (its own stdout, read by the parent).
+  pipe. Only the judge decides the verdict, and it writes it where the candidate cannot reach
+  (its own stdout, read by the parent).
 
-This file imports only the standard library: it runs before the program's packages are on the path.
+This file imports only the standard library: it runs before the program's packages are on the
+path. The evaluator imports `encode`, `decode_reply` and `VERDICT_PREFIX` from it.
 """
 
 from __future__ import annotations
@@ -23,13 +31,18 @@ import resource
 import sys
 
 # Only `os`, `sys`, `resource` and `builtins` load for every run (each import costs the start of
-# every sandboxed program); `json` loads in the roles that talk over a pipe.
+# every sandboxed program); `json` loads in the roles that talk over a pipe, `ctypes` for the
+# keyring.
 INFINITIES = (float("inf"), float("-inf"))
 
 VERDICT_PREFIX = "FL-VERDICT "
-MAX_MESSAGE = 64 * 1024 * 1024
 PLAIN_COLLECTIONS = {"Counter": dict, "OrderedDict": dict, "defaultdict": dict, "deque": list}
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+KEYCTL_JOIN_SESSION_KEYRING = 1
+PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
+# A set or dict whose elements share one hash costs quadratic time to build: a reply with more
+# than this many equal hashes among its elements is refused (honest data has a handful at most).
+MAX_EQUAL_HASHES = 32
 
 
 class CandidateGone(Exception):
@@ -38,6 +51,10 @@ class CandidateGone(Exception):
 
 class RemoteError(Exception):
     """The candidate raised an exception that is not a builtin one."""
+
+
+class ReplyRejected(ValueError):
+    """A reply too large or too costly to decode (its bytes, its elements or its hashes)."""
 
 
 class Opaque:
@@ -95,6 +112,19 @@ def encode(value: object) -> object:
     return {"$o": [kind.__name__, truth]}
 
 
+def _spread(items: list) -> list:
+    """`items` unchanged, unless too many of them share a hash (a set built from them would take
+    quadratic time: integers equal modulo 2**61 - 1 all hash alike)."""
+    if len(items) > MAX_EQUAL_HASHES:
+        counts: dict[int, int] = {}
+        for item in items:
+            key = hash(item)
+            counts[key] = counts.get(key, 0) + 1
+            if counts[key] > MAX_EQUAL_HASHES:
+                raise ReplyRejected(f"more than {MAX_EQUAL_HASHES} elements share one hash")
+    return items
+
+
 def decode(value: object) -> object:
     """The inverse of `encode`: fresh builtin objects only."""
     if isinstance(value, list):
@@ -107,11 +137,13 @@ def decode(value: object) -> object:
     if tag == "$t":
         return tuple(decode(item) for item in inner)
     if tag == "$s":
-        return {decode(item) for item in inner}
+        return set(_spread([decode(item) for item in inner]))
     if tag == "$z":
-        return frozenset(decode(item) for item in inner)
+        return frozenset(_spread([decode(item) for item in inner]))
     if tag == "$d":
-        return {decode(k): decode(v) for k, v in inner}
+        pairs = [(decode(k), decode(v)) for k, v in inner]
+        _spread([key for key, _ in pairs])
+        return dict(pairs)
     if tag == "$b":
         return bytes.fromhex(inner)
     if tag == "$c":
@@ -119,6 +151,31 @@ def decode(value: object) -> object:
     if tag == "$o":
         return Opaque(str(inner[0]), bool(inner[1]))
     raise ValueError(f"unknown tag {tag!r}")
+
+
+def decode_reply(line: bytes, max_bytes: int, max_items: int, loads) -> object:
+    """One JSON reply line, parsed only when its size and element count are within bounds (a
+    12 MB line of empty lists would otherwise become ~400 MB of objects). `loads` is json.loads."""
+    if len(line) > max_bytes:
+        raise ReplyRejected(f"reply larger than {max_bytes} bytes")
+    # Every element but the first needs a comma, every container a bracket: an upper bound on
+    # the objects json.loads would make, counted without making them.
+    items = line.count(b",") + line.count(b"[") + line.count(b"{") + 1
+    if items > max_items:
+        raise ReplyRejected(f"reply with more than {max_items} elements")
+    return loads(line)
+
+
+def drop_root(uid: int) -> None:
+    """Become the sandbox's own unprivileged uid (and gid, no groups). Leaving uid 0 this way
+    clears every capability, so nothing after this line runs as host root."""
+    if uid < 0 or os.getuid() != 0:
+        return
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    if os.getuid() != uid or os.geteuid() != uid or 0 in os.getresuid():
+        raise SystemExit("sandbox: could not leave root")
 
 
 def set_limits(cfg: dict) -> None:
@@ -133,6 +190,31 @@ def set_limits(cfg: dict) -> None:
     if nproc > 0:
         resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def fresh_keyring(keyctl: int, seccomp_fd: int) -> None:
+    """Join a new anonymous session keyring (keys are not namespaced: the inherited one is the
+    evaluator's). In the weak mode, then load the seccomp filter compiled by the evaluator."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if keyctl >= 0 and libc.syscall(keyctl, KEYCTL_JOIN_SESSION_KEYRING, None) < 0:
+        code = ctypes.get_errno()
+        if code != 38:  # ENOSYS: a kernel without keys has no keyring to share
+            raise SystemExit(f"sandbox: no fresh session keyring ({os.strerror(code)})")
+    if seccomp_fd < 0:
+        return
+    program = os.read(seccomp_fd, 1 << 20)
+    os.close(seccomp_fd)
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
+
+    filters = SockFprog(len(program) // 8, program)
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or libc.prctl(
+        PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(filters), 0, 0
+    ):
+        raise SystemExit(f"sandbox: seccomp filter not loaded ({os.strerror(ctypes.get_errno())})")
 
 
 def install_guard(workdir: str) -> None:
@@ -221,20 +303,27 @@ def serve(path: str, requests: int, replies: int) -> None:
 class Candidate:
     """The judge's side of the pipe: calls with plain arguments, plain results back."""
 
-    def __init__(self, requests: int, replies: int) -> None:
+    def __init__(self, requests: int, replies: int, max_bytes: int, max_items: int) -> None:
         import json
 
         self.json = json
         self.outgoing = os.fdopen(requests, "wb")
         self.incoming = os.fdopen(replies, "rb")
+        self.max_bytes, self.max_items = max_bytes, max_items
 
     def receive(self) -> dict:
-        line = self.incoming.readline(MAX_MESSAGE)
+        line = self.incoming.readline(self.max_bytes + 1)
         if not line:
             raise CandidateGone("the program exited before answering")
         if not line.endswith(b"\n"):
-            raise RemoteError("the program returned a result larger than 64 MB")
-        return self.json.loads(line)
+            raise RemoteError(f"the program returned a result larger than {self.max_bytes} bytes")
+        try:
+            reply = decode_reply(line, self.max_bytes, self.max_items, self.json.loads)
+        except ReplyRejected as error:
+            raise RemoteError(f"the program's result was refused: {error}") from None
+        if not isinstance(reply, dict):
+            raise RemoteError("the program's reply is not a message")
+        return reply
 
     def call(self, name: str, args: tuple, kwargs: dict) -> object:
         try:
@@ -245,7 +334,10 @@ class Candidate:
             raise CandidateGone("the program exited before answering") from None
         reply = self.receive()
         if "ok" in reply:
-            return decode(reply["ok"])
+            try:
+                return decode(reply["ok"])
+            except ReplyRejected as error:
+                raise RemoteError(f"the program's result was refused: {error}") from None
         kind, text = reply["err"]
         builtin = getattr(builtins, kind, None)
         # StopIteration raised into the tests would end their `map`/`for` loop early: as if all
@@ -264,19 +356,42 @@ class Candidate:
         return remote
 
 
-def judge(tests_path: str, entry: str, names: set[str], requests: int, replies: int) -> dict:
+def defined_functions(source_path: str) -> set[str]:
+    """Names the candidate's source defines with a top-level `def`. Parsed here, in the judge's
+    sandbox, never in the evaluator: hostile source can make the parser raise or run long."""
+    import ast
+
+    try:
+        with open(source_path, encoding="utf-8") as handle:
+            tree = ast.parse(handle.read())
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OSError):
+        return set()
+    return {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+
+
+def judge(cfg: dict, candidate: Candidate) -> dict:
     """Judge role: the verdict of the tests against the candidate, as a dict."""
-    with open(tests_path, encoding="utf-8") as handle:
+    with open(cfg["code"], encoding="utf-8") as handle:
         tests = handle.read()
-    candidate = Candidate(requests, replies)
+    entry = cfg.get("entry", "")
+    names = {name for name in cfg.get("names", "").split(",") if name}
+    shadowed = {name for name in cfg.get("builtins", "").split(",") if name}
+    if shadowed:
+        # MBPP's `def sum(a, b)`: the tests call only builtins, and the builtin the candidate
+        # redefines at top level is the function under test.
+        names |= shadowed & defined_functions(cfg["source"])
     try:
         hello = candidate.receive()
     except CandidateGone:
         return {"verdict": "error", "reason": "the program exited while loading"}
+    except RemoteError as error:
+        return {"verdict": "error", "reason": str(error)}
     if "load_error" in hello:
-        return {"verdict": "error", "reason": hello["load_error"]}
+        return {"verdict": "error", "reason": str(hello["load_error"])[:300]}
+    if not names and not entry:
+        return {"verdict": "error", "reason": "the tests call no function of the program"}
     namespace: dict = {"__name__": "__main__", "__builtins__": builtins}
-    for name in names:  # computed by the evaluator: `code_exec.candidate_names`
+    for name in names:  # computed by the evaluator from the tests: `runners.called_names`
         if name in sys.stdlib_module_names and not hasattr(builtins, name):
             namespace[name] = __import__(name)  # `sys.getsizeof` in a test: the module itself
         else:
@@ -300,7 +415,9 @@ def judge(tests_path: str, entry: str, names: set[str], requests: int, replies: 
 
 def main() -> None:
     cfg = dict(arg.split("=", 1) for arg in sys.argv[1:])
+    drop_root(int(cfg.get("uid", -1)))
     set_limits(cfg)
+    fresh_keyring(int(cfg.get("keyctl", -1)), int(cfg.get("seccomp", -1)))
     if cfg.get("guard") == "1":
         install_guard(cfg["workdir"])
     os.chdir(cfg["workdir"])
@@ -315,10 +432,13 @@ def main() -> None:
     else:
         import json
 
-        names = {name for name in cfg.get("names", "").split(",") if name}
-        verdict = judge(
-            cfg["code"], cfg.get("entry", ""), names, int(cfg["requests"]), int(cfg["replies"])
+        candidate = Candidate(
+            int(cfg["requests"]),
+            int(cfg["replies"]),
+            int(cfg["reply_bytes"]),
+            int(cfg["reply_items"]),
         )
+        verdict = judge(cfg, candidate)
         sys.stdout.flush()
         os.write(1, (VERDICT_PREFIX + json.dumps(verdict) + "\n").encode())
 
