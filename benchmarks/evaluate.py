@@ -83,20 +83,51 @@ def fidelity(data_dir: Path, per_file: int, workers: int, solutions: bool = Fals
     }
 
 
-def code_throughput(data_dir: Path, limit: int, workers: int) -> dict:
-    """HumanEval canonical solutions through the sandbox pool (judge + candidate processes)."""
+def code_throughput(
+    data_dir: Path, limit: int, workers: int, baseline_ref: str | None = None
+) -> dict:
+    """HumanEval canonical solutions through the sandbox pool (judge + candidate processes); with
+    `baseline_ref`, also through the sandbox at that git ref, alternating passes in one run."""
+    import tempfile
+
     task = get_task("humaneval")
     records = task.load(data_dir)[:limit]
     samples = task.build(records, "base", None, data_dir)
     jobs = [task.job(s, r["canonical_solution"])[0] for s, r in zip(samples, records, strict=True)]
-    start = time.perf_counter()
-    results = run_programs(jobs, workers=workers)
-    seconds = time.perf_counter() - start
-    return {
+    passes = {"ours": lambda: run_programs(jobs, workers=workers)}
+    with tempfile.TemporaryDirectory() as folder:
+        if baseline_ref:
+            old = load_baseline(baseline_ref, Path(folder))
+            old_jobs = [
+                old.Job(
+                    j.source, tests=j.tests, entry=j.entry, limits=old.Limits(j.limits.timeout_s)
+                )
+                for j in jobs
+            ]
+            passes["baseline"] = lambda: old.run_programs(old_jobs, workers=workers)
+        seconds: dict[str, list[float]] = {name: [] for name in passes}
+        passed: dict[str, int] = {}
+        for _ in range(2 if baseline_ref else 1):  # alternating, so load drift hits both
+            for name, run in passes.items():
+                start = time.perf_counter()
+                results = run()
+                seconds[name].append(time.perf_counter() - start)
+                passed[name] = sum(r.verdict == "passed" for r in results)
+    report = {
         "programs": len(jobs),
-        "passed": sum(r.verdict == "passed" for r in results),
-        "programs_per_s": round(len(jobs) / seconds, 2),
+        "passed": passed["ours"],
+        "programs_per_s": round(len(jobs) / statistics.mean(seconds["ours"]), 2),
     }
+    if baseline_ref:
+        report.update(
+            baseline_ref=baseline_ref,
+            baseline_passed=passed["baseline"],
+            baseline_programs_per_s=round(len(jobs) / statistics.mean(seconds["baseline"]), 2),
+            seconds_vs_baseline=round(
+                statistics.mean(seconds["ours"]) / statistics.mean(seconds["baseline"]), 2
+            ),
+        )
+    return report
 
 
 def mbpp_plus(path: Path | None, limit: int, workers: int) -> dict:
@@ -238,7 +269,9 @@ def main() -> None:
     sections = {
         "fidelity": lambda: fidelity(data_dir, args.per_file, args.workers),
         "solutions": lambda: fidelity(data_dir, args.solutions, args.workers, solutions=True),
-        "code": lambda: code_throughput(data_dir, args.limit, args.workers),
+        "code": lambda: code_throughput(
+            data_dir, args.limit, args.workers, args.baseline_ref or None
+        ),
         "sandbox": lambda: sandbox_overhead(args.repeats, args.baseline_ref or None),
         "mbpp_plus": lambda: mbpp_plus(args.mbpp_plus, args.limit, args.workers),
     }
