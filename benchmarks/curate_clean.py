@@ -1,6 +1,6 @@
 """False rejections of the cleaning step on a real, clean dataset (GSM8K train).
 
-    python benchmarks/curate_clean.py [--bench ../shared/data/bench]
+    python benchmarks/curate_clean.py [--bench FOLDER]   (default: the files shipped with fl)
 
 Every GSM8K train solution is a genuine record, so anything the default `clean:` settings drop
 is a false rejection. Prints JSON: records, rejections by reason, the repetition rate (target
@@ -28,7 +28,10 @@ def false_rejections(path: Path) -> dict:
     check = CleanFilter(CleanConfig())
     reasons: Counter = Counter()
     examples: list[dict] = []
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    from frontload.benchdata import open_text
+
+    with open_text(path) as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
     start = time.perf_counter()
     for index, row in enumerate(rows):
         meta = {"prompt": row["question"], "response": row["answer"]}
@@ -51,9 +54,14 @@ def false_rejections(path: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "data" / "bench")
+    parser.add_argument("--bench", type=Path, default=None, help="folder holding gsm8k_train.jsonl")
     args = parser.parse_args()
-    print(json.dumps(false_rejections(args.bench / "gsm8k_train.jsonl"), indent=1))
+    from frontload import benchdata
+
+    path = benchdata.find_file(args.bench or benchdata.FOLDER, "gsm8k_train.jsonl")
+    if path is None:
+        raise SystemExit(f"{args.bench}: no gsm8k_train.jsonl[.gz] in it")
+    print(json.dumps(false_rejections(path), indent=1))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Quality of near-dedup and decontamination on injected cases.
 
-    python benchmarks/curate_quality.py --records 5000 [--bench ../shared/data/bench]
+    python benchmarks/curate_quality.py --records 5000 [--bench FOLDER]  (default: the shipped files)
 
 Near-dedup: the whole `fl curate run` on a generated dump; recall = injected paraphrase pairs
 collapsed to one record, precision = near-dedup removals that are injected copies, and merges of
@@ -62,6 +62,7 @@ def dedup_quality(records: int, folder: Path) -> dict:
 
 
 def decontam_quality(bench: Path | None, folder: Path, clean_records: int) -> dict:
+    from frontload.benchdata import find_file, open_text
     from frontload.curate.decontam import DecontamFilter, build_index
     from frontload.curate.recipe import DecontamConfig
     from frontload.quickstart import sample_text as T
@@ -70,16 +71,18 @@ def decontam_quality(bench: Path | None, folder: Path, clean_records: int) -> di
     rng = random.Random(5)
     if bench is not None and bench.is_dir():
         files = {
-            "gsm8k": bench / "gsm8k_test.jsonl",
-            "math500": bench / "math500_test.jsonl",
-            "humaneval": bench / "humaneval_HumanEval.jsonl.gz",
-            "mbpp": bench / "mbpp_sanitized_427.json",
+            "gsm8k": find_file(bench, "gsm8k_test.jsonl"),
+            "math500": find_file(bench, "math500_test.jsonl"),
+            "humaneval": find_file(bench, "humaneval_HumanEval.jsonl.gz"),
+            "mbpp": find_file(bench, "mbpp_sanitized_427.json"),
         }
         specs = [{"name": name, "path": str(path)} for name, path in files.items()]
-        specs.append({"name": "mmlu", "path": str(bench / "mmlu" / "test" / "*.csv")})
-        lines = files["gsm8k"].read_text().splitlines()
+        specs.append({"name": "mmlu", "path": str(bench / "mmlu" / "test" / "*_test.csv*")})
+        with open_text(files["gsm8k"]) as handle:
+            lines = [line for line in handle if line.strip()]
         questions = [json.loads(line)["question"] for line in rng.sample(lines, 300)]
-        lines = files["math500"].read_text().splitlines()
+        with open_text(files["math500"]) as handle:
+            lines = [line for line in handle if line.strip()]
         questions += [json.loads(line)["problem"] for line in rng.sample(lines, 100)]
     else:
         sample = folder / "mini"
@@ -123,9 +126,11 @@ def decontam_quality(bench: Path | None, folder: Path, clean_records: int) -> di
 
 
 def main() -> None:
+    from frontload import benchdata
+
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=5000, help="generated dump size (dedup)")
-    parser.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "data" / "bench")
+    parser.add_argument("--bench", type=Path, default=benchdata.FOLDER, help="benchmark folder")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="fl-quality-"))
     try:

@@ -2,10 +2,10 @@
 the way lighteval uses it (on the fidelity suite built from the answer keys); code grading through
 the sandbox (HumanEval canonical solutions, judged in a separate process); the sandbox's overhead
 per program against a bare `python -c` and, in the same run, against the sandbox at an earlier git
-ref; evalplus MBPP+ reference solutions against their plus tests (when an MbppPlus.jsonl is given). Prints JSON. Needs the benchmark files (--data-dir or
-$FL_BENCH_DIR).
+ref; evalplus MBPP+ reference solutions against their plus tests (when an MbppPlus.jsonl is given). Prints JSON. Reads the benchmark
+files from --data-dir, else $FL_BENCH_DIR, else the files shipped with fl.
 
-    .venv/bin/python benchmarks/evaluate.py --data-dir ../shared/data/bench [--per-file 40]
+    .venv/bin/python benchmarks/evaluate.py [--data-dir DIR] [--per-file 40]
         [--limit 40] [--workers 2] [--repeats 10] [--mbpp-plus MbppPlus.jsonl]
         [--baseline-ref 5a12b07] [--only sandbox]
 """
@@ -29,8 +29,9 @@ from frontload.evaluate.fidelity import (
     solution_cases,
     tally,
 )
-from frontload.evaluate.runner import default_data_dir
 from frontload.evaluate.tasks import get_task
+from frontload.evaluate.tasks.files import load_task_records
+from frontload.evaluate.tasks.sources import BenchFiles
 from frontload.grading.sandbox import run_program, run_programs, run_tests
 
 
@@ -47,7 +48,7 @@ def _rates(counts: dict[str, dict[str, int]]) -> dict:
     }
 
 
-def fidelity(data_dir: Path, per_file: int, workers: int, solutions: bool = False) -> dict:
+def fidelity(data_dir: BenchFiles, per_file: int, workers: int, solutions: bool = False) -> dict:
     """The fidelity suite graded by fl (extraction + fast path + Math-Verify pool) and by plain
     Math-Verify in-process (lighteval's extraction configs), with cases/s for each. With
     `solutions`, worked MATH-500/GSM8K solutions against their answers instead."""
@@ -91,7 +92,8 @@ def code_throughput(
     import tempfile
 
     task = get_task("humaneval")
-    records = task.load(data_dir)[:limit]
+    _, records = load_task_records(task, data_dir)
+    records = records[:limit]
     samples = task.build(records, "base", None, data_dir)
     jobs = [task.job(s, r["canonical_solution"])[0] for s, r in zip(samples, records, strict=True)]
     passes = {"ours": lambda: run_programs(jobs, workers=workers)}
@@ -263,9 +265,7 @@ def main() -> None:
     )
     parser.add_argument("--only", choices=("fidelity", "solutions", "code", "sandbox", "mbpp_plus"))
     args = parser.parse_args()
-    data_dir = args.data_dir or default_data_dir()
-    if data_dir is None:
-        sys.exit("benchmark files not found: pass --data-dir")
+    data_dir = BenchFiles.for_run(args.data_dir)  # then $FL_BENCH_DIR, then the shipped files
     sections = {
         "fidelity": lambda: fidelity(data_dir, args.per_file, args.workers),
         "solutions": lambda: fidelity(data_dir, args.solutions, args.workers, solutions=True),

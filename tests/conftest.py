@@ -1,10 +1,9 @@
-"""Shared fixtures: a fresh workspace per test, and the real benchmark files when present."""
+"""Shared fixtures: a fresh workspace per test, and the real benchmark files shipped with fl."""
 
 from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -12,10 +11,6 @@ import pytest
 # training tests ~8x slower on a loaded machine.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-BENCH_DIR = REPO_ROOT.parent / "shared" / "data" / "bench"
-PAPER_DIR = REPO_ROOT.parent / "shared" / "data" / "paper"
 
 
 @pytest.fixture
@@ -29,13 +24,12 @@ def workspace(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def bench_dir() -> Path:
-    """../shared/data/bench, or a clean skip when this checkout has no shared/ beside it."""
-    if not BENCH_DIR.is_dir():
-        pytest.skip(
-            f"benchmark files not found at {BENCH_DIR} (shared/ is not beside the checkout)"
-        )
-    return BENCH_DIR
+def bench_files():
+    """The benchmark files shipped with fl (package data), and nothing else: no store, no
+    $FL_BENCH_DIR, so every test reads the same files in any checkout."""
+    from frontload.evaluate.tasks.sources import BenchFiles
+
+    return BenchFiles.shipped()
 
 
 @pytest.fixture(autouse=True)

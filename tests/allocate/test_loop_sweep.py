@@ -1,7 +1,7 @@
 """`fl run LOOP.yaml` sweep execution: every point x seed once, finished points skipped on rerun.
 
 The trainers are replaced by stand-ins that record what they were asked to train (the real ones
-are covered by tests/train and tests/posttrain); evaluation is skipped (no benchmark folder).
+are covered by tests/train and tests/posttrain); evaluation is replaced by a no-op.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ def loop(corpora_workspace, tmp_path, monkeypatch):
 
     monkeypatch.setattr(pretrain_module, "pretrain", fake("pretrain"))
     monkeypatch.setattr(sft_module, "sft", fake("sft"))
-    monkeypatch.setenv("FL_BENCH_DIR", str(tmp_path / "none"))
     (tmp_path / "allocate.yaml").write_text(yaml.safe_dump(CONFIG))
     recipes = __import__("pathlib").Path(__file__).resolve().parents[2] / "recipes" / "nano"
     for name in ("loop_pretrain.yaml", "loop_sft.yaml"):

@@ -1,22 +1,23 @@
-"""The repetition filter on real, genuine records: GSM8K train (skipped without shared/)."""
+"""The repetition filter on real, genuine records: GSM8K train (shipped with fl)."""
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
 
+from frontload.benchdata import shipped_path
 from frontload.curate.clean import top_ngram_fraction
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_repetition_false_rejections_on_gsm8k_train(bench_dir):
+def test_repetition_false_rejections_on_gsm8k_train():
     spec = importlib.util.spec_from_file_location(
         "curate_clean", ROOT / "benchmarks" / "curate_clean.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    result = module.false_rejections(bench_dir / "gsm8k_train.jsonl")
+    result = module.false_rejections(Path(shipped_path("gsm8k_train")))
     assert result["records"] > 7000
     assert result["repetition_rate"] <= 0.001, result["examples"]
     assert result["any_reason_rate"] <= 0.001, result["examples"]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from frontload import benchdata
 from frontload.cli import app
 from frontload.errors import ConfigError
 from frontload.quickstart.sample import generate_sample
@@ -56,11 +58,10 @@ def test_cli_scales_with_records(tmp_path):
     assert manifest["records"] >= 3000 and "benchmark leaks" in result.output
 
 
-def test_copies_real_benchmark_questions_when_available(bench_dir, tmp_path):
-    manifest = generate_sample(tmp_path, records=200, bench_dir=bench_dir)
-    test_questions = {
-        json.loads(line)["question"] for line in (bench_dir / "gsm8k_test.jsonl").open()
-    }
+def test_copies_real_benchmark_questions_when_available(tmp_path):
+    manifest = generate_sample(tmp_path, records=200, bench_dir=benchdata.FOLDER)
+    with benchdata.open_text(Path(benchdata.shipped_path("gsm8k_test"))) as handle:
+        test_questions = {json.loads(line)["question"] for line in handle}
     leaked = [item["text"] for item in manifest["injected"]["bench"]]
     assert sum(text in test_questions for text in leaked) == 3
 

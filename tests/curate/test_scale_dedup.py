@@ -12,14 +12,16 @@ import numpy as np
 import pytest
 from datatrove.data import Document
 
+from frontload.benchdata import open_text, shipped_path
 from frontload.curate import dedup, minhash
 from frontload.curate.minhash import BatchMinHash, normalise
 from frontload.curate.recipe import NearDedupConfig
 from frontload.quickstart.sample_text import light_edit
 
 
-def gsm8k_texts(bench_dir: Path, count: int) -> list[str]:
-    lines = (bench_dir / "gsm8k_train.jsonl").read_text().splitlines()[:count]
+def gsm8k_texts(count: int) -> list[str]:
+    with open_text(Path(shipped_path("gsm8k_train"))) as handle:
+        lines = [line for _, line in zip(range(count), handle, strict=False)]
     return [f"{row['question']}\n\n{row['answer']}" for row in map(json.loads, lines)]
 
 
@@ -47,8 +49,8 @@ def removed_by_near_dedup(texts: list[str], folder: Path) -> set[int]:
     return set(np.fromfile(removed, dtype="<u4").tolist()) if removed.exists() else set()
 
 
-def test_number_variants_of_gsm8k_train_never_merge(bench_dir, tmp_path):
-    originals = gsm8k_texts(bench_dir, 400)
+def test_number_variants_of_gsm8k_train_never_merge(tmp_path):
+    originals = gsm8k_texts(400)
     rng = random.Random(3)
     texts = []
     for i, text in enumerate(originals):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from datatrove.data import Document
 
+from frontload.benchdata import open_text, shipped_path
 from frontload.curate.clean import CleanFilter, is_truncated
 from frontload.curate.decontam import DecontamFilter, build_index
 from frontload.curate.recipe import CleanConfig, DecontamConfig, NormaliseConfig
@@ -91,19 +93,20 @@ def test_decontam_drop_mode_names_the_benchmark(tmp_path):
     assert step.filter(qa("How many legs do 3 spiders have?", "24")) is True
 
 
-def test_real_benchmarks_index(bench_dir, tmp_path):
+def test_real_benchmarks_index(tmp_path):
     config = DecontamConfig(
         benchmarks=[
-            {"path": str(bench_dir / "gsm8k_test.jsonl")},
-            {"path": str(bench_dir / "humaneval_HumanEval.jsonl.gz")},
-            {"path": str(bench_dir / "mbpp_sanitized_427.json")},
-            {"name": "mmlu", "path": str(bench_dir / "mmlu" / "test" / "*.csv")},
+            {"path": "shipped:gsm8k_test"},
+            {"path": "shipped:humaneval"},
+            {"path": "shipped:mbpp"},
+            {"name": "mmlu", "path": "shipped:mmlu_test"},
         ]
     )
     index = build_index(config)
     index.save(tmp_path / "i.npz")
     step = DecontamFilter(tmp_path / "i.npz", "flag")
-    first = json.loads((bench_dir / "gsm8k_test.jsonl").open().readline())
+    with open_text(Path(shipped_path("gsm8k_test"))) as handle:
+        first = json.loads(handle.readline())
     assert step.matches(first["question"]) == ["gsm8k_test"]
     assert set(index.names) == {"gsm8k_test", "humaneval_HumanEval", "mbpp_sanitized_427", "mmlu"}
     assert step.matches("Kittens like to sleep in warm places during the afternoon.") == []

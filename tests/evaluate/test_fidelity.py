@@ -3,8 +3,8 @@
 from frontload.evaluate.fidelity import build_cases, gold_answers, grade_with_fl, tally
 
 
-def test_fidelity_suite_on_the_benchmark_answer_keys(bench_dir):
-    cases = build_cases(gold_answers(bench_dir, per_file=4))
+def test_fidelity_suite_on_the_benchmark_answer_keys(bench_files):
+    cases = build_cases(gold_answers(bench_files, per_file=4))
     counts = tally(cases, grade_with_fl(cases))
     assert counts == {
         "equivalent": {"cases": 56, "fn": 0, "fp": 0},

@@ -1,5 +1,7 @@
 import json
 
+from tests.evaluate.helpers import build
+
 from frontload.evaluate.tasks import get_task
 from frontload.evaluate.tasks.ifeval import follows
 
@@ -42,7 +44,7 @@ def test_prompt_level_strict_accuracy(tmp_path):
     ]
     (tmp_path / "ifeval_input_data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     task = get_task("ifeval")
-    samples = task.build(task.load(tmp_path), "chat", None, tmp_path)
+    samples = build(task, tmp_path, "chat", None)
     graded = task.grade(samples * 2, ["all lowercase here", "hola", "Capital, comma", ""])
     assert [g.verdict for g in graded] == ["passed", "failed", "failed", "failed"]
     assert "no checker for language:response_language" in graded[1].detail

@@ -3,11 +3,13 @@
 import json
 
 import pytest
+from tests.evaluate.helpers import build
 from typer.testing import CliRunner
 
 from frontload.errors import ConfigError, InputError
 from frontload.evaluate.tasks import get_task
 from frontload.evaluate.tasks.files import add_benchmark, load_task_records, parse_fields
+from frontload.evaluate.tasks.sources import BenchFiles, store_folder
 
 
 def write_jsonl(path, rows):
@@ -22,23 +24,25 @@ def test_task_file_with_a_field_mapping(tmp_path):
     )
     fields = parse_fields(["gsm8k.question=meta.q", "gsm8k.answer=sol"])
     task = get_task("gsm8k")
-    location, records = load_task_records(task, None, None, {"gsm8k": str(path)}, fields)
-    assert location == str(path.resolve())
+    location, records = load_task_records(task, BenchFiles.of(), None, {"gsm8k": str(path)}, fields)
+    assert location.path == str(path.resolve()) and location.label == "--task-file"
     sample = task.build(records, "chat", 0, None)[0]
     assert sample.reference == "5" and "Tom has 2 apples" in sample.prompt
     assert task.grade([sample], ["so \\boxed{5}"])[0].correct
     with pytest.raises(InputError, match=r"record 1 has no field 'solution'"):
-        load_task_records(task, None, None, {"gsm8k": str(path)}, {"gsm8k": {"answer": "solution"}})
+        load_task_records(
+            task, BenchFiles.of(), None, {"gsm8k": str(path)}, {"gsm8k": {"answer": "solution"}}
+        )
     with pytest.raises(ConfigError, match="TASK.FIELD=SOURCE"):
         parse_fields(["question=prompt"])
 
 
 def test_add_benchmark_stores_the_file_in_the_workspace(workspace, tmp_path, monkeypatch):
     from frontload.cli import app
-    from frontload.evaluate.runner import default_data_dir
 
     monkeypatch.delenv("FL_BENCH_DIR", raising=False)
-    assert default_data_dir(workspace.root) is None
+    store = store_folder(workspace.root)
+    assert not store.exists()
     source = write_jsonl(
         tmp_path / "math_minerva.jsonl", [{"question": "What is 1/2 + 1/4?", "ans": "3/4"}]
     )
@@ -46,14 +50,14 @@ def test_add_benchmark_stores_the_file_in_the_workspace(workspace, tmp_path, mon
         app, ["evaluate", "add-benchmark", "minerva_math", str(source), "--field", "answer=ans"]
     )
     assert result.exit_code == 0, result.output
-    store = default_data_dir(workspace.root)
-    assert store == (workspace.root / "benchmarks").resolve()
     assert (store / "minerva_math.jsonl").is_file()
     manifest = json.loads((store / "tasks.json").read_text())
     assert manifest["minerva_math"]["fields"] == {"answer": "ans"}
     task = get_task("minerva_math")
-    _, records = load_task_records(task, store, None)
-    sample = task.build(records, "chat", None, store)[0]
+    files = BenchFiles.for_run(store=store)
+    location, records = load_task_records(task, files)
+    assert location.label == "workspace store" and location.fields == {"answer": "ans"}
+    sample = task.build(records, "chat", None, files)[0]
     assert sample.reference == "3/4"
     assert task.grade([sample], ["\\boxed{\\frac{3}{4}}"])[0].correct
     missing = CliRunner().invoke(app, ["evaluate", "add-benchmark", "gsm8k", "nope.jsonl"])
@@ -138,7 +142,7 @@ def evalplus_rows():
 def test_evalplus_base_and_plus_inputs_with_atol(tmp_path):
     path = write_jsonl(tmp_path / "HumanEvalPlus.jsonl", evalplus_rows())
     task = get_task("humaneval_plus")
-    samples = task.build(task.load(tmp_path), "base", None, tmp_path)
+    samples = build(task, tmp_path, "base", None)
     assert samples[0].meta["inputs"] == [[1.0], [3.0], [1e-9], [7.5]] and path.exists()
     references = [r["canonical_solution"] for r in evalplus_rows()]
     assert all(g.correct for g in task.grade(samples, references))
@@ -166,7 +170,7 @@ def test_mbpp_plus_reference_outputs_come_from_the_canonical_solution(tmp_path):
     ]
     write_jsonl(tmp_path / "MbppPlus.jsonl", rows)
     task = get_task("mbpp_plus")
-    samples = task.build(task.load(tmp_path), "chat", None, tmp_path)
+    samples = build(task, tmp_path, "chat", None)
     right = "```python\ndef similar_elements(a, b):\n    return tuple(set(a) & set(b))\n```"
     wrong = "```python\ndef similar_elements(a, b):\n    return tuple(a)\n```"
     assert [g.correct for g in task.grade(samples * 2, [right, wrong])] == [True, False]

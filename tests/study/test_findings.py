@@ -134,17 +134,12 @@ def test_fl_report_study_prints_the_findings(workspace):
     assert "+15.87" in result.output  # the study's 8B value beside ours
 
 
-def test_study_needing_the_benchmark_files_stops_with_one_line(tmp_path, workspace, monkeypatch):
+def test_study_naming_a_missing_benchmark_folder_stops_with_one_line(tmp_path, workspace):
+    """A named folder that is not there is a mistake, never a silent switch to other files."""
     from frontload.errors import InputError
     from frontload.study.pipeline import run_pipeline
 
-    monkeypatch.delenv("FL_BENCH_DIR", raising=False)
-    monkeypatch.chdir(tmp_path)  # no ../shared/data/bench from here
-    monkeypatch.setattr("frontload.evaluate.runner.default_data_dir", lambda *_: None)
     path = tmp_path / "study.yaml"
-    path.write_text(
-        "name: s\ncurate: c.yaml\narms: []\n"
-        "evaluate: {data_dir: ../../shared/data/bench, required: true}\n"
-    )
+    path.write_text("name: s\ncurate: c.yaml\narms: []\nevaluate: {data_dir: no/such/folder}\n")
     with pytest.raises(InputError, match="benchmark folder not found: evaluate.data_dir"):
         run_pipeline(path, workspace)

@@ -15,8 +15,8 @@ DataDirOption = Annotated[
     Path | None,
     typer.Option(
         "--data-dir",
-        help="Folder with the benchmark files (default: $FL_BENCH_DIR, else the workspace's "
-        "store filled by `fl evaluate add-benchmark`).",
+        help="Folder with benchmark files, searched first; then the workspace's store "
+        "(`fl evaluate add-benchmark`), $FL_BENCH_DIR and the files shipped with fl.",
         show_default=False,
     ),
 ]
@@ -117,13 +117,13 @@ def run(
 ) -> None:
     """Generate, grade and score; resumable (rerun the same command after an interruption)."""
     from frontload.config import validate
-    from frontload.evaluate.runner import EvalSettings, default_data_dir, run_evaluation
+    from frontload.evaluate.runner import EvalSettings, run_evaluation
     from frontload.evaluate.tasks.files import parse_fields, parse_limits, parse_pairs
+    from frontload.evaluate.tasks.sources import store_folder
     from frontload.grading.sandbox import allow_weak_sandbox
 
     ws = workspace_from(workspace)
     allow_weak_sandbox(weak_sandbox)
-    folder = data_dir or default_data_dir(ws.root)
     settings = validate(
         EvalSettings,
         {
@@ -138,7 +138,8 @@ def run(
             "batch_size": batch_size,
             "limit": limit,
             "shots": shots,
-            "data_dir": str(folder) if folder else None,
+            "data_dir": str(data_dir) if data_dir else None,
+            "benchmark_store": str(store_folder(ws.root)),
             "workers": workers,
             "hub": hub,
             "task_files": parse_pairs(task_file, "--task-file"),
@@ -187,16 +188,16 @@ def score(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Grade completions produced elsewhere with the same graders as `run`."""
-    from frontload.evaluate.runner import default_data_dir
     from frontload.evaluate.score import score_predictions, write_rows
     from frontload.evaluate.tasks.files import parse_fields, parse_limits, parse_pairs
+    from frontload.evaluate.tasks.sources import BenchFiles, store_folder
     from frontload.grading.sandbox import allow_weak_sandbox
 
     allow_weak_sandbox(weak_sandbox)
     rows, scores = score_predictions(
         task,
         predictions,
-        data_dir or default_data_dir(workspace_from(workspace).root),
+        BenchFiles.for_run(data_dir, store_folder(workspace_from(workspace).root)),
         mode,
         workers,
         task_files=parse_pairs(task_file, "--task-file"),
@@ -226,11 +227,12 @@ def add_benchmark(
     from frontload.evaluate.tasks import get_task
     from frontload.evaluate.tasks.files import add_benchmark as store_benchmark
     from frontload.evaluate.tasks.files import parse_pairs
+    from frontload.evaluate.tasks.sources import store_folder
 
     ws = workspace_from(workspace).ensure()
     task = get_task(name)
     source = path if path.startswith("hf:") else Path(path)
-    stored = store_benchmark(ws.root / "benchmarks", task, source, parse_pairs(field, "--field"))
+    stored = store_benchmark(store_folder(ws.root), task, source, parse_pairs(field, "--field"))
     typer.echo(f"stored {task.name} as {stored}")
 
 

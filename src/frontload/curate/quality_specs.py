@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from frontload.benchdata import expand_shipped
 from frontload.errors import ConfigError, InputError, StageNotReady
 from frontload.workspace import Workspace
 
@@ -145,13 +146,15 @@ def read_spec(
     limit: int = 10**9,
     sources: list | None = None,
 ) -> Iterator[str]:
-    """Texts of one spec (file, glob, `sql:` pool query, `source:` recipe source), at most `limit`."""
+    """Texts of one spec (file, glob, `shipped:NAME`, `sql:` pool query, `source:` recipe source),
+    at most `limit`."""
     if spec.startswith(SQL_PREFIX):
         yield from _read_pool_query(spec[len(SQL_PREFIX) :], workspace, limit)
         return
     if spec.startswith((SOURCE_PREFIX, TAG_PREFIX)):
         yield from _read_sources(spec, sources, workspace, limit)
         return
+    spec = expand_shipped(spec)
     paths = sorted(Path(p) for p in glob.glob(spec, recursive=True)) or [Path(spec)]
     for path in paths:
         if not path.is_file():

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from frontload.benchdata import expand_shipped
 from frontload.curate.mapping import (  # noqa: F401 - re-exported: readers is the entry point
     RecordError,
     last_boxed,
@@ -63,7 +64,9 @@ class Malformed:
 
 
 def expand_path(pattern: str, workspace_root: Path | None) -> str:
-    """Expand `{workspace}`, environment variables and `~` in a recipe path."""
+    """Expand `shipped:NAME` (a benchmark file shipped with fl, see `frontload.benchdata`),
+    `{workspace}`, environment variables and `~` in a recipe path."""
+    pattern = expand_shipped(pattern)
     if workspace_root is not None:
         pattern = pattern.replace("{workspace}", str(workspace_root))
     return os.path.expanduser(os.path.expandvars(pattern))

@@ -10,14 +10,14 @@ benchmark (`benchmarks/evaluate.py`) compares fl with plain Math-Verify on the s
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 
+from frontload.evaluate.tasks.base import read_records
+from frontload.evaluate.tasks.sources import BenchFiles
 from frontload.grading.grade import parse_number
 
 STYLES = {
@@ -43,17 +43,22 @@ class Case:
     expected: bool
 
 
-def gold_answers(bench_dir: Path, per_file: int | None = None) -> list[tuple[str, str]]:
-    """(file, gold answer) pairs from MATH-500, GSM8K, AIME 24/25 and AMC 23 answer keys."""
-    bench_dir = Path(bench_dir)
+def _rows(files: BenchFiles, name: str, per_file: int | None) -> list[dict]:
+    """The first `per_file` records of a benchmark file (none when no folder holds it)."""
+    path = files.find(name)
+    return read_records(path)[:per_file] if path else []
+
+
+def gold_answers(
+    files: BenchFiles | None = None, per_file: int | None = None
+) -> list[tuple[str, str]]:
+    """(file, gold answer) pairs from MATH-500, GSM8K, AIME 24/25 and AMC 23 answer keys
+    (default: the files shipped with fl)."""
+    files = files or BenchFiles.shipped()
     found: list[tuple[str, str]] = []
 
     def rows(name: str) -> list[dict]:
-        path = bench_dir / name
-        if not path.exists():
-            return []
-        lines = path.read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines[:per_file] if line.strip()]
+        return _rows(files, name, per_file)
 
     found += [("math500", str(r["answer"]).strip()) for r in rows("math500_test.jsonl")]
     found += [
@@ -66,19 +71,16 @@ def gold_answers(bench_dir: Path, per_file: int | None = None) -> list[tuple[str
     return [(source, gold) for source, gold in found if gold]
 
 
-def solution_cases(bench_dir: Path, per_file: int | None = None) -> list[Case]:
+def solution_cases(files: BenchFiles | None = None, per_file: int | None = None) -> list[Case]:
     """Worked solutions against their answers: MATH-500 `solution` (boxed) and GSM8K `answer`
     (`#### N`) texts, the realistic workload for grading throughput."""
+    files = files or BenchFiles.shipped()
     cases = []
     for name, source, text_field in (
         ("math500_test.jsonl", "math500", "solution"),
         ("gsm8k_test.jsonl", "gsm8k", "answer"),
     ):
-        path = Path(bench_dir) / name
-        if not path.exists():
-            continue
-        for line in path.read_text(encoding="utf-8").splitlines()[:per_file]:
-            row = json.loads(line)
+        for row in _rows(files, name, per_file):
             gold = str(row["answer"]).strip()
             if source == "gsm8k":
                 gold = gold.split("####")[-1].strip().replace(",", "")

@@ -25,6 +25,7 @@ from frontload.evaluate.likelihood import Gold
 from frontload.evaluate.tasks import parse_tasks
 from frontload.evaluate.tasks.base import Graded, Sample, Task, file_hash
 from frontload.evaluate.tasks.files import apply_limits, check_task_names, load_task_records
+from frontload.evaluate.tasks.sources import BenchFiles
 from frontload.grading.sandbox import sandbox_mode
 
 SAMPLE_COLUMNS = (
@@ -67,7 +68,14 @@ class EvalSettings(StrictModel):
     shots: int | None = Field(
         None, ge=0, description="Few-shot examples (default: the study's per task)."
     )
-    data_dir: str | None = Field(None, description="Folder with the benchmark files.")
+    data_dir: str | None = Field(
+        None, description="Folder with benchmark files, searched before the others."
+    )
+    benchmark_store: str | None = Field(
+        None,
+        description="The workspace's benchmark store (`fl evaluate add-benchmark`), searched "
+        "after data_dir and before $FL_BENCH_DIR and the files shipped with fl.",
+    )
     hub: bool = Field(
         False, description="Load each task's dataset from the hub (hf: names) instead."
     )
@@ -318,7 +326,7 @@ def run_evaluation(settings: EvalSettings, out_dir: Path) -> list[dict]:
             f"{settings.model} is not a model folder (no config.json)",
             hint="pass --model pointing at an exported checkpoint (runs/<run>/hf/)",
         )
-    data_dir = Path(settings.data_dir) if settings.data_dir else None
+    files = BenchFiles.for_run(settings.data_dir, settings.benchmark_store)
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_same_settings(settings, out_dir)
     evaluator = Evaluator(settings, out_dir)
@@ -330,11 +338,11 @@ def run_evaluation(settings: EvalSettings, out_dir: Path) -> list[dict]:
         if task.category == "code":
             sandbox_mode()  # no sandbox and no opt-in: refuse before generating anything
         location, records = load_task_records(
-            task, data_dir, source, settings.task_files, settings.fields
+            task, files, source, settings.task_files, settings.fields
         )
         if settings.limit:
             records = records[: settings.limit]
-        samples = task.build(records, settings.mode, settings.shots, data_dir)
+        samples = task.build(records, settings.mode, settings.shots, files)
         golds = gold_solutions(task, samples, records, settings.mode)
         prepared.append((task, samples, location, golds))
     total = sum(
@@ -427,8 +435,11 @@ def summarise(
                 "task": task.name,
                 "task_version": task.version,
                 "category": task.category,
-                "data": location,
-                "data_hash": file_hash(location) if os.path.isfile(location) else location,
+                "data": location.path,
+                "data_from": location.label,
+                "data_hash": file_hash(location.path)
+                if os.path.isfile(location.path)
+                else location.path,
                 "score": scores["avg_at_k"],
                 **scores,
                 **{
@@ -466,14 +477,3 @@ def add_category_means(rows: list[dict]) -> None:
             name: metrics.mean_defined(r.get(name) for r in peers)
             for name in ("score", *metrics.LIKELIHOOD_METRICS)
         }
-
-
-def default_data_dir(workspace_root: Path | None = None) -> Path | None:
-    """$FL_BENCH_DIR, else the workspace's benchmark store (`fl evaluate add-benchmark`)."""
-    candidates = [os.environ.get("FL_BENCH_DIR")]
-    if workspace_root is not None:
-        candidates.append(str(Path(workspace_root) / "benchmarks"))
-    for candidate in candidates:
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate).resolve()
-    return None

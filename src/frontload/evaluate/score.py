@@ -10,28 +10,31 @@ from frontload.evaluate.runner import grade_rows, write_part
 from frontload.evaluate.tasks import get_task
 from frontload.evaluate.tasks.base import read_records
 from frontload.evaluate.tasks.files import apply_limits, check_task_names, load_task_records
+from frontload.evaluate.tasks.sources import BenchFiles
 from frontload.grading.sandbox import sandbox_mode
 
 
 def score_predictions(
     task_name: str,
     predictions: Path,
-    data_dir: Path | None,
+    files: BenchFiles | None = None,
     mode: str = "chat",
     workers: int = 2,
     task_files: dict[str, str] | None = None,
     fields: dict[str, dict[str, str]] | None = None,
     sandbox_limits: dict[str, dict[str, float]] | None = None,
 ) -> tuple[list[dict], dict]:
-    """Grade completions made elsewhere: rows with `problem` (a sample id) and `completion`."""
+    """Grade completions made elsewhere: rows with `problem` (a sample id) and `completion`;
+    the task's records come from `files` (default: $FL_BENCH_DIR, then the shipped files)."""
     task = get_task(task_name)
     check_task_names([task.name], task_file=task_files, field=fields, sandbox_limit=sandbox_limits)
     apply_limits(task, (sandbox_limits or {}).get(task.name, {}))
     if task.category == "code":
         sandbox_mode()  # no sandbox and no opt-in: refuse before grading anything
     records = _read_predictions(predictions)
-    _, items = load_task_records(task, data_dir, None, task_files, fields)
-    samples = {s.id: s for s in task.build(items, mode, None, data_dir)}
+    files = files or BenchFiles.for_run()
+    _, items = load_task_records(task, files, None, task_files, fields)
+    samples = {s.id: s for s in task.build(items, mode, None, files)}
     items, prompts, completions = [], [], []
     for number, record in enumerate(records, 1):
         if "problem" not in record or "completion" not in record:

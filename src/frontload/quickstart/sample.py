@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from frontload.benchdata import find_file, open_text
 from frontload.errors import ConfigError
 from frontload.quickstart import sample_text as T
 
@@ -100,15 +101,18 @@ def _junk_math(rng: random.Random, count: int) -> list[dict[str, str]]:
 
 
 def _real_benchmark_items(bench_dir: Path | None, rng: random.Random) -> list[dict[str, str]]:
-    """A few real GSM8K test questions from the benchmark folder, when one is given."""
+    """A few real GSM8K test questions from the benchmark folder (gsm8k_test.jsonl[.gz]), when one
+    is given (`benchdata.FOLDER` is the copy shipped with fl)."""
     if bench_dir is None:
         return []
-    if not (bench_dir / "gsm8k_test.jsonl").is_file():
+    path = find_file(Path(bench_dir), "gsm8k_test.jsonl")
+    if path is None:
         raise ConfigError(
             f"benchmark folder {bench_dir}: no gsm8k_test.jsonl in it",
             "pass the folder holding gsm8k_test.jsonl (your copy of the benchmark files), or drop --bench",
         )
-    rows = [json.loads(line) for line in (bench_dir / "gsm8k_test.jsonl").open() if line.strip()]
+    with open_text(path) as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
     picked = rng.sample(rows, k=min(3, len(rows)))
     return [{"question": row["question"], "answer": row["answer"]} for row in picked]
 

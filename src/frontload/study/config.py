@@ -83,13 +83,8 @@ class EvalStage(StrictModel):
     )
     data_dir: str | None = Field(
         None,
-        description="Benchmark folder, relative to the pipeline file (default: $FL_BENCH_DIR, "
-        "else the evaluator's default).",
-    )
-    required: bool = Field(
-        False,
-        description="Stop before any stage when the benchmark folder is missing (studies whose "
-        "curation reads it; their recipes see it as $FL_BENCH_DIR).",
+        description="Benchmark folder, relative to the pipeline file, searched first (then the "
+        "workspace store, $FL_BENCH_DIR and the files shipped with fl).",
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from frontload.config import read_yaml, validate
 from frontload.errors import ConfigError, InputError
+from frontload.evaluate.tasks.sources import store_folder
 from frontload.progress import console
 from frontload.study.config import Arm, PipelineConfig, SFTArm, load_pipeline
 from frontload.study.guard import check_workspace
@@ -108,7 +109,6 @@ class Study:
         self.state = StageState(self.folder)
         self.models: list[dict] = []
         self.report: tuple[Path, Path, dict] | None = None
-        self.warned_no_benchmarks = False
         self.seed: int | None = None  # the seed being trained; None: the recipes' own seeds
 
     @property
@@ -294,16 +294,6 @@ class Study:
         from frontload.evaluate.runner import EvalSettings, run_evaluation
 
         cfg = self.config.evaluate
-        data_dir = self.bench_dir()
-        if data_dir is None:
-            if not self.warned_no_benchmarks:
-                console.print(
-                    "[yellow]no benchmark files (evaluate.data_dir, $FL_BENCH_DIR or the workspace's "
-                    "`fl evaluate add-benchmark` store): evaluation skipped, the report shows "
-                    "'-'[/yellow]"
-                )
-                self.warned_no_benchmarks = True
-            return
         settings = EvalSettings(
             model=str(model_dir),
             tasks=cfg.base_tasks if mode == "base" else cfg.chat_tasks,
@@ -312,7 +302,8 @@ class Study:
             max_new_tokens=cfg.max_new_tokens,
             batch_size=cfg.batch_size,
             shots=cfg.shots,
-            data_dir=data_dir,
+            data_dir=self.bench_dir(),
+            benchmark_store=str(store_folder(self.ws.root)),
             workers=1,
         )
         out = self.ws.evals_dir / run
@@ -320,36 +311,23 @@ class Study:
         self.state.run(f"evaluate/{run}", key, lambda _: run_evaluation(settings, out), [out])
 
     def bench_dir(self) -> str | None:
-        """The benchmark folder: evaluate.data_dir (relative to the pipeline file), else
-        $FL_BENCH_DIR or the evaluator's default; None when there is none."""
-        from frontload.evaluate.runner import default_data_dir
-
+        """evaluate.data_dir (relative to the pipeline file), searched before the workspace store,
+        $FL_BENCH_DIR and the files shipped with fl; None when the pipeline names none."""
         given = self.config.evaluate.data_dir
-        if given and (self.base / given).is_dir():
-            return str((self.base / given).resolve())
-        found = default_data_dir(self.ws.root)
-        return str(found) if found else None
-
-    def check_bench(self) -> None:
-        """A study whose curation reads the benchmark files stops now, with one line, when they
-        are missing; otherwise it exports the folder as $FL_BENCH_DIR for the curation recipe."""
-        import os
-
-        found = self.bench_dir()
-        if found is None and self.config.evaluate.required:
-            given = self.config.evaluate.data_dir
-            where = f"evaluate.data_dir {given!r} (from {self.base})" if given else "FL_BENCH_DIR"
+        if given is None:
+            return None
+        folder = self.base / given
+        if not folder.is_dir():
             raise InputError(
-                f"benchmark folder not found: {where}",
-                hint="put the benchmark files there (gsm8k_train.jsonl, gsm8k_test.jsonl, ...) "
-                "or set FL_BENCH_DIR to their folder",
+                f"benchmark folder not found: evaluate.data_dir {given!r} (from {self.base})",
+                hint="fix the path, or drop evaluate.data_dir to use the workspace store, "
+                "$FL_BENCH_DIR or the files shipped with fl",
             )
-        if found is not None:
-            os.environ.setdefault("FL_BENCH_DIR", found)
+        return str(folder.resolve())
 
     def run(self) -> Path:
         """All stages in order; returns the pipeline folder (input of `fl report study`)."""
-        self.check_bench()
+        self.bench_dir()  # a named benchmark folder that is missing stops the study now
         data_key = self.data_stages()
         plan_key, plan = self.plan_stage(data_key)
         # Every base model (all arms, all seeds) first, then post-training: a study stopped early

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from frontload.errors import ConfigError, InputError
+from frontload.evaluate.tasks.sources import BenchFiles
 
 MODES = ("base", "chat")
 
@@ -53,7 +54,7 @@ class Task:
     name: str = ""
     version: str = "1"
     category: str = ""  # math | code | science | general
-    filename: str = ""  # default file under --data-dir
+    filename: str = ""  # default file name in a benchmark folder (also found as NAME.gz)
     hf_name: str | None = None  # e.g. "openai/gsm8k"
     hf_config: str | None = None
     hf_split: str = "test"
@@ -62,27 +63,9 @@ class Task:
     stop: tuple[str, ...] = ()  # base-mode stop strings for generation
     max_new_tokens: int = 512
 
-    def locate(self, data_dir: Path | None, source: str | None) -> str:
-        """The file (or hf: name) to read: explicit source, else data_dir/filename."""
-        if source:
-            return source
-        if data_dir is None:
-            raise InputError(
-                f"task {self.name}: no data folder",
-                hint=f"pass --data-dir or --task-file {self.name}=PATH, set FL_BENCH_DIR, or store the "
-                f"file once with `fl evaluate add-benchmark {self.name} PATH`",
-            )
-        path = Path(data_dir) / self.filename
-        if not path.exists():
-            raise InputError(
-                f"task {self.name}: {path} not found",
-                hint=f"put {self.filename} in the data folder or pass --data-dir",
-            )
-        return str(path)
-
-    def load(self, data_dir: Path | None = None, source: str | None = None) -> list[dict]:
-        """Raw records from a local file or a hub dataset (`hf:owner/name`)."""
-        where = self.locate(data_dir, source)
+    def load(self, source: str | Path) -> list[dict]:
+        """Raw records from a local file (or folder) or a hub dataset (`hf:owner/name`)."""
+        where = str(source)
         if where.startswith("hf:"):
             return load_hf(where[3:], self.hf_config, self.hf_split)
         return self.read(Path(where))
@@ -91,8 +74,9 @@ class Task:
         return read_records(path)
 
     def build(
-        self, records: list[dict], mode: str, shots: int | None, data_dir: Path | None
+        self, records: list[dict], mode: str, shots: int | None, files: BenchFiles | None
     ) -> list[Sample]:
+        """Samples for `mode`; `files` finds companion files (few-shot pools) when the task has any."""
         raise NotImplementedError
 
     def grade(

@@ -11,6 +11,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+from frontload.benchdata import open_text
 from frontload.errors import InputError
 from frontload.evaluate.tasks.base import (
     Graded,
@@ -21,6 +22,7 @@ from frontload.evaluate.tasks.base import (
     read_records,
     require,
 )
+from frontload.evaluate.tasks.sources import BenchFiles
 from frontload.grading.extract import extract_choice
 
 LETTERS = "ABCDEFGHIJ"
@@ -44,14 +46,14 @@ class ChoiceTask(Task):
     def normalise(self, records: list[dict]) -> list[dict]:
         return records
 
-    def shot_pool(self, records: list[dict], data_dir: Path | None) -> list[dict]:
+    def shot_pool(self, records: list[dict], files: BenchFiles | None) -> list[dict]:
         return records
 
-    def build(self, records, mode, shots, data_dir) -> list[Sample]:
+    def build(self, records, mode, shots, files) -> list[Sample]:
         check_mode(self, mode)
         items = self.normalise(records)
         pool_by_subject: dict[str, list[dict]] = defaultdict(list)
-        for item in self.shot_pool(items, data_dir):
+        for item in self.shot_pool(items, files):
             pool_by_subject[item["subject"]].append(item)
         shots = self.default_shots if shots is None else shots
         samples = []
@@ -105,8 +107,8 @@ class MMLU(ChoiceTask):
         folder = path / "test" if (path / "test").is_dir() else path
         return read_mmlu_folder(folder, "_test.csv")
 
-    def shot_pool(self, records, data_dir):
-        dev = Path(data_dir) / self.filename / "dev" if data_dir else None
+    def shot_pool(self, records, files):
+        dev = files.find(f"{self.filename}/dev") if files else None
         return read_mmlu_folder(dev, "_dev.csv") if dev and dev.is_dir() else records
 
     def normalise(self, records):
@@ -124,16 +126,17 @@ class MMLU(ChoiceTask):
 
 
 def read_mmlu_folder(folder: Path, suffix: str) -> list[dict]:
-    """Rows `question, A, B, C, D, answer` (letter, or an index when the file has a header)."""
-    files = sorted(folder.glob(f"*{suffix}"))
-    if not files:
+    """Rows `question, A, B, C, D, answer` (letter, or an index when the file has a header), one
+    file per subject, plain or gzip-compressed (`<subject>_test.csv[.gz]`)."""
+    paths = sorted([*folder.glob(f"*{suffix}"), *folder.glob(f"*{suffix}.gz")])
+    if not paths:
         raise InputError(
             f"no *{suffix} files in {folder}", hint="point --data-dir at the MMLU data folder"
         )
     records = []
-    for path in files:
-        subject = path.name.removesuffix(suffix)
-        with open(path, encoding="utf-8", newline="") as handle:
+    for path in paths:
+        subject = path.name.removesuffix(".gz").removesuffix(suffix)
+        with open_text(path) as handle:
             for number, row in enumerate(csv.reader(handle), 1):
                 if number == 1 and row and row[0] == "question":
                     continue
@@ -180,9 +183,9 @@ class MMLUPro(ChoiceTask):
             )
         return items
 
-    def shot_pool(self, records, data_dir):
-        path = Path(data_dir) / self.shots_filename if data_dir else None
-        return self.normalise(read_records(path)) if path and path.exists() else records
+    def shot_pool(self, records, files):
+        path = files.find(self.shots_filename) if files else None
+        return self.normalise(read_records(path)) if path else records
 
 
 class GPQADiamond(MMLUPro):
@@ -198,7 +201,7 @@ class GPQADiamond(MMLUPro):
             records = [inline_row(row, index) for index, row in enumerate(records)]
         return super().normalise(records)
 
-    def shot_pool(self, records, data_dir):
+    def shot_pool(self, records, files):
         return records
 
 

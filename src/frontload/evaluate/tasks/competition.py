@@ -12,7 +12,7 @@ class Competition(Task):
     stop = MINERVA_STOP
     max_new_tokens = 2048
 
-    def build(self, records, mode, shots, data_dir) -> list[Sample]:
+    def build(self, records, mode, shots, files) -> list[Sample]:
         check_mode(self, mode)
         samples = []
         for index, record in enumerate(records):

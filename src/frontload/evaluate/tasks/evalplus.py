@@ -48,7 +48,7 @@ class EvalPlusTask(Task):
         self._references: dict[str, Reference] = {}
         self._lock = threading.Lock()
 
-    def build(self, records, mode, shots, data_dir) -> list[Sample]:
+    def build(self, records, mode, shots, files) -> list[Sample]:
         check_mode(self, mode)
         samples = []
         fields = ("task_id", "prompt", "canonical_solution", "entry_point", "base_input")

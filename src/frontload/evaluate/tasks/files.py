@@ -4,6 +4,7 @@ A field mapping names, for each field the task reads, the field of the file that
 (`{"question": "prompt", "answer": "solution"}`, dotted paths reach nested fields), like the
 curation recipes' `fields`. A data folder may carry `tasks.json` with the same per-task settings
 (`{"gsm8k": {"file": "my_gsm8k.jsonl", "fields": {...}}}`); `fl evaluate add-benchmark` writes it.
+Which folder a task reads from is decided in `sources` (first match wins).
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ from pathlib import Path
 
 from frontload.errors import ConfigError, InputError
 from frontload.evaluate.tasks.base import Task
-
-MANIFEST = "tasks.json"
+from frontload.evaluate.tasks.sources import (
+    TASKS_MANIFEST,
+    BenchFiles,
+    Location,
+    read_tasks_manifest,
+)
 
 
 def parse_pairs(values: list[str] | None, option: str) -> dict[str, str]:
@@ -46,20 +51,6 @@ def parse_fields(values: list[str] | None) -> dict[str, dict[str, str]]:
             )
         fields.setdefault(task.strip().lower().replace("-", "_"), {})[target] = source
     return fields
-
-
-def read_manifest(data_dir: Path | None) -> dict[str, dict]:
-    """The data folder's `tasks.json` (file names and field mappings per task), if any."""
-    if data_dir is None or not (Path(data_dir) / MANIFEST).is_file():
-        return {}
-    path = Path(data_dir) / MANIFEST
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise InputError(f"{path}: not readable JSON ({error})") from None
-    if not isinstance(manifest, dict) or not all(isinstance(v, dict) for v in manifest.values()):
-        raise InputError(f"{path}: expected {{task: {{file, fields}}}}")
-    return manifest
 
 
 def _lookup(record: dict, dotted: str) -> tuple[bool, object]:
@@ -93,34 +84,40 @@ def apply_fields(records: list[dict], fields: dict[str, str], where: str) -> lis
     return mapped
 
 
-def task_source(
-    task: Task, data_dir: Path | None, source: str | None, task_files: dict[str, str]
-) -> str:
-    """Where the task reads: --task-file, else the folder's tasks.json file, else its default."""
+def task_location(
+    task: Task, files: BenchFiles, source: str | None, task_files: dict[str, str]
+) -> Location:
+    """Where the task reads: --task-file, else an explicit (hub) source, else the first folder of
+    `files` that holds it (see `sources` for the order)."""
     if task.name in task_files:
         path = Path(task_files[task.name]).expanduser()
         if not path.exists():
             raise InputError(f"--task-file {task.name}={path}: not found")
-        return str(path.resolve())
-    entry = read_manifest(data_dir).get(task.name, {})
-    if source is None and entry.get("file") and data_dir is not None:
-        return task.locate(None, str(Path(data_dir) / entry["file"]))
-    return task.locate(data_dir, source)
+        return Location(str(path.resolve()), "--task-file")
+    if source:
+        return Location(source, "hub" if source.startswith("hf:") else "source")
+    found = files.locate(task.name, task.filename)
+    if found is None:
+        raise InputError(
+            f"task {task.name}: no {task.filename or 'file'} in {files.describe()}",
+            hint=f"pass --task-file {task.name}=PATH or --data-dir, or store the file once with "
+            f"`fl evaluate add-benchmark {task.name} PATH`",
+        )
+    return found
 
 
 def load_task_records(
     task: Task,
-    data_dir: Path | None,
-    source: str | None,
+    files: BenchFiles,
+    source: str | None = None,
     task_files: dict[str, str] | None = None,
     fields: dict[str, dict[str, str]] | None = None,
-) -> tuple[str, list[dict]]:
+) -> tuple[Location, list[dict]]:
     """(location, records with the field mapping applied) for one task."""
-    location = task_source(task, data_dir, source, task_files or {})
-    records = task.load(None, location)
-    mapping = {**read_manifest(data_dir).get(task.name, {}).get("fields", {})}
-    mapping.update((fields or {}).get(task.name, {}))
-    return location, apply_fields(records, mapping, location)
+    location = task_location(task, files, source, task_files or {})
+    records = task.load(location.path)
+    mapping = {**location.fields, **(fields or {}).get(task.name, {})}
+    return location, apply_fields(records, mapping, location.path)
 
 
 def add_benchmark(
@@ -130,7 +127,7 @@ def add_benchmark(
     record its mapping and hash in the store's tasks.json; returns the stored path. `hf:NAME`
     pulls the task's split from the Hugging Face hub (when online) and stores it as JSON lines."""
     if str(path).startswith("hf:"):
-        records = task.load(None, str(path))
+        records = task.load(str(path))
         store.mkdir(parents=True, exist_ok=True)
         pulled = store / f".{task.name}-hub.jsonl"
         with pulled.open("w", encoding="utf-8") as handle:
@@ -140,9 +137,9 @@ def add_benchmark(
             stored = add_benchmark(store, task, pulled, fields)
         finally:
             pulled.unlink(missing_ok=True)
-        manifest = read_manifest(store)
+        manifest = read_tasks_manifest(store)
         manifest[task.name]["source"] = str(path)
-        (store / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        (store / TASKS_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         return stored
     path = Path(path).expanduser()
     if not path.exists():
@@ -150,7 +147,7 @@ def add_benchmark(
     if path.is_file():
         # Readable, with the mapped fields present, now rather than at evaluation time, and before
         # anything already stored for the task is replaced.
-        apply_fields(task.load(None, str(path)), fields or {}, str(path))
+        apply_fields(task.load(path), fields or {}, str(path))
     store.mkdir(parents=True, exist_ok=True)
     name = task.filename or path.name
     if path.is_file() and Path(name).suffix != path.suffix and not name.endswith(path.suffix):
@@ -164,14 +161,14 @@ def add_benchmark(
         staged = store / f".{name}.adding"
         shutil.copy2(path, staged)
         os.replace(staged, target)
-    manifest = read_manifest(store)
+    manifest = read_tasks_manifest(store)
     entry: dict = {"file": name, "source": str(path.resolve())}
     if path.is_file():
         entry["sha256"] = hashlib.sha256(target.read_bytes()).hexdigest()
     if fields:
         entry["fields"] = fields
     manifest[task.name] = entry
-    (store / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    (store / TASKS_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return target
 
 

@@ -26,7 +26,7 @@ class ARCChallenge(LoglikTask):
     name, version, filename = "arc_c", "1", "ARC-Challenge-Test.jsonl"
     hf_name, hf_config = "allenai/ai2_arc", "ARC-Challenge"
 
-    def build(self, records, mode, shots, data_dir):
+    def build(self, records, mode, shots, files):
         check_mode(self, mode)
         samples = []
         for index, record in enumerate(records):
@@ -65,7 +65,7 @@ class HellaSwag(LoglikTask):
     name, version, filename = "hellaswag", "1", "hellaswag_val.jsonl"
     hf_name, hf_split = "Rowan/hellaswag", "validation"
 
-    def build(self, records, mode, shots, data_dir):
+    def build(self, records, mode, shots, files):
         check_mode(self, mode)
         samples = []
         for index, record in enumerate(records):
@@ -93,7 +93,7 @@ class WinoGrande(LoglikTask):
     hf_name, hf_config, hf_split = "allenai/winogrande", "winogrande_xl", "validation"
     normalize = False
 
-    def build(self, records, mode, shots, data_dir):
+    def build(self, records, mode, shots, files):
         check_mode(self, mode)
         samples = []
         for index, record in enumerate(records):
@@ -121,7 +121,7 @@ class RACE(LoglikTask):
     name, version, filename = "race", "1", "race_high_test.jsonl"
     hf_name, hf_config = "ehovy/race", "high"
 
-    def build(self, records, mode, shots, data_dir):
+    def build(self, records, mode, shots, files):
         check_mode(self, mode)
         samples = []
         for index, record in enumerate(records):

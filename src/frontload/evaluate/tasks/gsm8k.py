@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from frontload.evaluate.tasks.base import (
     Graded,
@@ -37,7 +36,7 @@ class GSM8K(Task):
     stop = ("\n\nQuestion:", "Question:")
     max_new_tokens = 512
 
-    def build(self, records, mode, shots, data_dir) -> list[Sample]:
+    def build(self, records, mode, shots, files) -> list[Sample]:
         check_mode(self, mode)
         shots = 8 if shots is None else shots
         for index, record in enumerate(records):
@@ -45,8 +44,8 @@ class GSM8K(Task):
         pool: list[dict] = []
         own_pool = False  # shots drawn from the test records themselves: never an item's own
         if mode == "base" and shots:
-            pool_path = Path(data_dir) / self.shots_filename if data_dir else None
-            if pool_path and pool_path.exists():
+            pool_path = files.find(self.shots_filename) if files else None
+            if pool_path:
                 pool = read_records(pool_path)
                 for index, record in enumerate(pool):
                     require(record, ("question", "answer"), f"{pool_path} record {index}")

@@ -26,7 +26,7 @@ class HumanEval(Task):
     stop = BASE_STOP
     max_new_tokens = 512
 
-    def build(self, records, mode, shots, data_dir) -> list[Sample]:
+    def build(self, records, mode, shots, files) -> list[Sample]:
         check_mode(self, mode)
         samples = []
         for index, record in enumerate(records):

@@ -127,7 +127,7 @@ class IFEval(Task):
     hf_name, hf_split = "google/IFEval", "train"
     max_new_tokens = 1024
 
-    def build(self, records, mode, shots, data_dir) -> list[Sample]:
+    def build(self, records, mode, shots, files) -> list[Sample]:
         check_mode(self, mode)
         samples = []
         for index, record in enumerate(records):

@@ -62,7 +62,7 @@ class LiveCodeBench(Task):
     max_new_tokens = 2048
     limits = Limits(timeout_s=6.0)
 
-    def build(self, records, mode, shots, data_dir) -> list[Sample]:
+    def build(self, records, mode, shots, files) -> list[Sample]:
         check_mode(self, mode)
         samples = []
         for index, record in enumerate(records):

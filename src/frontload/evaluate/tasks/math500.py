@@ -15,7 +15,7 @@ class Math500(Task):
     stop = MINERVA_STOP
     max_new_tokens = 1024
 
-    def build(self, records, mode, shots, data_dir) -> list[Sample]:
+    def build(self, records, mode, shots, files) -> list[Sample]:
         check_mode(self, mode)
         samples = []
         for index, record in enumerate(records):

@@ -51,7 +51,7 @@ class MathSolutions(Task):
     max_new_tokens = 1024
     problem_fields: tuple[str, ...] = ("problem", "question")
 
-    def build(self, records, mode, shots, data_dir) -> list[Sample]:
+    def build(self, records, mode, shots, files) -> list[Sample]:
         check_mode(self, mode)
         samples = []
         for index, record in enumerate(records):
@@ -115,7 +115,7 @@ class OlympiadBench(Task):
     stop = MINERVA_STOP
     max_new_tokens = 2048
 
-    def build(self, records, mode, shots, data_dir) -> list[Sample]:
+    def build(self, records, mode, shots, files) -> list[Sample]:
         check_mode(self, mode)
         samples = []
         for index, record in enumerate(records):

@@ -21,7 +21,7 @@ class MBPP(Task):
     stop = ("\n```", "\nassert", '\n"""', "\nif __name__", "\nprint(")
     max_new_tokens = 512
 
-    def build(self, records, mode, shots, data_dir) -> list[Sample]:
+    def build(self, records, mode, shots, files) -> list[Sample]:
         check_mode(self, mode)
         samples = []
         for index, record in enumerate(records):
