@@ -235,12 +235,20 @@ def check_files(paths: list[Path]) -> None:
             raise DataError(f"{path}: {why}", unreadable_advice(path))
 
 
+ROOT_TABLE = "fl_catalog"  # one row: the workspace folder the views were built for
+
+
 class Catalog:
     """Owns the DuckDB connection to `catalog.duckdb` and keeps its views in step with the files.
 
-    Views name their files relative to the workspace and every connection sets DuckDB's
-    `file_search_path` to this workspace's root, so a copied or moved workspace reads its own
-    files; `refresh()` (run by every command that reads the catalog) recreates the views.
+    Views name their files by absolute path, so the catalog opens from any working folder, in
+    any DuckDB client (`duckdb.connect("ws/catalog.duckdb")`, the `duckdb` shell): DuckDB resolves
+    a view's relative paths against the process's working folder, which is why they are not
+    used. The table `fl_catalog` records the folder the views were built for; opening a catalog
+    whose workspace has since moved or been copied rebuilds the views for the files beside it, so
+    a copy never reads the original's files once fl has opened it. `refresh()` (run by every
+    command that reads the catalog) recreates the views; fl's own connections also set
+    `file_search_path` to the workspace, so ad-hoc relative paths in `fl stats` resolve there.
     """
 
     def __init__(
@@ -261,6 +269,8 @@ class Catalog:
         if threads:
             self.connection.execute(f"SET threads = {int(threads)}")
         self.connection.execute(f"SET temp_directory = '{workspace.root / '.duckdb_tmp'}'")
+        if not read_only and self.built_for() != str(self.workspace.root):
+            self.refresh()  # new, moved or copied: point the views at the files beside it
 
     def __enter__(self) -> Catalog:
         return self
@@ -270,6 +280,17 @@ class Catalog:
 
     def close(self) -> None:
         self.connection.close()
+
+    def built_for(self) -> str | None:
+        """The workspace folder the stored views point into (None before the first refresh)."""
+        found = self.connection.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'",
+            [ROOT_TABLE],
+        ).fetchone()
+        if not found or not found[0]:
+            return None
+        row = self.connection.execute(f"SELECT root FROM {ROOT_TABLE}").fetchone()
+        return row[0] if row else None
 
     def refresh(self) -> list[str]:
         """(Re)create every view whose files exist, one view per corpus too; returns view names.
@@ -290,6 +311,11 @@ class Catalog:
                 glob = f"corpora/{folder.name}/*.parquet"
                 if self._create_view(f"corpus_{folder.name}", glob, "read_parquet"):
                     created.append(f"corpus_{folder.name}")
+        self.connection.execute(
+            f"CREATE OR REPLACE TABLE {ROOT_TABLE} AS SELECT ?::VARCHAR AS root, "
+            "current_timestamp AS refreshed",
+            [str(self.workspace.root)],
+        )
         return created
 
     def _create_view(self, name: str, glob: str, reader: str) -> bool:
@@ -307,10 +333,10 @@ class Catalog:
         def quoted(text: str) -> str:
             return "'" + text.replace("'", "''") + "'"
 
-        if bad:
-            source = "[" + ", ".join(quoted(str(p.relative_to(root))) for p in good) + "]"
+        if bad or any(char in str(root) for char in "*?[{"):  # a glob must not see the root
+            source = "[" + ", ".join(quoted(str(p)) for p in good) + "]"
         else:
-            source = quoted(glob)
+            source = quoted(str(root / glob))
         options = ", union_by_name = true, filename = true"
         self.connection.execute(
             f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM {reader}({source}{options})'

@@ -98,3 +98,48 @@ def test_unreadable_path_is_one_line_error(tmp_path):
     assert done.returncode == 1
     assert done.stderr.startswith("error: ")
     assert "Traceback" not in done.stderr
+
+
+def write_pool(workspace, ids):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    workspace.pool_dir.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"id": ids}), workspace.pool_dir / "p.parquet")
+
+
+def test_catalog_opens_from_any_working_folder_in_plain_duckdb(workspace, tmp_path, monkeypatch):
+    """The documented way: `duckdb.connect("<workspace>/catalog.duckdb")` from elsewhere."""
+    import duckdb
+
+    write_pool(workspace, ["a", "b", "c"])
+    with Catalog(workspace) as catalog:
+        catalog.refresh()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    with duckdb.connect(str(workspace.catalog_path), read_only=True) as connection:
+        assert connection.execute("SELECT count(*) FROM pool").fetchone() == (3,)
+        assert connection.execute("SELECT root FROM fl_catalog").fetchone() == (
+            str(workspace.root),
+        )
+
+
+def test_a_moved_or_copied_workspace_reads_its_own_files(workspace, tmp_path, monkeypatch):
+    import shutil
+
+    import duckdb
+
+    write_pool(workspace, ["a", "b", "c"])
+    with Catalog(workspace) as catalog:
+        catalog.refresh()
+    copy = Workspace.resolve(tmp_path / "copy")
+    shutil.copytree(workspace.root, copy.root)
+    write_pool(copy, ["only-one"])  # the copy's files differ from the original's
+    with Catalog(copy) as catalog:  # any fl command opens it this way
+        assert catalog.built_for() == str(copy.root)
+    monkeypatch.chdir(tmp_path)
+    with duckdb.connect(str(copy.catalog_path), read_only=True) as connection:
+        assert connection.execute("SELECT count(*) FROM pool").fetchone() == (1,)
+    with duckdb.connect(str(workspace.catalog_path), read_only=True) as connection:
+        assert connection.execute("SELECT count(*) FROM pool").fetchone() == (3,)

@@ -4,6 +4,7 @@ import json
 
 import pytest
 from tests.evaluate.helpers import build
+from tests.fl_cli import run_fl
 from typer.testing import CliRunner
 
 from frontload.errors import ConfigError, InputError
@@ -215,20 +216,79 @@ def test_score_reads_a_task_file_with_fields_through_the_cli(workspace, tmp_path
     assert [(r["answer"], r["verdict"]) for r in rows] == [("5", "passed")]
 
 
-def test_add_benchmark_pulls_from_the_hub_when_online(tmp_path, monkeypatch):
-    from frontload.evaluate.tasks import base
-    from frontload.evaluate.tasks.files import add_benchmark
+def write_parquet(path, rows):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    pulled = [{"question": "1+1?", "answer": "so 2\n#### 2"}]
-    monkeypatch.setattr(base, "load_hf", lambda name, config, split: pulled)
-    stored = add_benchmark(tmp_path / "store", get_task("gsm8k"), "hf:openai/gsm8k")
-    assert stored.name == "gsm8k_test.jsonl" and json.loads(stored.read_text()) == pulled[0]
-    manifest = json.loads((tmp_path / "store" / "tasks.json").read_text())
-    assert manifest["gsm8k"]["source"] == "hf:openai/gsm8k"
-    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == [
-        "gsm8k_test.jsonl",
-        "tasks.json",
-    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    return path
+
+
+HUB_ROWS = [
+    {"question": "1+1?", "answer": "so 2\n#### 2"},
+    {"question": "2+2?", "answer": "so 4\n#### 4"},
+]
+
+
+def test_add_benchmark_hf_reads_a_parquet_file_url_through_datasets(tmp_path):
+    """`hf:DATASET[:SPLIT]` goes through `datasets.load_dataset`; a file:// URL is read offline."""
+    parquet = write_parquet(tmp_path / "dl" / "gsm8k-test.parquet", HUB_ROWS)
+    store = tmp_path / "store"
+    stored = add_benchmark(store, get_task("gsm8k"), f"hf:{parquet.as_uri()}:test")
+    assert stored.name == "gsm8k_test.jsonl"
+    assert [json.loads(line) for line in stored.read_text().splitlines()] == HUB_ROWS
+    manifest = json.loads((store / "tasks.json").read_text())
+    assert manifest["gsm8k"]["source"] == f"hf:{parquet.as_uri()}:test"
+    assert sorted(p.name for p in store.iterdir()) == ["gsm8k_test.jsonl", "tasks.json"]
+
+
+def test_add_benchmark_hf_folder_in_hub_layout_picks_the_split(tmp_path):
+    """A hub repository's layout (data/<split>-*.parquet) copied locally: the split chooses."""
+    repo = tmp_path / "gsm8k-repo"
+    write_parquet(repo / "data" / "test-00000-of-00001.parquet", HUB_ROWS[:1])
+    write_parquet(repo / "data" / "train-00000-of-00001.parquet", HUB_ROWS)
+    store = tmp_path / "store"
+    for split, count in (("train", 2), ("test", 1)):
+        stored = add_benchmark(store, get_task("gsm8k"), f"hf:{repo}:{split}")
+        assert len(stored.read_text().splitlines()) == count
+
+
+def test_add_benchmark_hf_checks_fields_like_a_local_file(tmp_path):
+    parquet = write_parquet(tmp_path / "x.parquet", [{"q": "1+1?"}])
+    with pytest.raises(InputError, match="missing field|no field"):
+        add_benchmark(tmp_path / "store", get_task("gsm8k"), f"hf:{parquet.as_uri()}")
+    assert not (tmp_path / "store" / "gsm8k_test.jsonl").exists()
+    text = tmp_path / "y.txt"
+    text.write_text("1+1?")
+    with pytest.raises(InputError, match="cannot read .txt"):
+        add_benchmark(tmp_path / "store", get_task("gsm8k"), f"hf:{text.as_uri()}")
+    with pytest.raises(InputError, match="not found"):
+        add_benchmark(tmp_path / "store", get_task("gsm8k"), "hf:file:///no/such.parquet")
+
+
+def test_hub_source_names_and_splits():
+    from frontload.evaluate.tasks.hub import HubSource
+
+    assert HubSource.parse("hf:openai/gsm8k") == HubSource("openai/gsm8k", None)
+    assert HubSource.parse("hf:openai/gsm8k:train") == HubSource("openai/gsm8k", "train")
+    url = "file:///data/gsm8k.parquet"
+    assert HubSource.parse(f"hf:{url}") == HubSource(url, None)
+    assert HubSource.parse(f"hf:{url}:test") == HubSource(url, "test")
+    assert HubSource.parse(f"hf:{url}").local_path().as_posix() == "/data/gsm8k.parquet"
+    with pytest.raises(InputError, match="no dataset named"):
+        HubSource.parse("hf:")
+
+
+def test_add_benchmark_hf_offline_is_one_line(workspace, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    code, output = run_fl(
+        ["evaluate", "add-benchmark", "gsm8k", "hf:openai/gsm8k"], capsys, monkeypatch
+    )
+    assert code == 1 and "Traceback" not in output
+    assert "cannot load hf:openai/gsm8k split test" in output
+    assert not (workspace.root / "benchmarks" / "gsm8k_test.jsonl").exists()
 
 
 def test_add_benchmark_checks_the_file_before_replacing_the_stored_one(tmp_path):

@@ -93,3 +93,21 @@ def test_a_store_manifest_naming_a_lost_file_is_an_error(tmp_path, monkeypatch):
     stored.unlink()
     with pytest.raises(InputError, match="not there"):
         read(BenchFiles.for_run(None, store))
+
+
+def test_fl_evaluate_benchmarks_shows_shipped_stored_and_where_each_task_reads(
+    workspace, tmp_path, capsys, monkeypatch
+):
+    from tests.fl_cli import run_fl
+
+    monkeypatch.delenv("FL_BENCH_DIR", raising=False)
+    source = gsm8k_file(tmp_path / "src", "mine")
+    assert run_fl(["evaluate", "add-benchmark", "gsm8k", str(source)], capsys, monkeypatch)[0] == 0
+    code, output = run_fl(["evaluate", "benchmarks"], capsys, monkeypatch)
+    assert code == 0, output
+    rows = {line.split("│")[1].strip(): line for line in output.splitlines() if line.count("│") > 3}
+    assert "shipped:math_test_minus_math500" in rows["math_test_minus_math500"]
+    assert "training text" in rows["math_test_minus_math500"]
+    assert "workspace store" in rows["gsm8k"] and "gsm8k_test.jsonl" in rows["gsm8k"]
+    assert "shipped" in rows["math500"] and "missing" in rows["gpqa_diamond"]
+    assert "not shipped: livecodebench" in output and "not shipped: gpqa_diamond" in output

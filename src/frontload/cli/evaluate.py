@@ -236,6 +236,60 @@ def add_benchmark(
     typer.echo(f"stored {task.name} as {stored}")
 
 
+@app.command("benchmarks")
+def benchmarks(
+    data_dir: DataDirOption = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """What is shipped with fl, what this workspace stores, and where each task will read from."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from frontload import benchdata
+    from frontload.evaluate.tasks import REGISTRY, get_task
+    from frontload.evaluate.tasks.sources import (
+        BenchFiles,
+        read_tasks_manifest,
+        store_folder,
+        where_tasks_read,
+    )
+
+    store = store_folder(workspace_from(workspace).root)
+    files = BenchFiles.for_run(data_dir, store)
+    console = Console(width=160)
+    shipped = Table(title=f"shipped with fl ({benchdata.FOLDER})")
+    for column in ("name", "kind", "records", "MB", "licence", "recipe path"):
+        shipped.add_column(column)
+    for name, entry in benchdata.datasets().items():
+        size = sum(f["bytes"] for f in entry["files"]) / 1e6
+        licence = entry["license"] if len(entry["license"]) < 20 else "see LICENSES.md"
+        shipped.add_row(
+            name, entry["kind"], str(entry["records"]), f"{size:.2f}", licence, f"shipped:{name}"
+        )
+    console.print(shipped)
+    for name, reason in benchdata.manifest()["left_out"].items():
+        console.print(f"not shipped: {name}: {reason}")
+    stored = read_tasks_manifest(store)
+    table = Table(title=f"stored in this workspace ({store})")
+    for column in ("task", "file", "source"):
+        table.add_column(column)
+    for task, entry in stored.items():
+        table.add_row(task, entry.get("file", ""), entry.get("source", ""))
+    console.print(table if stored else f"stored in this workspace ({store}): nothing")
+    order = Table(title=f"where each task reads (searched: {files.describe()})")
+    for column in ("task", "from", "file"):
+        order.add_column(column)
+    locations = where_tasks_read(files, {name: get_task(name).filename for name in REGISTRY})
+    for task, location in locations.items():
+        if location is None:
+            order.add_row(
+                task, "[yellow]missing[/yellow]", "--task-file, --data-dir or add-benchmark"
+            )
+        else:
+            order.add_row(task, location.label, location.path)
+    console.print(order)
+
+
 @app.command("tasks")
 def list_tasks(
     workspace: WorkspaceOption = None,  # accepted by every command (see cli/common.py)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from frontload.errors import ConfigError, InputError
+from frontload.evaluate.tasks.hub import PREFIX, load_hub
 from frontload.evaluate.tasks.sources import BenchFiles
 
 MODES = ("base", "chat")
@@ -64,10 +65,10 @@ class Task:
     max_new_tokens: int = 512
 
     def load(self, source: str | Path) -> list[dict]:
-        """Raw records from a local file (or folder) or a hub dataset (`hf:owner/name`)."""
+        """Raw records from a local file (or folder) or a hub dataset (`hf:DATASET[:SPLIT]`)."""
         where = str(source)
-        if where.startswith("hf:"):
-            return load_hf(where[3:], self.hf_config, self.hf_split)
+        if where.startswith(PREFIX):
+            return load_hub(where, self.hf_config, self.hf_split)
         return self.read(Path(where))
 
     def read(self, path: Path) -> list[dict]:
@@ -141,19 +142,6 @@ def _objects(records: list, path: Path, unit: str) -> list[dict]:
                 hint="each record is an object with the task's fields",
             )
     return records
-
-
-def load_hf(name: str, config: str | None, split: str) -> list[dict]:
-    """A hub dataset through `datasets` (only where a hub is reachable)."""
-    try:
-        import datasets
-
-        return list(datasets.load_dataset(name, config, split=split))
-    except Exception as error:  # the hub is optional; say what failed
-        raise InputError(
-            f"cannot load hf:{name} ({type(error).__name__}: {str(error)[:200]})",
-            hint="without a hub, pass local files with --data-dir",
-        ) from None
 
 
 def file_hash(path: str | Path) -> str:

@@ -104,6 +104,8 @@ class MMLU(ChoiceTask):
     hf_name, hf_config = "cais/mmlu", "all"
 
     def read(self, path: Path) -> list[dict]:
+        if path.is_file():  # the hub layout saved as records (`fl evaluate add-benchmark mmlu hf:`)
+            return read_records(path)
         folder = path / "test" if (path / "test").is_dir() else path
         return read_mmlu_folder(folder, "_test.csv")
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from frontload.errors import ConfigError, InputError
 from frontload.evaluate.tasks.base import Task
+from frontload.evaluate.tasks.hub import PREFIX
 from frontload.evaluate.tasks.sources import (
     TASKS_MANIFEST,
     BenchFiles,
@@ -124,9 +125,10 @@ def add_benchmark(
     store: Path, task: Task, path: Path | str, fields: dict[str, str] | None = None
 ) -> Path:
     """Copy a benchmark file (or folder) into the workspace store under the task's file name and
-    record its mapping and hash in the store's tasks.json; returns the stored path. `hf:NAME`
-    pulls the task's split from the Hugging Face hub (when online) and stores it as JSON lines."""
-    if str(path).startswith("hf:"):
+    record its mapping and hash in the store's tasks.json; returns the stored path.
+    `hf:DATASET[:SPLIT]` reads through `datasets` (the hub when online, or a local data file or
+    folder) and stores the records as JSON lines, checked like a local file."""
+    if str(path).startswith(PREFIX):
         records = task.load(str(path))
         store.mkdir(parents=True, exist_ok=True)
         pulled = store / f".{task.name}-hub.jsonl"
@@ -145,9 +147,9 @@ def add_benchmark(
     if not path.exists():
         raise InputError(f"{path} not found", hint="pass the benchmark file or folder to store")
     if path.is_file():
-        # Readable, with the mapped fields present, now rather than at evaluation time, and before
-        # anything already stored for the task is replaced.
-        apply_fields(task.load(path), fields or {}, str(path))
+        # Readable, with the mapped fields present and every record a sample the task can build,
+        # now rather than at evaluation time, and before anything already stored is replaced.
+        task.build(apply_fields(task.load(path), fields or {}, str(path)), "chat", 0, None)
     store.mkdir(parents=True, exist_ok=True)
     name = task.filename or path.name
     if path.is_file() and Path(name).suffix != path.suffix and not name.endswith(path.suffix):

@@ -128,6 +128,11 @@ class BenchFiles:
         return ", ".join(names) or "no folder"
 
 
+def where_tasks_read(files: BenchFiles, tasks: dict[str, str]) -> dict[str, Location | None]:
+    """Task name -> where it will read ({name: default file name} in; None: no folder has it)."""
+    return {name: files.locate(name, filename) for name, filename in tasks.items()}
+
+
 def store_folder(workspace_root: Path) -> Path:
     """The workspace's benchmark store, where `fl evaluate add-benchmark` copies files."""
     return Path(workspace_root) / STORE_FOLDER
