@@ -269,8 +269,17 @@ class Catalog:
         if threads:
             self.connection.execute(f"SET threads = {int(threads)}")
         self.connection.execute(f"SET temp_directory = '{workspace.root / '.duckdb_tmp'}'")
-        if not read_only and self.built_for() != str(self.workspace.root):
-            self.refresh()  # new, moved or copied: point the views at the files beside it
+        built_for = self.built_for()
+        if built_for != str(self.workspace.root):
+            if not read_only:
+                self.refresh()  # new, moved or copied: point the views at the files beside it
+            elif built_for is not None:
+                self.close()
+                raise DataError(
+                    f"{workspace.catalog_path}: its views point into {built_for}, not this "
+                    "workspace (moved or copied)",
+                    f"open it once without read-only, e.g. `fl stats views -w {workspace.root}`",
+                )
 
     def __enter__(self) -> Catalog:
         return self
@@ -286,11 +295,11 @@ class Catalog:
         found = self.connection.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'",
             [ROOT_TABLE],
-        ).fetchone()
-        if not found or not found[0]:
+        ).fetchall()  # fetchall: DuckDB refuses further work on a half-read result
+        if not found[0][0]:
             return None
-        row = self.connection.execute(f"SELECT root FROM {ROOT_TABLE}").fetchone()
-        return row[0] if row else None
+        rows = self.connection.execute(f"SELECT root FROM {ROOT_TABLE}").fetchall()
+        return rows[0][0] if rows else None
 
     def refresh(self) -> list[str]:
         """(Re)create every view whose files exist, one view per corpus too; returns view names.

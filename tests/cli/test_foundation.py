@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from frontload.cli import app, route_bare_sql
 from frontload.config import StrictModel, load_yaml
-from frontload.errors import ConfigError, InputError
+from frontload.errors import ConfigError, DataError, InputError
 from frontload.workspace import Catalog, Workspace
 
 
@@ -136,6 +136,8 @@ def test_a_moved_or_copied_workspace_reads_its_own_files(workspace, tmp_path, mo
     copy = Workspace.resolve(tmp_path / "copy")
     shutil.copytree(workspace.root, copy.root)
     write_pool(copy, ["only-one"])  # the copy's files differ from the original's
+    with pytest.raises(DataError, match="views point into"):
+        Catalog(copy, read_only=True)  # cannot rebuild: refuses rather than read the original
     with Catalog(copy) as catalog:  # any fl command opens it this way
         assert catalog.built_for() == str(copy.root)
     monkeypatch.chdir(tmp_path)

@@ -48,16 +48,16 @@ def test_copied_workspace_reads_its_own_data(workspace, pool, tmp_path, capsys, 
     shutil.rmtree(workspace.root)  # the original is gone: a stale absolute path would fail
     import duckdb
 
-    connection = duckdb.connect(str(copy / "catalog.duckdb"))
-    sql = connection.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'pool'").fetchall()[
-        0
-    ][0]
-    connection.close()
-    assert str(workspace.root) not in sql, sql
     code, output = run_fl(
         ["stats", "query", "SELECT count(*) AS n FROM pool", "-w", str(copy)], capsys, monkeypatch
     )
     assert code == 0, output
+    connection = duckdb.connect(str(copy / "catalog.duckdb"))  # fl rebuilt the views for the copy
+    sql = connection.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'pool'").fetchone()[
+        0
+    ]
+    connection.close()
+    assert str(workspace.root) not in sql and str(copy.resolve()) in sql, sql
     assert " 2 " in output  # one row per part file of the copy
     from frontload.workspace import Catalog, Workspace
 
