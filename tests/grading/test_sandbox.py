@@ -388,3 +388,19 @@ def test_humaneval_helpers_of_the_prompt_are_the_benchmarks_not_the_candidates()
     correct = f"```python\n{problem}{record['canonical_solution']}```"
     verdicts = [row.verdict for row in task.grade([sample] * 2, [hostile, correct])]
     assert verdicts == ["failed", "passed"]
+
+
+def test_folders_of_a_killed_evaluator_are_swept(tmp_path, monkeypatch):
+    import subprocess
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.Popen(["true"])  # a pid that has exited and been reaped
+    dead.wait()
+    stale = tmp_path / f"fl-sandbox-{dead.pid}-abc"
+    live = tmp_path / f"fl-sandbox-{os.getpid()}-abc"
+    other = tmp_path / f"fl-clean-{dead.pid}-abc"  # not one of fl's folders
+    for folder in (stale, live, other):
+        folder.mkdir()
+    sandbox_isolation.sweep_scratch.__wrapped__()
+    assert not stale.exists() and live.exists() and other.exists()

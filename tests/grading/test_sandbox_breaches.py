@@ -177,6 +177,20 @@ def test_breach3_one_reply_never_takes_its_chunk_down():
     ]
     verdicts = [g.verdict for g in task.grade(samples, completions, workers=2)]
     assert verdicts == ["passed", "failed", "failed", "passed"]
+    # LiveCodeBench's functional tests compare printed JSON: printed JSON nested past the
+    # parser's limit is that sample's wrong output
+    lcb = get_task("livecodebench")
+    problem = {
+        "problem": "Return x + 1.",
+        "starter_code": "class Solution:\n    def inc(self, x: int) -> int:\n",
+        "tests": [{"input": "1", "output": "2", "testtype": "functional"}],
+    }
+    code = "```python\nclass Solution:\n    def inc(self, x):\n        {}\n```"
+    graded = lcb.grade(
+        lcb.build([problem], "chat", None, None) * 2,
+        [code.format("print('[' * 200000); return x + 1"), code.format("return x + 1")],
+    )
+    assert [g.verdict for g in graded] == ["failed", "passed"]
     # a program the evaluator cannot even write down (a lone surrogate from a predictions file)
     jobs = [
         Job(CORRECT, tests=ADD_TESTS, limits=QUICK),

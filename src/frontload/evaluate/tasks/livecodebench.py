@@ -10,9 +10,10 @@ import ast
 import json
 import re
 
+from frontload.errors import FrontloadError
 from frontload.evaluate.tasks.base import Graded, Sample, Task, check_mode, require
 from frontload.evaluate.tasks.codecommon import extract_code
-from frontload.grading.sandbox import Limits, run_program
+from frontload.grading.sandbox import Limits, run_program, same_json
 
 PROMPT = (
     "You will be given a competitive programming problem. Write a correct and efficient Python "
@@ -45,13 +46,6 @@ def starter_method(starter: str) -> str:
     """The method the tests call: the first `def name(self, ...)` of the starter code."""
     found = re.search(r"def\s+(\w+)\s*\(\s*self", starter)
     return found.group(1) if found else ""
-
-
-def _normalise_json(text: str) -> str:
-    try:
-        return json.dumps(json.loads(text))
-    except (json.JSONDecodeError, ValueError):
-        return re.sub(r"\s+", "", text)
 
 
 class LiveCodeBench(Task):
@@ -93,9 +87,7 @@ class LiveCodeBench(Task):
                     expected_stdout=None,
                     limits=self.limits,
                 )
-                if result.verdict == "passed" and _normalise_json(result.stdout) != _normalise_json(
-                    test["output"]
-                ):
+                if result.verdict == "passed" and not same_json(result.stdout, test["output"]):
                     result.verdict, result.reason = "failed", "wrong output"
             else:
                 result = run_program(
@@ -110,8 +102,18 @@ class LiveCodeBench(Task):
                 )
         return Graded(None, "passed", rule, f"{len(sample.meta['tests'])} tests")
 
+    def grade_safely(self, sample: Sample, completion: str) -> Graded:
+        """`grade_one`, with a failure on the evaluator's side made this sample's error verdict
+        (never its chunk's)."""
+        try:
+            return self.grade_one(sample, completion)
+        except FrontloadError:
+            raise  # no sandbox at all: every sample would fail the same way
+        except Exception as error:  # noqa: BLE001 - this sample's verdict
+            return Graded(None, "error", "", f"evaluator: {type(error).__name__}: {error}"[:300])
+
     def grade(self, samples, completions, workers: int = 2):
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            return list(pool.map(self.grade_one, samples, [c or "" for c in completions]))
+            return list(pool.map(self.grade_safely, samples, [c or "" for c in completions]))

@@ -10,7 +10,7 @@ judged on the trusted side, so that no program can forge its verdict or harm the
 docs/readme/sandbox.md is the threat model.
 """
 
-from frontload.grading.sandbox.compare import Raised, outputs_equal, outputs_match
+from frontload.grading.sandbox.compare import Raised, outputs_equal, outputs_match, same_json
 from frontload.grading.sandbox.isolation import allow_weak_sandbox, isolation_summary, sandbox_mode
 from frontload.grading.sandbox.process import Limits
 from frontload.grading.sandbox.runners import (
@@ -43,5 +43,6 @@ __all__ = [
     "run_program",
     "run_programs",
     "run_tests",
+    "same_json",
     "called_names",
 ]

@@ -56,6 +56,21 @@ def _why(error: Exception) -> str:
     return "not a valid reply"
 
 
+def same_json(actual: str, expected: str, max_items: int = 1_000_000) -> bool:
+    """Whether a program's printed JSON equals the expected JSON (LiveCodeBench's functional
+    tests), parsing the program's side within bounds; text that is not JSON, or JSON too large or
+    too deep to parse, is compared with whitespace removed. Never raises."""
+
+    def normal(text: str) -> str:
+        try:
+            data = text.encode("utf-8", "replace")
+            return json.dumps(decode_reply(data, len(data), max_items, json.loads))
+        except Exception:  # noqa: BLE001 - not JSON (or over bounds): compared as text
+            return "".join(text.split())
+
+    return normal(actual) == normal(expected)
+
+
 def _is_floats(value: Any) -> bool:
     """evalplus's `is_floats`: a float, or a non-empty list or tuple of floats."""
     if isinstance(value, float):

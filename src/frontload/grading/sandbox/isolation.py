@@ -45,6 +45,7 @@ BOOT_INSIDE = "/fl/boot.pyc"
 # Sandbox uids when fl runs as root: one per process, drawn from 2**20 uids no account uses
 # (above systemd's container range, below its "foreign" range), so two sandboxes rarely share a
 # uid and never share one with a real user: RLIMIT_NPROC then counts one sandbox's processes.
+SCRATCH_KINDS = ("boot", "probe", "sandbox")  # temporary folders: fl-<kind>-<pid>-...
 UID_BASE = 0x7A000000
 UID_SPAN = 1 << 20
 _weak_state = {"allowed": False, "warned": False}
@@ -128,6 +129,22 @@ def _mounts() -> list[str]:
     return args
 
 
+def scratch_folder(kind: str) -> Path:
+    """A new private temporary folder named after this evaluator's pid (`fl-<kind>-<pid>-...`),
+    so that the folders of an evaluator that was killed are found and removed (`sweep_scratch`)."""
+    return Path(tempfile.mkdtemp(prefix=f"fl-{kind}-{os.getpid()}-"))
+
+
+@functools.cache
+def sweep_scratch() -> None:
+    """Remove the temporary folders of evaluators that are gone (killed before their cleanup)."""
+    for kind in SCRATCH_KINDS:
+        for folder in Path(tempfile.gettempdir()).glob(f"fl-{kind}-*-*"):
+            owner = folder.name.split("-")[2]
+            if owner.isdigit() and not Path(f"/proc/{owner}").exists() and folder.is_dir():
+                shutil.rmtree(folder, ignore_errors=True)
+
+
 @functools.cache
 def boot_code() -> str:
     """The boot script compiled once per evaluator (a script on the command line is compiled at
@@ -135,7 +152,8 @@ def boot_code() -> str:
     import atexit
     import py_compile
 
-    folder = tempfile.mkdtemp(prefix="fl-boot-")
+    sweep_scratch()
+    folder = str(scratch_folder("boot"))
     atexit.register(shutil.rmtree, folder, True)
     target = os.path.join(folder, "boot.pyc")
     py_compile.compile(str(Path(__file__).with_name("boot.py")), cfile=target, doraise=True)
@@ -209,7 +227,7 @@ def _probe() -> str:
         fd = seccomp.program_fd()
     except (ImportError, OSError) as error:
         return f"no seccomp filter: {error} (apt-get install libseccomp2)"
-    folder = Path(tempfile.mkdtemp(prefix="fl-probe-"))
+    folder = scratch_folder("probe")
     try:
         os.chmod(folder, 0o755)
         command = bwrap_command(folder, _check_command(), fd)

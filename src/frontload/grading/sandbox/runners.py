@@ -21,7 +21,6 @@ import select
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +32,7 @@ from frontload.errors import FrontloadError
 from frontload.grading.sandbox import process
 from frontload.grading.sandbox.boot import VERDICT_PREFIX, decode_reply, encode
 from frontload.grading.sandbox.compare import Raised, outputs_equal, outputs_match, reply_value
-from frontload.grading.sandbox.isolation import sandbox_mode
+from frontload.grading.sandbox.isolation import sandbox_mode, scratch_folder
 from frontload.grading.sandbox.process import Limits, Proc, Watchdog
 
 
@@ -113,7 +112,7 @@ def called_names(tests: str) -> CalledNames:
 
 
 def _new_folder() -> Path:
-    return Path(tempfile.mkdtemp(prefix="fl-sandbox-"))
+    return scratch_folder("sandbox")
 
 
 def run_program(
