@@ -20,7 +20,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(WORKERS) tests
 
 demo: $(STAMP)
-	$(BIN)/python -m frontload.study.demo --workspace demo-workspace
+	$(BIN)/fl run recipes/tiny/study.yaml --workspace demo-workspace --stage-tables
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks scripts

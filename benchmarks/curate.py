@@ -65,7 +65,8 @@ def peer(recipe_path: str, workspace: str) -> None:
     from frontload.curate import dedup
     from frontload.curate.clean import CleanFilter
     from frontload.curate.decontam import DecontamFilter, build_index
-    from frontload.curate.length import ensure_tokenizer, length_steps
+    from frontload.curate.length import ensure_tokenizer
+    from frontload.curate.length_step import length_steps
     from frontload.curate.readers import resolve_sources
     from frontload.curate.recipe import load_recipe
     from frontload.curate.steps import Normalise, RecordWriter, SourceReader, StagedReader

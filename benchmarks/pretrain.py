@@ -108,7 +108,7 @@ def peer_throughput(config, seq_len, micro, accum, steps, warmup, device, bf16) 
     import torch
     from transformers import NemotronHForCausalLM
 
-    from frontload.model.convert import to_nemotron_h_config
+    from frontload.model.nemotron import to_nemotron_h_config
 
     torch.manual_seed(0)
     model = NemotronHForCausalLM(to_nemotron_h_config(config)).to(device)

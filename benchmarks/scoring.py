@@ -112,14 +112,11 @@ def timed(functions: dict, repeats: int = 3) -> dict[str, dict[str, float]]:
 def scoring(records: int, batch: int, work: Path) -> dict:
     from datatrove.data import Document
 
-    from frontload.curate.length import LengthConfig, TokenCounter, ensure_tokenizer, length_steps
-    from frontload.curate.quality import (
-        QualityConfig,
-        QualityTrainConfig,
-        Scorer,
-        quality_steps,
-        train_classifier,
-    )
+    from frontload.curate.length import TokenCounter, ensure_tokenizer
+    from frontload.curate.length_step import length_steps
+    from frontload.curate.quality import Scorer, train_classifier
+    from frontload.curate.quality_step import quality_steps
+    from frontload.curate.recipe import LengthConfig, QualityConfig, QualityTrainConfig
     from frontload.workspace import Workspace
 
     workspace = Workspace.resolve(work / "ws").ensure()
@@ -241,7 +238,8 @@ def write_pool(count: int, folder: Path, parts: int = 8) -> None:
 
 
 def rebuild(pool: int, work: Path) -> dict:
-    from frontload.curate.corpora import CorporaConfig, build_corpora
+    from frontload.curate.corpora import CorporaConfig
+    from frontload.curate.corpus_build import build_corpora
     from frontload.workspace import Workspace
 
     workspace = Workspace.resolve(work / "pool_ws").ensure()

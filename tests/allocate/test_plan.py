@@ -88,7 +88,7 @@ def test_exports():
 def test_explain_scales_marginal_values_to_the_budget():
     """A 20k-token demo budget is priced per 1k tokens, not per (meaningless) extra billion;
     non-binding rows' duals are left out."""
-    from frontload.allocate.report import explain
+    from frontload.allocate.explain import explain
 
     def plan(budget: int) -> Plan:
         entries = [PlanEntry(corpus="a", tokens=budget, epochs=1.0, weight=1.0, marginal_value=2e4)]

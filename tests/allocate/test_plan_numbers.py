@@ -104,7 +104,7 @@ def _hand(**update) -> AllocateConfig:
 
 
 def test_under_filled_sft_budget_says_why_and_what_relaxing_is_worth():
-    from frontload.allocate.report import explain
+    from frontload.allocate.explain import explain
 
     plan = solve_plan(_hand())
     sft = plan.require_phase("sft")
@@ -141,7 +141,7 @@ def test_a_budget_cap_is_never_reported_as_an_epoch_limit():
 
 
 def test_infeasible_baseline_is_shown_as_infeasible_not_scored():
-    from frontload.allocate.report import explain
+    from frontload.allocate.explain import explain
 
     plan = solve_plan(
         _hand(groups=[{"name": "share", "phase": "pretrain", "min": 0.1, "max": 0.4}])

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 
-import typer
 from tests.fl_cli import run_fl
 
-from frontload.cli import app
+from frontload.cli import command_tree
 from frontload.workspace import VIEWS
 
 
@@ -21,7 +20,7 @@ def _commands(command, path=()):
 
 
 def test_every_command_accepts_workspace():
-    commands = list(_commands(typer.main.get_command(app)))
+    commands = list(_commands(command_tree()))
     assert len(commands) > 25
     missing = [
         name

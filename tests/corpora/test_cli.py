@@ -5,32 +5,16 @@ from __future__ import annotations
 import json
 import random
 
-import typer
 from typer.testing import CliRunner
 
-from frontload.cli import corpora as cli
+from frontload.cli import app as fl
 from frontload.errors import ConfigError
 
 runner = CliRunner()
 
 
-def app() -> typer.Typer:
-    root = typer.Typer()
-    curate = typer.Typer()
-    curate.add_typer(cli.quality_app, name="quality")
-    curate.command("corpora")(cli.corpora)
-    root.add_typer(curate, name="curate")
-    stats = typer.Typer()
-    stats.command("compare")(cli.stats_compare)
-    root.add_typer(stats, name="stats")
-    report = typer.Typer()
-    report.command("corpora")(cli.report_corpora)
-    root.add_typer(report, name="report")
-    return root
-
-
 def invoke(*args: str):
-    result = runner.invoke(app(), list(args))
+    result = runner.invoke(fl, list(args))
     return result
 
 

@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from loguru import logger
 
-from frontload.curate.corpora import CorporaConfig, CorpusRule, build_corpora, load_rules
+from frontload.curate.corpora import CorporaConfig, CorpusRule, load_rules
+from frontload.curate.corpus_build import build_corpora
 from frontload.curate.schema import RECORD_SCHEMA
 from frontload.errors import ConfigError, DataError, StageNotReady
 

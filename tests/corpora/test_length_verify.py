@@ -6,7 +6,9 @@ import pytest
 from datatrove.data import Document
 from tokenizers import Tokenizer
 
-from frontload.curate.length import LengthConfig, TokenCounter, ensure_tokenizer, length_steps
+from frontload.curate.length import TokenCounter, ensure_tokenizer
+from frontload.curate.length_step import length_steps
+from frontload.curate.recipe import LengthConfig
 from frontload.curate.verify import VerifyStep
 from frontload.errors import InputError
 

@@ -10,17 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 from datatrove.data import Document
 
-from frontload.curate.quality import (
-    QualityConfig,
-    QualityTrainConfig,
-    Scorer,
-    prepare,
-    quality_steps,
-    roc_auc,
-    train_from_config,
-)
+from frontload.curate.quality import Scorer, prepare, roc_auc, train_from_config
 from frontload.curate.quality_specs import read_specs
-from frontload.curate.quality_step import QualityScoreStep
+from frontload.curate.quality_step import QualityScoreStep, quality_steps
+from frontload.curate.recipe import QualityConfig, QualityTrainConfig
 from frontload.errors import ConfigError, InputError
 from frontload.workspace import Workspace
 

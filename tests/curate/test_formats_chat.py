@@ -9,7 +9,7 @@ import pytest
 
 from frontload.data.encode import Encoder, chat_messages
 from frontload.data.tokenizer import fit_reasoning, train_tokenizer
-from frontload.train.posttrain.sft import record_messages
+from frontload.train.posttrain.data import record_messages
 
 RECORD = {
     "prompt": "What is 7 * 8?",

@@ -8,12 +8,8 @@ from typer.testing import CliRunner
 
 from frontload.errors import ConfigError
 from frontload.model import HybridForCausalLM, preset
-from frontload.model.convert import (
-    from_nemotron_h,
-    from_nemotron_h_config,
-    to_nemotron_h,
-    to_nemotron_h_config,
-)
+from frontload.model.convert import from_nemotron_h, to_nemotron_h
+from frontload.model.nemotron import from_nemotron_h_config, to_nemotron_h_config
 
 
 def randomised_model(seed: int = 0, **overrides) -> HybridForCausalLM:

@@ -9,8 +9,8 @@ from transformers import AutoConfig, AutoModelForCausalLM
 
 from frontload.errors import ConfigError
 from frontload.model import HybridConfig, HybridForCausalLM, preset
-from frontload.model.config import parameter_counts
-from frontload.model.convert import check_shapes
+from frontload.model.hybrid import parameter_counts
+from frontload.model.nemotron import check_shapes
 
 
 def tiny_model(seed: int = 0, **overrides) -> HybridForCausalLM:

@@ -94,7 +94,7 @@ def test_packed_documents_do_not_see_each_other(toy_workspace):
 
 def test_plan_without_sft_phase_is_an_error(toy_workspace):
     from frontload.plan import PhasePlan, Plan, save_plan
-    from frontload.train.served import sft_data
+    from frontload.train.posttrain.data import sft_data
 
     plan = Plan(name="p", phases=[PhasePlan(name="pretrain", budget_tokens=0)])
     save_plan(plan, toy_workspace.plans_dir / "p.yaml")

@@ -120,7 +120,7 @@ def test_a_max_length_that_would_cut_planned_examples_is_an_error(two_corpora):
 
 
 def test_served_tokens_without_a_plan_leave_out_what_max_length_cuts():
-    from frontload.train.served import SFTData, cut_at_max_length
+    from frontload.train.posttrain.data import SFTData, cut_at_max_length
 
     rows = [
         {"phase": "sft", "corpus": "a", "tokens": 300},

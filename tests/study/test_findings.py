@@ -112,9 +112,9 @@ def test_reversed_finding_and_single_seed(workspace):
     assert f1["n"] == 1 and f1["low"] is None and f1["verdict"] == "inconclusive"
 
 
-def test_demo_and_stages_never_import_the_cli():
+def test_study_never_imports_the_cli():
     code = (
-        "import sys, frontload.study.demo, frontload.study.pipeline, frontload.study.report;"
+        "import sys, frontload.study.sweep, frontload.study.pipeline, frontload.study.report;"
         "bad = [m for m in sys.modules if m.startswith('frontload.cli')]; print(bad);"
         "sys.exit(1 if bad else 0)"
     )

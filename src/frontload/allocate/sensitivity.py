@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from frontload.allocate.build import Built
+from frontload.allocate.explain import step_for
 from frontload.allocate.lp import Solution
 from frontload.allocate.problem import affine_value, evaluate, gradient
 
@@ -147,8 +148,6 @@ def _under_filled(
 
 def _price(built: Built, name: str, value: float) -> str:
     """A row's shadow price per a step that fits the budgets (1B tokens means nothing at 200k)."""
-    from frontload.allocate.report import step_for
-
     row = next(r for r in built.problem.rows if r.name == name)
     if row.unit != "1B tokens":
         return f"{value:+.3g} points per {row.unit}"

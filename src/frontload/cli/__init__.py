@@ -1,31 +1,78 @@
-"""The `fl` command: the one wiring file. Each stage's CLI module owns its commands; they are mounted
-here, and library errors are mapped to one-line advice in `main()`."""
+"""The `fl` command: the one wiring file.
+
+Each command group lives in its own module (`fl curate` in cli/curate.py, `fl train` in
+cli/train.py, ...) that imports its stage at module level. The tree below mounts a group's module
+only when that group runs, so `fl --help` imports no stage (nor torch, datatrove, DuckDB); library
+errors are mapped to one-line advice in `main()`.
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from typing import Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
-from frontload.cli import (
-    allocate,
-    corpora,
-    curate,
-    data,
-    evaluate,
-    model,
-    pipeline,
-    posttrain,
-    pretrain,
-    quickstart,
-    stats,
-    tokenizer,
-)
 from frontload.errors import FrontloadError
+from frontload.progress import configure_logging
+
+# `fl NAME`: the module that holds it and its one-line summary, in the order `fl --help` lists them.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("frontload.cli.run", "Run a whole pipeline (curate -> ... -> report), resumable."),
+    "quickstart": ("frontload.cli.quickstart", "Sample data to try the pipeline on."),
+    "curate": ("frontload.cli.curate", "Raw dumps -> pool -> corpora."),
+    "data": ("frontload.cli.data", "Token shards and blends."),
+    "tokenizer": ("frontload.cli.tokenizer", "Train and inspect tokenizers."),
+    "allocate": ("frontload.cli.allocate", "Fit the response model, solve the allocation."),
+    "model": ("frontload.cli.model", "Hybrid model: export/import (NemotronH)."),
+    "train": ("frontload.cli.train", "Train models: info, pretrain (FSDP2), sft and rl (TRL)."),
+    "evaluate": ("frontload.cli.evaluate", "Benchmarks, grading, avg@k and pass@k."),
+    "stats": ("frontload.cli.stats", "SQL over the workspace catalog."),
+    "report": (
+        "frontload.cli.report",
+        "Tables and PNG charts of corpora, plans, evaluations and the study.",
+    ),
+}
+
+
+class CommandTree(TyperGroup):
+    """The top-level group: lists every command from COMMANDS, imports a module on first use.
+
+    Help listings read the summary in COMMANDS; running (or completing) `fl NAME ...` goes through
+    `resolve_command`, which mounts the module's Typer app first.
+    """
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        return [*COMMANDS, *(name for name in super().list_commands(ctx) if name not in COMMANDS)]
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
+        if cmd_name in COMMANDS and cmd_name not in self.commands:
+            _, summary = COMMANDS[cmd_name]
+            return TyperCommand(cmd_name, help=summary)  # what a help listing shows
+        return super().get_command(ctx, cmd_name)
+
+    def resolve_command(self, ctx: typer.Context, args: list[str]) -> Any:
+        if args and args[0] in COMMANDS:
+            self.mount(args[0])
+        return super().resolve_command(ctx, args)
+
+    def mount(self, name: str) -> Any:
+        """The command `fl NAME`, its module imported and its Typer app built once."""
+        if name not in self.commands:
+            module, summary = COMMANDS[name]
+            command = typer.main.get_command(importlib.import_module(module).app)
+            command.name = name
+            command.help = command.help or summary
+            self.add_command(command, name)
+        return self.commands[name]
+
 
 app = typer.Typer(
     name="fl",
+    cls=CommandTree,
     help="frontload: curate reasoning data, allocate it between pretraining and SFT, train, evaluate.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -39,44 +86,17 @@ def _options(
     ),
 ) -> None:
     """frontload: curate reasoning data, allocate it between pretraining and SFT, train, evaluate."""
-    from frontload.progress import configure_logging
-
     configure_logging(verbose)
 
 
-# Curation: `fl curate run`, plus quality scoring and corpus rules from the corpora module.
-curate.app.add_typer(corpora.quality_app, name="quality")
-curate.app.command("corpora")(corpora.corpora)
+def command_tree() -> CommandTree:
+    """The whole `fl` tree with every group mounted (for tests and docs that walk all commands)."""
+    tree = typer.main.get_command(app)
+    assert isinstance(tree, CommandTree)
+    for name in COMMANDS:
+        tree.mount(name)
+    return tree
 
-# Training: model info, pretraining, post-training.
-train = typer.Typer(
-    help="Train models: info, pretrain (FSDP2), sft and rl (TRL).", no_args_is_help=True
-)
-train.command("info")(model.train_info)
-train.command("pretrain")(pretrain.pretrain)
-train.command("sft")(posttrain.sft)
-train.command("rl")(posttrain.rl)
-
-# Queries and reports over the workspace.
-stats.app.command("summary")(curate.stats_summary)
-stats.app.command("compare")(corpora.stats_compare)
-report = typer.Typer(help="Tables and PNG charts of corpora, plans, evaluations and the study.")
-report.command("corpora")(corpora.report_corpora)
-report.command("plan")(allocate.report_plan)
-report.command("eval")(evaluate.report_eval)
-report.command("study")(pipeline.report_study)
-
-app.add_typer(quickstart.app, name="quickstart", help="Sample data and the end-to-end demo.")
-app.add_typer(curate.app, name="curate", help="Raw dumps -> pool -> corpora.")
-app.add_typer(data.app, name="data", help="Token shards and blends.")
-app.add_typer(tokenizer.app, name="tokenizer", help="Train and inspect tokenizers.")
-app.add_typer(allocate.app, name="allocate", help="Fit the response model, solve the allocation.")
-app.add_typer(model.app, name="model", help="Hybrid model: export/import (NemotronH).")
-app.add_typer(train, name="train")
-app.add_typer(evaluate.app, name="evaluate", help="Benchmarks, grading, avg@k and pass@k.")
-app.add_typer(stats.app, name="stats", help="SQL over the workspace catalog.")
-app.add_typer(report, name="report")
-app.command("run", help="Run a whole pipeline (curate -> ... -> report), resumable.")(pipeline.run)
 
 STATS_COMMANDS = {"query", "summary", "compare", "views", "rebuild", "--help"}
 

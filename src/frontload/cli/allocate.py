@@ -1,14 +1,29 @@
-"""`fl allocate fit|solve|explain` and `fl report plan`: parse options, call frontload.allocate."""
+"""`fl allocate`: fit, solve, explain, and the loop (design, experiments, verify)."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from frontload.allocate.crossval import fit_runs
+from frontload.allocate.design import write_sweep
+from frontload.allocate.experiments import build_table, write_csv
+from frontload.allocate.explain import explain
+from frontload.allocate.fit import fit_model, parse_allocation, read_corpora, read_experiments
+from frontload.allocate.paper import study_corpora
+from frontload.allocate.pools import pools_from_workspace
+from frontload.allocate.solve import solve_file
+from frontload.allocate.verify import check_corpora, format_table, verify_plan
 from frontload.cli.common import WorkspaceOption, workspace_from
+from frontload.config import dump_yaml, load_yaml
+from frontload.data.interop import export_blend, megatron_prefix, sources_from_plan_phase
+from frontload.errors import ConfigError, InputError
+from frontload.plan import load_plan, megatron_data_path, resolve_plan
+from frontload.study.sweep import Loop, LoopConfig
 
 app = typer.Typer(help="Fit the response model, solve the allocation.", no_args_is_help=True)
 
@@ -37,9 +52,6 @@ def fit(
     """Fit coefficients (sign-constrained least squares + prior); report held-out error."""
     if experiments is None:  # the runs in the catalog, with nested CV against baselines
         return fit_workspace(workspace_from(workspace), metric or "bpb", out, corpora, bootstrap)
-    from frontload.allocate.fit import fit_model, read_corpora, read_experiments
-    from frontload.allocate.paper import study_corpora
-    from frontload.config import dump_yaml
 
     rows = read_experiments(experiments)
     specs = read_corpora(corpora) if corpora else study_corpora()
@@ -76,8 +88,6 @@ def solve(
     ] = None,
 ) -> None:
     """Solve the allocation; write the plan (YAML + JSON twin) and print it."""
-    from frontload.allocate.report import explain
-    from frontload.allocate.solve import solve_file
 
     plan, path = solve_file(config, workspace_from(workspace), out, solver)
     typer.echo(explain(plan))
@@ -106,24 +116,15 @@ def explain_cmd(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Print a plan as a table with a short explanation of why (or export one phase's blend)."""
-    import json
-
-    from frontload.allocate.report import explain
-    from frontload.errors import ConfigError
-    from frontload.plan import megatron_data_path, resolve_plan
 
     ws = workspace_from(workspace)
     loaded = resolve_plan(ws, plan)
     if export is None:
         typer.echo(explain(loaded))
     elif export == "megatron":
-        from frontload.data.interop import megatron_prefix
-
         default = str(megatron_prefix(ws.tokens_dir / "{corpus}"))
         typer.echo(megatron_data_path(loaded.require_phase(phase), prefix or default))
     elif export == "hf":
-        from frontload.data.interop import export_blend, sources_from_plan_phase
-
         sources, total = sources_from_plan_phase(loaded.require_phase(phase), ws)
         exported = export_blend(sources, total)
         rows = exported["sources"]
@@ -136,24 +137,6 @@ def explain_cmd(
         typer.echo(json.dumps(payload))
     else:
         raise ConfigError(f"--export {export}: unknown format", "use megatron or hf")
-
-
-def report_plan(
-    config: Annotated[Path, typer.Argument(help="Allocate config YAML to sweep.")],
-    workspace: WorkspaceOption = None,
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Folder (default: reports/).")
-    ] = None,
-    points: Annotated[int, typer.Option(min=2, help="Points per sweep (at least 2).")] = 9,
-) -> None:
-    """PNG sweeps of the predicted score vs SFT budget and vs pretraining reasoning share."""
-    from frontload.allocate.report import sweeps
-    from frontload.allocate.solve import load_config
-
-    cfg = load_config(config)
-    ws = workspace_from(workspace)
-    for path in sweeps(cfg, ws if cfg.workspace_corpora else None, out or ws.reports_dir, points):
-        typer.echo(f"wrote {path}")
 
 
 # The loop: design -> run -> fit (above, --workspace) -> solve -> verify (issue 14)
@@ -170,7 +153,6 @@ def design(
 ) -> None:
     """N feasible two-phase plans: the study's arms, proportional, UniMax, the current optimum,
     then space-filling or D-optimal points."""
-    from frontload.allocate.design import write_sweep
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # solver accuracy chatter
@@ -193,7 +175,6 @@ def experiments_cmd(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Export the experiments table built from the catalog (realized allocations + metrics)."""
-    from frontload.allocate.experiments import build_table, write_csv
 
     rows = build_table(workspace_from(workspace), metric, stage)
     path = write_csv(rows, out)
@@ -203,15 +184,9 @@ def experiments_cmd(
 
 def fit_workspace(ws, metric: str, out: Path, corpora: Path | None, bootstrap: int) -> None:
     """`fl allocate fit --workspace WS --metric M`: nested CV report, then the model file."""
-    from frontload.allocate.crossval import fit_runs
-    from frontload.allocate.experiments import build_table
-    from frontload.allocate.pools import pools_from_workspace
-    from frontload.config import dump_yaml
 
     rows = build_table(ws, metric)
     if corpora:
-        from frontload.allocate.fit import read_corpora
-
         pools = read_corpora(corpora)
     else:
         names = sorted(
@@ -219,8 +194,6 @@ def fit_workspace(ws, metric: str, out: Path, corpora: Path | None, bootstrap: i
         )
         missing = [n for n in names if not ws.corpus_dir(n).is_dir()]
         if missing:
-            from frontload.errors import InputError
-
             raise InputError(
                 f"runs read corpus '{missing[0]}', which is not in workspace {ws.root}/corpora",
                 "describe the corpora with --corpora YAML",
@@ -252,7 +225,6 @@ def fit_workspace(ws, metric: str, out: Path, corpora: Path | None, bootstrap: i
 
 
 def _corpus_names(cell: str) -> list[str]:
-    from frontload.allocate.fit import parse_allocation
 
     return [c for alloc in parse_allocation(cell) for c in alloc]
 
@@ -268,10 +240,6 @@ def verify(
 ) -> None:
     """Train the plan and its baselines (proportional, UniMax, the study's recipe) at the same
     budget and seeds; print predicted (interval) next to realized, and the plan's rank."""
-    from frontload.allocate.verify import check_corpora, format_table, verify_plan
-    from frontload.config import load_yaml
-    from frontload.plan import load_plan
-    from frontload.study.sweep import Loop, LoopConfig
 
     ws = workspace_from(workspace)
     check_corpora(load_plan(plan), ws, plan)

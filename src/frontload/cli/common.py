@@ -1,13 +1,16 @@
-"""Options shared by every sub-app, defined once."""
+"""What every command group shares, defined once: the workspace option, catalog refresh, tables."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
 
+import pyarrow as pa
 import typer
+from rich.console import Console
+from rich.table import Table
 
-from frontload.workspace import Workspace
+from frontload.workspace import Catalog, Workspace, unreadable_advice
 
 WorkspaceOption = Annotated[
     Path | None,
@@ -25,22 +28,31 @@ def workspace_from(path: Path | None) -> Workspace:
     return Workspace.resolve(path)
 
 
-def not_built(stage: str, issue: str) -> None:
-    """Say plainly that a stage is not available yet, and exit 2."""
-    typer.echo(f"fl {stage}: not built yet ({issue}).", err=True)
-    raise typer.Exit(2)
-
-
 def refresh_catalog(ws: Workspace) -> None:
     """Refresh the catalog after a command wrote its files, warning about unreadable ones.
 
     The command's own work is done by then, so a damaged file elsewhere in the workspace is a
     warning (as in `fl stats rebuild`), not an error that would make a finished job look failed.
     """
-    from frontload.workspace import Catalog, unreadable_advice
-
     with Catalog(ws, strict=False) as catalog:
         catalog.refresh()
-        for path, why in catalog.skipped:
-            typer.secho(f"warning: skipped {path}: {why}", fg="yellow", err=True)
-            typer.echo(f"  hint: {unreadable_advice(path)}", err=True)
+        warn_skipped(catalog)
+
+
+def warn_skipped(catalog: Catalog) -> None:
+    """One warning and one hint per file the catalog could not read."""
+    for path, why in catalog.skipped:
+        typer.secho(f"warning: skipped {path}: {why}", fg="yellow", err=True)
+        typer.echo(f"  hint: {unreadable_advice(path)}", err=True)
+
+
+def print_table(table: pa.Table, title: str | None = None, max_rows: int = 200) -> None:
+    """Render a pyarrow table with rich."""
+    view = Table(title=title, show_lines=False)
+    for index, name in enumerate(table.column_names):
+        view.add_column(name, overflow="fold", no_wrap=index == 0)  # keep the row names whole
+    for row in table.slice(0, max_rows).to_pylist():
+        view.add_row(*("" if value is None else str(value) for value in row.values()))
+    Console().print(view)
+    if table.num_rows > max_rows:
+        typer.echo(f"... {table.num_rows - max_rows} more rows")

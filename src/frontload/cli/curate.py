@@ -1,18 +1,31 @@
-"""`fl curate run` (raw dumps -> pool) and `fl stats summary` (what curation kept and removed)."""
+"""`fl curate`: run (raw dumps -> pool), status of Slurm runs, corpora (SQL rules over the pool),
+quality train (the fastText classifier)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
+import pyarrow as pa
 import typer
 
-from frontload.cli.common import WorkspaceOption, workspace_from
-
-if TYPE_CHECKING:
-    from frontload.curate.pipeline import CurateResult
+from frontload.cli.common import WorkspaceOption, print_table, workspace_from
+from frontload.config import validate
+from frontload.curate.corpora import load_rules
+from frontload.curate.corpus_build import build_corpora
+from frontload.curate.pipeline import CurateResult, curation_status, run_curation
+from frontload.curate.publish import published_run
+from frontload.curate.quality import train_from_config
+from frontload.curate.recipe import QualityTrainConfig, load_recipe
+from frontload.progress import console
 
 app = typer.Typer(help="Raw dumps -> pool -> corpora.", no_args_is_help=True)
+quality_app = typer.Typer(
+    help="fastText quality classifier (DCLM style): train it, see its held-out metrics.",
+    no_args_is_help=True,
+)
+app.add_typer(quality_app, name="quality")
 
 
 @app.command("run")
@@ -33,9 +46,6 @@ def run(
     Slurm it waits for the jobs (or detaches with --no-wait); a rerun after a failed job submits
     only the unfinished tasks.
     """
-    from frontload.curate.pipeline import run_curation
-    from frontload.curate.recipe import load_recipe
-
     config = load_recipe(recipe)
     ws = workspace_from(workspace)
     try:
@@ -67,9 +77,6 @@ def status(
     A failed job is an error naming the failed task's log; rerun `fl curate run` to submit the
     unfinished tasks again.
     """
-    from frontload.curate.pipeline import curation_status
-    from frontload.curate.publish import published_run
-
     ws = workspace_from(workspace)
     reports = curation_status(ws, wait=wait)
     if not reports:
@@ -107,13 +114,135 @@ def print_result(result: CurateResult, pool_dir: Path) -> None:
         typer.echo(f"corpora: {', '.join(sorted(result.corpora))}")
 
 
-def stats_summary(workspace: WorkspaceOption = None) -> None:
-    """Per-step kept/removed counts and seconds, per-source and per-domain counts, token-length quantiles."""
-    from frontload.cli.stats import print_table
-    from frontload.curate.stats import summarize
+SpecsOption = Annotated[
+    list[str],
+    typer.Option(
+        help="Example spec, repeatable: a jsonl/parquet path or glob, 'sql:SELECT text FROM pool "
+        "WHERE ...', or 'source:NAME' (a source of --recipe).",
+        show_default=False,
+    ),
+]
 
-    summary = summarize(workspace_from(workspace))
-    print_table(summary.steps, title=f"curation steps (run {summary.run_id or '?'})")
-    print_table(summary.sources, title="pool by source")
-    print_table(summary.domains, title="pool by domain")
-    print_table(summary.tokens, title="token lengths")
+
+@quality_app.command("train")
+def train(
+    positive: SpecsOption,
+    negative: SpecsOption,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Model file (default: <workspace>/models/quality.bin).", show_default=False
+        ),
+    ] = None,
+    recipe: Annotated[
+        Path | None, typer.Option(help="Curation recipe whose sources 'source:NAME' names.")
+    ] = None,
+    text_field: Annotated[str, typer.Option(help="Field holding the text in files.")] = "text",
+    bucket: Annotated[int, typer.Option(help="Hash buckets for word bigrams.")] = 200_000,
+    dim: Annotated[int, typer.Option(help="Embedding size.")] = 64,
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 5,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 0.1,
+    max_per_class: Annotated[int, typer.Option(help="Examples per class (balanced).")] = 200_000,
+    holdout: Annotated[float, typer.Option(help="Held-out fraction for the metrics.")] = 0.1,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Train P(high quality) on balanced positive vs negative examples; print held-out metrics."""
+    settings = validate(
+        QualityTrainConfig,
+        {
+            "positive": positive,
+            "negative": negative,
+            "out": out,
+            "text_field": text_field,
+            "bucket": bucket,
+            "dim": dim,
+            "epochs": epochs,
+            "lr": lr,
+            "max_per_class": max_per_class,
+            "holdout": holdout,
+        },
+        "options",
+    )
+    sources = None
+    if recipe is not None:
+        sources = load_recipe(recipe).sources
+    with console.status("reading examples and training fastText"):
+        record = train_from_config(settings, workspace_from(workspace).ensure(), sources)
+    metrics = record["metrics"]
+    print_table(
+        pa.table(
+            {
+                "metric": list(metrics),
+                "value": [f"{v:.4f}" if isinstance(v, float) else str(v) for v in metrics.values()],
+            }
+        ),
+        title=f"held-out metrics of {record['model']}",
+    )
+
+
+@app.command("corpora")
+def corpora(
+    recipe: Annotated[
+        Path | None,
+        typer.Option(
+            help="Recipe whose `corpora:` rules to use (default: the rules of the last build).",
+            show_default=False,
+        ),
+    ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(help="Build only this corpus (and what it needs); repeatable."),
+    ] = None,
+    quality_percentile: Annotated[
+        float | None, typer.Option(help="DSHQ quality floor as a pool percentile (0-100).")
+    ] = None,
+    dshq_min_answer_tokens: Annotated[
+        int | None, typer.Option(help="DSHQ answer_tokens floor.")
+    ] = None,
+    dalf_min_answer_tokens: Annotated[
+        int | None, typer.Option(help="DALF keeps answer_tokens above this.")
+    ] = None,
+    dalf_plus_fraction: Annotated[
+        float | None, typer.Option(help="Build dalf_plus = DALF + this fraction of DSHQ.")
+    ] = None,
+    keep_contaminated: Annotated[
+        bool, typer.Option("--keep-contaminated", help="Keep records flagged as contaminated.")
+    ] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Rebuild the corpora from the existing pool with the recipe's SQL rules (seconds)."""
+    ws = workspace_from(workspace)
+    overrides = {
+        "quality_percentile": quality_percentile,
+        "dshq_min_answer_tokens": dshq_min_answer_tokens,
+        "dalf_min_answer_tokens": dalf_min_answer_tokens,
+        "dalf_plus_fraction": dalf_plus_fraction,
+        "contaminated": "keep" if keep_contaminated else None,
+    }
+    config = load_rules(ws, recipe, {k: v for k, v in overrides.items() if v is not None})
+    started = time.perf_counter()
+    manifests = build_corpora(config, ws, names=only or None)
+    elapsed = time.perf_counter() - started
+    print_table(summary_table(manifests), title=f"corpora rebuilt in {elapsed:.1f}s")
+
+
+def summary_table(manifests: dict[str, dict]) -> pa.Table:
+    """One row per corpus: counts, medians, diversity."""
+
+    def mix(manifest: dict) -> str:
+        shares = sorted(manifest["domain_mix"].items(), key=lambda kv: -kv[1])
+        return " ".join(f"{d} {s:.0%}" for d, s in shares)
+
+    rows = list(manifests.values())
+    return pa.table(
+        {
+            "corpus": [m["name"] for m in rows],
+            "records": [m["records"] for m in rows],
+            "tokens": [m["tokens"] for m in rows],
+            "answer_tokens": [m["answer_tokens"] for m in rows],
+            "answer p50": [m["answer_tokens_quantiles"]["p50"] for m in rows],
+            "quality p50": [m["quality_quantiles"]["p50"] for m in rows],
+            "clusters/1k": [m["diversity"]["clusters_per_1k"] for m in rows],
+            "domains": [mix(m) for m in rows],
+        }
+    )

@@ -9,6 +9,12 @@ from typing import Annotated
 import typer
 
 from frontload.cli.common import WorkspaceOption, refresh_catalog, workspace_from
+from frontload.data.blend import BlendSource
+from frontload.data.interop import export_blend, export_megatron, sources_from_plan_phase
+from frontload.data.shards import TokenDataset
+from frontload.data.tokenize import EmptyCorpus, tokenize_corpus, workspace_corpora
+from frontload.errors import ConfigError, StageNotReady
+from frontload.plan import resolve_plan
 
 app = typer.Typer(help="Token shards and blends.", no_args_is_help=True)
 
@@ -43,8 +49,6 @@ def tokenize(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Write tokens/<corpus>/ shards + manifest.json; a rerun resumes and skips finished shards."""
-    from frontload.data.tokenize import EmptyCorpus, tokenize_corpus, workspace_corpora
-    from frontload.errors import ConfigError, StageNotReady
 
     if field not in ("text", "messages"):
         raise ConfigError(f"--field must be text or messages, got {field!r}")
@@ -86,7 +90,6 @@ def info(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Check a token dataset (sizes, offsets) and print its counts."""
-    from frontload.data.shards import TokenDataset
 
     dataset = TokenDataset.open(workspace_from(workspace).tokens_dir / corpus.lower())
     m = dataset.manifest
@@ -100,8 +103,6 @@ def info(
 
 
 def _sources_from_options(ws, weights: list[str]):
-    from frontload.data.blend import BlendSource
-    from frontload.errors import ConfigError
 
     sources = []
     for item in weights:
@@ -132,9 +133,6 @@ def blend_export(
 ) -> None:
     """Print a blend as a Megatron --data-path string (token weights) and HF interleave
     probabilities (per example)."""
-    from frontload.data.interop import export_blend, sources_from_plan_phase
-    from frontload.errors import ConfigError
-    from frontload.plan import resolve_plan
 
     ws = workspace_from(workspace)
     if bool(source) == bool(plan):
@@ -168,7 +166,6 @@ def export_megatron_cmd(
 ) -> None:
     """Write Megatron-LM's indexed dataset (.bin + .idx, one sequence per document) from the
     token shards; `fl data blend-export` and `fl allocate explain --export megatron` point at it."""
-    from frontload.data.interop import export_megatron
 
     info = export_megatron(workspace_from(workspace).tokens_dir / corpus.lower(), out)
     typer.echo(

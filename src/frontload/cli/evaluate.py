@@ -1,4 +1,4 @@
-"""`fl evaluate run|score|tasks` and `fl report eval`: parse options, call frontload.evaluate."""
+"""`fl evaluate`: run, score, add-benchmark, benchmarks, tasks: parse options, call frontload.evaluate."""
 
 from __future__ import annotations
 
@@ -6,8 +6,25 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
+from frontload import benchdata
 from frontload.cli.common import WorkspaceOption, refresh_catalog, workspace_from
+from frontload.config import validate
+from frontload.evaluate.report import LIKELIHOOD_HEADERS, likelihood_cells
+from frontload.evaluate.runner import EvalSettings, run_evaluation
+from frontload.evaluate.score import score_predictions, write_rows
+from frontload.evaluate.tasks import REGISTRY, get_task
+from frontload.evaluate.tasks.files import add_benchmark as store_benchmark
+from frontload.evaluate.tasks.files import parse_fields, parse_limits, parse_pairs
+from frontload.evaluate.tasks.sources import (
+    BenchFiles,
+    read_tasks_manifest,
+    store_folder,
+    where_tasks_read,
+)
+from frontload.grading.sandbox import allow_weak_sandbox
 
 app = typer.Typer(help="Benchmarks, grading, avg@k and pass@k.", no_args_is_help=True)
 
@@ -57,10 +74,6 @@ WeakSandboxOption = Annotated[
 
 
 def _print_scores(rows: list[dict]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from frontload.evaluate.report import LIKELIHOOD_HEADERS, likelihood_cells
 
     view = Table(title="scores (avg@k, 95% bootstrap CI) and likelihoods of the gold answer")
     for name in ("task", "category", "problems", "k", "score", "CI", "pass@k", *LIKELIHOOD_HEADERS):
@@ -116,11 +129,6 @@ def run(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Generate, grade and score; resumable (rerun the same command after an interruption)."""
-    from frontload.config import validate
-    from frontload.evaluate.runner import EvalSettings, run_evaluation
-    from frontload.evaluate.tasks.files import parse_fields, parse_limits, parse_pairs
-    from frontload.evaluate.tasks.sources import store_folder
-    from frontload.grading.sandbox import allow_weak_sandbox
 
     ws = workspace_from(workspace)
     allow_weak_sandbox(weak_sandbox)
@@ -188,10 +196,6 @@ def score(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Grade completions produced elsewhere with the same graders as `run`."""
-    from frontload.evaluate.score import score_predictions, write_rows
-    from frontload.evaluate.tasks.files import parse_fields, parse_limits, parse_pairs
-    from frontload.evaluate.tasks.sources import BenchFiles, store_folder
-    from frontload.grading.sandbox import allow_weak_sandbox
 
     allow_weak_sandbox(weak_sandbox)
     rows, scores = score_predictions(
@@ -224,10 +228,6 @@ def add_benchmark(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Store a benchmark file in the workspace; runs without --data-dir read it from there."""
-    from frontload.evaluate.tasks import get_task
-    from frontload.evaluate.tasks.files import add_benchmark as store_benchmark
-    from frontload.evaluate.tasks.files import parse_pairs
-    from frontload.evaluate.tasks.sources import store_folder
 
     ws = workspace_from(workspace).ensure()
     task = get_task(name)
@@ -242,17 +242,6 @@ def benchmarks(
     workspace: WorkspaceOption = None,
 ) -> None:
     """What is shipped with fl, what this workspace stores, and where each task will read from."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from frontload import benchdata
-    from frontload.evaluate.tasks import REGISTRY, get_task
-    from frontload.evaluate.tasks.sources import (
-        BenchFiles,
-        read_tasks_manifest,
-        store_folder,
-        where_tasks_read,
-    )
 
     store = store_folder(workspace_from(workspace).root)
     files = BenchFiles.for_run(data_dir, store)
@@ -295,23 +284,7 @@ def list_tasks(
     workspace: WorkspaceOption = None,  # accepted by every command (see cli/common.py)
 ) -> None:
     """List the available tasks with their category and default file."""
-    from frontload.evaluate.tasks import REGISTRY, get_task
 
     for name in REGISTRY:
         task = get_task(name)
         typer.echo(f"{name:14s} {task.category:8s} {task.filename}")
-
-
-def report_eval(
-    runs: Annotated[list[str], typer.Argument(help="Run names under evals/ or run folders.")],
-    name: Annotated[str, typer.Option("--name", help="Report file name (no suffix).")] = "eval",
-    workspace: WorkspaceOption = None,
-) -> None:
-    """The study's table (rows models; columns categories and benchmarks) as markdown + PNG."""
-    from frontload.evaluate.report import find_run, write_report
-
-    ws = workspace_from(workspace)
-    folders = [find_run(run, ws.evals_dir) for run in runs]
-    markdown, chart = write_report(folders, ws.ensure().reports_dir, name)
-    typer.echo(markdown.read_text())
-    typer.echo(f"wrote {markdown} and {chart}")

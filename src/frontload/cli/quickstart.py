@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from frontload.cli.common import WorkspaceOption, workspace_from
+from frontload.quickstart.sample import generate_sample
 
 app = typer.Typer(help="Sample data and the end-to-end demo.", no_args_is_help=True)
 
@@ -27,7 +28,6 @@ def sample(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Write math, long-CoT, code, chat and web records with injected duplicates and leaks."""
-    from frontload.quickstart.sample import generate_sample
 
     folder = out or workspace_from(workspace).root / "sample"
     manifest = generate_sample(folder, records=records, seed=seed, bench_dir=bench)

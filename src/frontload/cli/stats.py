@@ -1,31 +1,20 @@
-"""`fl stats`: SQL over the workspace catalog (DuckDB views over every stage's files)."""
+"""`fl stats`: SQL over the workspace catalog (DuckDB views over every stage's files), what curation
+kept and removed (`summary`), and corpora side by side (`compare`)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
+import duckdb
 import typer
 
-from frontload.cli.common import WorkspaceOption, workspace_from
-from frontload.workspace import VIEWS
+from frontload.cli.common import WorkspaceOption, print_table, warn_skipped, workspace_from
+from frontload.curate.report import compare_table, load_manifests
+from frontload.curate.stats import summarize
+from frontload.errors import InputError
+from frontload.workspace import VIEWS, Catalog
 
 app = typer.Typer(help="Query the workspace catalog with SQL.", no_args_is_help=True)
-
-
-def print_table(table, title: str | None = None, max_rows: int = 200) -> None:
-    """Render a pyarrow table with rich."""
-    from rich.console import Console
-    from rich.table import Table
-
-    view = Table(title=title, show_lines=False)
-    for index, name in enumerate(table.column_names):
-        view.add_column(name, overflow="fold", no_wrap=index == 0)  # keep the row names whole
-    for row in table.slice(0, max_rows).to_pylist():
-        view.add_row(*("" if value is None else str(value) for value in row.values()))
-    Console().print(view)
-    if table.num_rows > max_rows:
-        typer.echo(f"... {table.num_rows - max_rows} more rows")
-
 
 QUERY_HELP = (
     "Run SQL over the catalog views: "
@@ -41,11 +30,6 @@ def query(
     ],
     workspace: WorkspaceOption = None,
 ) -> None:
-    import duckdb
-
-    from frontload.errors import InputError
-    from frontload.workspace import Catalog
-
     with Catalog(workspace_from(workspace)) as catalog:
         names = catalog.refresh()
         try:
@@ -62,8 +46,6 @@ def query(
 @app.command("views")
 def views(workspace: WorkspaceOption = None) -> None:
     """List the catalog's views and what each holds."""
-    from frontload.workspace import VIEWS, Catalog
-
     descriptions = {spec.name: spec.description for spec in VIEWS}
     with Catalog(workspace_from(workspace)) as catalog:
         names = catalog.refresh()
@@ -76,13 +58,34 @@ def views(workspace: WorkspaceOption = None) -> None:
 @app.command("rebuild")
 def rebuild(workspace: WorkspaceOption = None) -> None:
     """Recreate the catalog from the files in the workspace, skipping unreadable files."""
-    from frontload.workspace import Catalog, unreadable_advice
-
     ws = workspace_from(workspace)
     ws.catalog_path.unlink(missing_ok=True)
     with Catalog(ws, strict=False) as catalog:
         names = catalog.refresh()
-        for path, why in catalog.skipped:
-            typer.secho(f"warning: skipped {path}: {why}", fg="yellow", err=True)
-            typer.echo(f"  hint: {unreadable_advice(path)}", err=True)
+        warn_skipped(catalog)
         typer.echo(f"catalog rebuilt with views: {', '.join(names) or '(none yet)'}")
+
+
+@app.command("summary")
+def summary(workspace: WorkspaceOption = None) -> None:
+    """Per-step kept/removed counts and seconds, per-source and per-domain counts, token-length quantiles."""
+    found = summarize(workspace_from(workspace))
+    print_table(found.steps, title=f"curation steps (run {found.run_id or '?'})")
+    print_table(found.sources, title="pool by source")
+    print_table(found.domains, title="pool by domain")
+    print_table(found.tokens, title="token lengths")
+
+
+@app.command("compare")
+def compare(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Corpora to compare (default: every built corpus).", show_default=False
+        ),
+    ] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Side-by-side table of corpus manifests, e.g. `fl stats compare dldq dshq`."""
+    manifests = load_manifests(workspace_from(workspace), names)
+    print_table(compare_table(manifests), title="corpora")

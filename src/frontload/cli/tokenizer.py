@@ -9,6 +9,9 @@ from typing import Annotated
 import typer
 
 from frontload.cli.common import WorkspaceOption, workspace_from
+from frontload.data.corpus import bytes_per_token, corpus_texts
+from frontload.data.tokenizer import load_tokenizer, tokenizer_hash, train_tokenizer
+from frontload.progress import console
 
 app = typer.Typer(help="Train and inspect tokenizers.", no_args_is_help=True)
 
@@ -31,12 +34,9 @@ def train(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Byte-level BPE with bos/eos/pad, chat markers and a TRL-ready chat template."""
-    from frontload.data.corpus import corpus_texts
-    from frontload.data.tokenizer import load_tokenizer, tokenizer_hash, train_tokenizer
 
     ws = workspace_from(workspace)
     out_dir = out or ws.tokenizer_dir
-    from frontload.progress import console
 
     # tokenizers' own bars leave blank lines behind; a rich status line says the same.
     with console.status(f"training a {vocab_size:,}-token BPE tokenizer on {', '.join(corpus)}"):
@@ -61,7 +61,6 @@ def info(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Vocab size, special tokens, hash, chat template, and compression on a corpus."""
-    from frontload.data.tokenizer import load_tokenizer, tokenizer_hash
 
     tokenizer = load_tokenizer(path)
     summary = {
@@ -82,8 +81,6 @@ def info(
         "generation_markers": "{% generation %}" in (tokenizer.chat_template or ""),
     }
     if corpus:
-        from frontload.data.corpus import bytes_per_token, corpus_texts
-
         ws = workspace_from(workspace)
         summary["compression"] = {
             "corpus": corpus,

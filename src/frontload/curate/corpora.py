@@ -12,10 +12,9 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from loguru import logger
 from pydantic import Field, model_validator
 
-from frontload.config import StrictModel, dump_yaml
+from frontload.config import StrictModel
 from frontload.errors import ConfigError
 from frontload.workspace import Workspace
 
@@ -231,44 +230,3 @@ def load_rules(
         data = {**config.model_dump(mode="json", exclude_unset=True), **overrides}
         config = validate(CorporaConfig, data, "options")
     return config
-
-
-def build_corpora(
-    config: CorporaConfig | None, workspace: Workspace, names: list[str] | None = None
-) -> dict[str, dict]:
-    """Build every enabled corpus (or `names` and what they need) from the pool; name -> manifest."""
-    from frontload.curate.corpus_build import CorpusBuilder
-
-    config = config or CorporaConfig()
-    rules = config.all_rules()
-    order = build_order(rules)
-    if names:
-        unknown = sorted(set(names) - set(rules))
-        if unknown:
-            raise ConfigError(
-                f"unknown corpus {', '.join(unknown)}", f"known: {', '.join(sorted(rules))}"
-            )
-        disabled = sorted(name for name in names if not rules[name].enabled)
-        if disabled:
-            raise ConfigError(
-                f"corpus {', '.join(disabled)} is disabled",
-                "enable its rule (dalf_plus: set dalf_plus_fraction, or pass --dalf-plus-fraction)",
-            )
-        wanted = set(names)
-        changed = True
-        while changed:
-            before = len(wanted)
-            for name in list(wanted):
-                wanted |= rules[name].depends_on(set(rules) - {name})
-            changed = len(wanted) != before
-        order = [name for name in order if name in wanted]
-    with CorpusBuilder(config, workspace) as builder:
-        manifests = {name: builder.build(name, rules[name]) for name in order}
-        builder.publish(manifests)
-    dump_yaml(
-        config.model_dump(mode="json", exclude_unset=True), workspace.corpora_dir / RULES_FILE
-    )
-    empty = [name for name, manifest in manifests.items() if not manifest["records"]]
-    if empty:
-        logger.warning(f"empty corpora: {', '.join(empty)} (see the warnings above for why)")
-    return manifests

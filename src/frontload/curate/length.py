@@ -11,28 +11,12 @@ from itertools import islice
 from pathlib import Path
 
 from loguru import logger
-from pydantic import Field
 
-from frontload.config import StrictModel
+from frontload.curate.recipe import LengthConfig
 from frontload.errors import InputError
 from frontload.workspace import Workspace
 
 TOKENIZER_FILE = "tokenizer.json"
-
-
-class LengthConfig(StrictModel):
-    """Which tokenizer counts tokens, and how a missing one is trained."""
-
-    tokenizer: Path | None = Field(
-        None,
-        description="tokenizer.json or a tokenizer folder (default: the workspace tokenizer, "
-        "trained on a sample of the records if the workspace has none)",
-    )
-    vocab_size: int = Field(8192, ge=256, description="vocabulary of a tokenizer trained here")
-    sample_records: int = Field(
-        20_000, gt=0, description="records sampled to train a missing tokenizer"
-    )
-    batch_size: int = Field(1024, gt=0, description="records per encode_batch call")
 
 
 def tokenizer_file(path: Path) -> Path:
@@ -89,12 +73,3 @@ class TokenCounter:
     def count(self, texts: list[str]) -> list[int]:
         encodings = self.tokenizer.encode_batch_fast(texts, add_special_tokens=False)
         return [len(encoding.ids) for encoding in encodings]
-
-
-def length_steps(config: LengthConfig | None, workspace: Workspace, tokenizer_path: Path) -> list:
-    """The token-counting step for the curation pipeline."""
-    from frontload.curate.length_step import TokenCountStep
-
-    config = config or LengthConfig()
-    tokenizer_file(tokenizer_path)
-    return [TokenCountStep(Path(tokenizer_path), config.batch_size)]

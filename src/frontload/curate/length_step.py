@@ -9,7 +9,9 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.batching import batched
 
-from frontload.curate.length import TokenCounter
+from frontload.curate.length import TokenCounter, tokenizer_file
+from frontload.curate.recipe import LengthConfig
+from frontload.workspace import Workspace
 
 
 class TokenCountStep(PipelineStep):
@@ -42,3 +44,10 @@ class TokenCountStep(PipelineStep):
                 self.stat_update("answer_tokens", value=answer + trace)
                 self.stat_update("reasoning_tokens", value=trace)
                 yield doc
+
+
+def length_steps(config: LengthConfig | None, workspace: Workspace, tokenizer_path: Path) -> list:
+    """The token-counting step for the curation pipeline."""
+    config = config or LengthConfig()
+    tokenizer_file(tokenizer_path)
+    return [TokenCountStep(Path(tokenizer_path), config.batch_size)]

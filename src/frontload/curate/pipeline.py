@@ -198,10 +198,10 @@ def optional_steps(recipe: CurateRecipe, workspace: Workspace, tokenizer: Path) 
     """Quality scoring (when the recipe has a `quality:` section) and token counts."""
     steps: list = []
     if recipe.quality is not None:
-        from frontload.curate.quality import quality_steps
+        from frontload.curate.quality_step import quality_steps
 
         steps += quality_steps(recipe.quality, workspace, recipe.sources)
-    from frontload.curate.length import length_steps
+    from frontload.curate.length_step import length_steps
 
     return steps + length_steps(recipe.length, workspace, tokenizer)
 
@@ -511,7 +511,7 @@ def finish(
     steps = [json.loads(line) for line in stats_path.read_text().splitlines() if line]
     result = CurateResult(run_id, count, steps, resumed=resumed)
     if recipe.corpora is not None:
-        from frontload.curate.corpora import build_corpora
+        from frontload.curate.corpus_build import build_corpora
 
         result.corpora = build_corpora(recipe.corpora, workspace)
     return result

@@ -1,5 +1,5 @@
-"""fastText quality classifier (DCLM recipe): train it from example specs (see `quality_specs`),
-score records in batches, and build the curation steps that use it."""
+"""fastText quality classifier (DCLM recipe): train it from example specs (see `quality_specs`) and
+score records in batches; `quality_step.py` holds the curation steps that use it."""
 
 from __future__ import annotations
 
@@ -8,80 +8,14 @@ import random
 from pathlib import Path
 from typing import Any
 
-from loguru import logger
-from pydantic import Field
-
-from frontload.config import StrictModel
-from frontload.curate.quality_specs import TAG_PREFIX, read_specs
+from frontload.curate.quality_specs import read_specs
+from frontload.curate.recipe import QualityTrainConfig
 from frontload.errors import InputError, TrainingError
 from frontload.workspace import Workspace
 
 LABEL_HQ = "__label__hq"
 LABEL_LQ = "__label__lq"
 FASTTEXT_MAGIC = 793712314  # first int32 of every fastText .bin
-
-
-class QualityTrainConfig(StrictModel):
-    """How to train the classifier: positive (high-quality) and negative (ordinary) examples."""
-
-    positive: list[str] = Field(
-        default_factory=list, description="specs of high-quality examples: paths, globs or sql:"
-    )
-    negative: list[str] = Field(
-        default_factory=list, description="specs of ordinary examples: paths, globs or sql:"
-    )
-    out: Path | None = Field(
-        None, description="where to write the model (default: <workspace>/models/quality.bin)"
-    )
-    text_field: str = Field("text", description="field holding the text in jsonl/parquet files")
-    max_per_class: int = Field(200_000, gt=0, description="cap on examples per class")
-    holdout: float = Field(0.1, gt=0, lt=1, description="fraction held out for the metrics")
-    bucket: int = Field(200_000, gt=0, description="hash buckets for word n-grams (x dim floats)")
-    dim: int = Field(64, gt=0, description="embedding size")
-    epochs: int = Field(5, gt=0, description="training epochs")
-    lr: float = Field(0.1, gt=0, description="learning rate")
-    word_ngrams: int = Field(2, ge=1, description="word n-grams (2 = bigrams, as in DCLM)")
-    min_count: int = Field(1, ge=1, description="minimum word count to enter the vocabulary")
-    threads: int = Field(
-        1,
-        ge=1,
-        description="fastText training threads (more than 1 is faster but not reproducible)",
-    )
-    seed: int = Field(0, description="seed for balancing and the held-out split")
-
-
-class QualityConfig(StrictModel):
-    """Quality scoring in the curation pipeline (and answer verification against references)."""
-
-    model: Path | None = Field(
-        None,
-        description="fastText .bin to score with (default: <workspace>/models/quality.bin, "
-        "trained first from `train` or, without it, from the source tags)",
-    )
-    train: QualityTrainConfig | None = Field(
-        None, description="train the model first from these examples (skipped if already trained)"
-    )
-    positive_tags: list[str] = Field(
-        default_factory=lambda: ["curated"],
-        description="without a model or train spec: tags whose records are positive examples",
-    )
-    negative_tags: list[str] = Field(
-        default_factory=lambda: ["diverse", "general"],
-        description="without a model or train spec: tags whose records are negative examples",
-    )
-    bootstrap_records: int = Field(
-        5_000, gt=0, description="examples per class for the tag-labelled model"
-    )
-    bootstrap: QualityTrainConfig = Field(
-        # Tag-labelled sets are small: fewer epochs at lr 0.1 leave every score near 0.5.
-        default_factory=lambda: QualityTrainConfig(bucket=100_000, dim=32, epochs=25, lr=0.5),
-        description="training settings of the tag-labelled model (positive/negative ignored)",
-    )
-    batch_size: int = Field(1024, gt=0, description="records per fastText predict call")
-    text_field: str = Field("text", description="record field to score (text, response, prompt)")
-    verify: bool = Field(True, description="check responses against reference answers")
-    verify_workers: int = Field(1, ge=1, description="processes grading answers (Math-Verify)")
-    verify_timeout: float = Field(5.0, gt=0, description="seconds per answer check")
 
 
 def prepare(text: str) -> str:
@@ -275,48 +209,3 @@ class Scorer:
             float(dict(zip(names, values, strict=True)).get(LABEL_HQ, 0.0))
             for names, values in zip(labels, probs, strict=True)
         ]
-
-
-def quality_steps(
-    config: QualityConfig | None, workspace: Workspace, sources: list | None = None
-) -> list:
-    """Verification, then scoring. Without a model one is trained first: from `train`, else from
-    the recipe's `sources` by tag, else (no sources given) from the first records of the stream."""
-    from frontload.curate.quality_step import QualityScoreStep
-    from frontload.curate.verify import VerifyStep
-
-    config = config or QualityConfig()
-    steps: list = []
-    if config.verify:
-        steps.append(VerifyStep(workers=config.verify_workers, timeout=config.verify_timeout))
-    if config.model is not None:
-        Scorer.check(config.model)
-        steps.append(QualityScoreStep(config, workspace, config.model, bootstrap=False))
-        return steps
-    train = config.train
-    if train is None and sources is not None:
-        train = config.bootstrap.model_copy(
-            update={
-                "positive": [f"{TAG_PREFIX}{tag}" for tag in config.positive_tags],
-                "negative": [f"{TAG_PREFIX}{tag}" for tag in config.negative_tags],
-                "max_per_class": config.bootstrap_records,
-            }
-        )
-    if train is None:
-        steps.append(QualityScoreStep(config, workspace, None, bootstrap=True))
-        return steps
-    model = train.out or default_model_path(workspace)
-    if Path(model).is_file():
-        logger.info(f"quality model {model} exists: scoring with it (delete it to retrain)")
-    else:
-        try:
-            record = train_from_config(train, workspace, sources)
-        except InputError as error:
-            if config.train is not None:
-                raise
-            logger.warning(f"no quality model: {error.message}; quality left empty")
-            steps.append(QualityScoreStep(config, workspace, None, bootstrap=False))
-            return steps
-        logger.info(f"trained quality model {model}: held-out {record['metrics']}")
-    steps.append(QualityScoreStep(config, workspace, model, bootstrap=False))
-    return steps

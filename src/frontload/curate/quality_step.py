@@ -18,12 +18,16 @@ from datatrove.utils.batching import batched
 from loguru import logger
 
 from frontload.curate.quality import (
-    QualityConfig,
     Scorer,
     default_model_path,
     model_sha256,
     train_classifier,
+    train_from_config,
 )
+from frontload.curate.quality_specs import TAG_PREFIX
+from frontload.curate.recipe import QualityConfig
+from frontload.curate.verify import VerifyStep
+from frontload.errors import InputError
 from frontload.workspace import Workspace
 
 
@@ -113,3 +117,45 @@ class QualityScoreStep(PipelineStep):
                 doc.metadata["quality"] = score
                 self.stat_update("scored" if score is not None else "unscored")
                 yield doc
+
+
+def quality_steps(
+    config: QualityConfig | None, workspace: Workspace, sources: list | None = None
+) -> list:
+    """Verification, then scoring. Without a model one is trained first: from `train`, else from
+    the recipe's `sources` by tag, else (no sources given) from the first records of the stream."""
+    config = config or QualityConfig()
+    steps: list = []
+    if config.verify:
+        steps.append(VerifyStep(workers=config.verify_workers, timeout=config.verify_timeout))
+    if config.model is not None:
+        Scorer.check(config.model)
+        steps.append(QualityScoreStep(config, workspace, config.model, bootstrap=False))
+        return steps
+    train = config.train
+    if train is None and sources is not None:
+        train = config.bootstrap.model_copy(
+            update={
+                "positive": [f"{TAG_PREFIX}{tag}" for tag in config.positive_tags],
+                "negative": [f"{TAG_PREFIX}{tag}" for tag in config.negative_tags],
+                "max_per_class": config.bootstrap_records,
+            }
+        )
+    if train is None:
+        steps.append(QualityScoreStep(config, workspace, None, bootstrap=True))
+        return steps
+    model = train.out or default_model_path(workspace)
+    if Path(model).is_file():
+        logger.info(f"quality model {model} exists: scoring with it (delete it to retrain)")
+    else:
+        try:
+            record = train_from_config(train, workspace, sources)
+        except InputError as error:
+            if config.train is not None:
+                raise
+            logger.warning(f"no quality model: {error.message}; quality left empty")
+            steps.append(QualityScoreStep(config, workspace, None, bootstrap=False))
+            return steps
+        logger.info(f"trained quality model {model}: held-out {record['metrics']}")
+    steps.append(QualityScoreStep(config, workspace, model, bootstrap=False))
+    return steps

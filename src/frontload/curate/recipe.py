@@ -9,8 +9,6 @@ from pydantic import Field, model_validator
 
 from frontload.config import StrictModel, load_yaml
 from frontload.curate.corpora import CorporaConfig
-from frontload.curate.length import LengthConfig
-from frontload.curate.quality import QualityConfig
 
 Format = Literal["auto", "jsonl", "jsonl.gz", "parquet", "hf_disk"]
 Preset = Literal[
@@ -317,6 +315,84 @@ class ExecutorConfig(StrictModel):
         if self.kind == "slurm" and self.slurm is None:
             raise ValueError("executor.kind slurm needs an executor.slurm section (partition, ...)")
         return self
+
+
+class LengthConfig(StrictModel):
+    """Which tokenizer counts tokens, and how a missing one is trained."""
+
+    tokenizer: Path | None = Field(
+        None,
+        description="tokenizer.json or a tokenizer folder (default: the workspace tokenizer, "
+        "trained on a sample of the records if the workspace has none)",
+    )
+    vocab_size: int = Field(8192, ge=256, description="vocabulary of a tokenizer trained here")
+    sample_records: int = Field(
+        20_000, gt=0, description="records sampled to train a missing tokenizer"
+    )
+    batch_size: int = Field(1024, gt=0, description="records per encode_batch call")
+
+
+class QualityTrainConfig(StrictModel):
+    """How to train the classifier: positive (high-quality) and negative (ordinary) examples."""
+
+    positive: list[str] = Field(
+        default_factory=list, description="specs of high-quality examples: paths, globs or sql:"
+    )
+    negative: list[str] = Field(
+        default_factory=list, description="specs of ordinary examples: paths, globs or sql:"
+    )
+    out: Path | None = Field(
+        None, description="where to write the model (default: <workspace>/models/quality.bin)"
+    )
+    text_field: str = Field("text", description="field holding the text in jsonl/parquet files")
+    max_per_class: int = Field(200_000, gt=0, description="cap on examples per class")
+    holdout: float = Field(0.1, gt=0, lt=1, description="fraction held out for the metrics")
+    bucket: int = Field(200_000, gt=0, description="hash buckets for word n-grams (x dim floats)")
+    dim: int = Field(64, gt=0, description="embedding size")
+    epochs: int = Field(5, gt=0, description="training epochs")
+    lr: float = Field(0.1, gt=0, description="learning rate")
+    word_ngrams: int = Field(2, ge=1, description="word n-grams (2 = bigrams, as in DCLM)")
+    min_count: int = Field(1, ge=1, description="minimum word count to enter the vocabulary")
+    threads: int = Field(
+        1,
+        ge=1,
+        description="fastText training threads (more than 1 is faster but not reproducible)",
+    )
+    seed: int = Field(0, description="seed for balancing and the held-out split")
+
+
+class QualityConfig(StrictModel):
+    """Quality scoring in the curation pipeline (and answer verification against references)."""
+
+    model: Path | None = Field(
+        None,
+        description="fastText .bin to score with (default: <workspace>/models/quality.bin, "
+        "trained first from `train` or, without it, from the source tags)",
+    )
+    train: QualityTrainConfig | None = Field(
+        None, description="train the model first from these examples (skipped if already trained)"
+    )
+    positive_tags: list[str] = Field(
+        default_factory=lambda: ["curated"],
+        description="without a model or train spec: tags whose records are positive examples",
+    )
+    negative_tags: list[str] = Field(
+        default_factory=lambda: ["diverse", "general"],
+        description="without a model or train spec: tags whose records are negative examples",
+    )
+    bootstrap_records: int = Field(
+        5_000, gt=0, description="examples per class for the tag-labelled model"
+    )
+    bootstrap: QualityTrainConfig = Field(
+        # Tag-labelled sets are small: fewer epochs at lr 0.1 leave every score near 0.5.
+        default_factory=lambda: QualityTrainConfig(bucket=100_000, dim=32, epochs=25, lr=0.5),
+        description="training settings of the tag-labelled model (positive/negative ignored)",
+    )
+    batch_size: int = Field(1024, gt=0, description="records per fastText predict call")
+    text_field: str = Field("text", description="record field to score (text, response, prompt)")
+    verify: bool = Field(True, description="check responses against reference answers")
+    verify_workers: int = Field(1, ge=1, description="processes grading answers (Math-Verify)")
+    verify_timeout: float = Field(5.0, gt=0, description="seconds per answer check")
 
 
 class CurateRecipe(StrictModel):

@@ -9,6 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
+from safetensors import safe_open
+
+from frontload.errors import ConfigError
+from frontload.model.nemotron import read_config
+
 # Config fields that decide parameter shapes (the hint names those that differ).
 SHAPE_FIELDS = (
     "layer_pattern",
@@ -32,8 +38,6 @@ SHAPE_FIELDS = (
 
 def checkpoint_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
     """Tensor shapes from safetensors headers (no tensor data is read)."""
-    from safetensors import safe_open
-
     shapes: dict[str, tuple[int, ...]] = {}
     for file in sorted(folder.glob("*.safetensors")):
         with safe_open(str(file), framework="pt") as handle:
@@ -44,11 +48,6 @@ def checkpoint_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
 
 def check_checkpoint(model_cls: Any, folder: Path, config: Any) -> None:
     """Raise ConfigError when the safetensors in `folder` do not fit `model_cls(config)`."""
-    import torch
-
-    from frontload.errors import ConfigError
-    from frontload.model.convert import read_config
-
     # NemotronH folders name the backbone `model.`; ours `backbone.`.
     found = {
         "backbone." + name[len("model.") :] if name.startswith("model.") else name: shape

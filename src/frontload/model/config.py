@@ -231,25 +231,3 @@ def preset(name: str, **overrides: Any) -> HybridConfig:
             "see frontload.model.config.HybridConfig for the fields",
         )
     return HybridConfig(**fields)
-
-
-def parameter_counts(config: HybridConfig) -> dict[str, int]:
-    """Parameters per layer kind plus embeddings, head and total (built on the meta device: no memory)."""
-    import torch
-
-    from frontload.model.hybrid import HybridForCausalLM
-
-    with torch.device("meta"):
-        model = HybridForCausalLM(config)
-    counts = {"embeddings": model.backbone.embeddings.weight.numel()}
-    for kind in ("mamba", "attention", "mlp"):
-        counts[kind] = sum(
-            p.numel()
-            for block in model.backbone.layers
-            if block.kind == kind
-            for p in block.parameters()
-        )
-    counts["final_norm"] = model.backbone.norm_f.weight.numel()
-    counts["lm_head"] = model.lm_head.weight.numel()
-    counts["total"] = sum(p.numel() for p in model.parameters())
-    return counts

@@ -7,6 +7,7 @@ for FSDP2 `fully_shard` and activation checkpointing.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -19,10 +20,12 @@ from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutpu
 from frontload.errors import ConfigError, InputError
 from frontload.model.attention import Attention, varlen_bounds
 from frontload.model.cache import HybridCache, StepContext
+from frontload.model.checkpoint import check_checkpoint
 from frontload.model.config import HybridConfig
 from frontload.model.kernels import kernels
 from frontload.model.mamba2 import Mamba2Mixer
 from frontload.model.mlp import MLP, GatedRMSNorm, RMSNorm
+from frontload.model.nemotron import loading_kwargs, save_nemotron_h
 
 MIXERS = {"mamba": Mamba2Mixer, "attention": Attention, "mlp": MLP}
 
@@ -207,11 +210,6 @@ class HybridForCausalLM(HybridPreTrainedModel, GenerationMixin):
         """Reads NemotronH folders (what `save_pretrained` writes) and older frontload_hybrid ones.
         Local folders get a shape check first: a mismatch is one ConfigError naming the field,
         not transformers' report and RuntimeError (also reached through AutoModelForCausalLM)."""
-        from pathlib import Path
-
-        from frontload.model.checkpoint import check_checkpoint
-        from frontload.model.convert import loading_kwargs
-
         folder = Path(str(pretrained_model_name_or_path))
         if (folder / "config.json").is_file():
             kwargs = loading_kwargs(folder, kwargs)
@@ -222,8 +220,6 @@ class HybridForCausalLM(HybridPreTrainedModel, GenerationMixin):
     def save_pretrained(self, save_directory: Any, *args: Any, **kwargs: Any) -> None:
         """Save as a transformers NemotronH folder: stock transformers loads it without frontload
         (see `frontload.model.convert`); our `from_pretrained` reads it back."""
-        from frontload.model.convert import save_nemotron_h
-
         save_nemotron_h(self, save_directory, *args, **kwargs)
 
     @classmethod
@@ -296,3 +292,21 @@ class HybridForCausalLM(HybridPreTrainedModel, GenerationMixin):
         if labels is not None:
             loss = self.loss_function(logits, labels, self.config.vocab_size, **kwargs)
         return CausalLMOutputWithPast(loss=loss, logits=logits, cache=cache if use_cache else None)
+
+
+def parameter_counts(config: HybridConfig) -> dict[str, int]:
+    """Parameters per layer kind plus embeddings, head and total (built on the meta device: no memory)."""
+    with torch.device("meta"):
+        model = HybridForCausalLM(config)
+    counts = {"embeddings": model.backbone.embeddings.weight.numel()}
+    for kind in ("mamba", "attention", "mlp"):
+        counts[kind] = sum(
+            p.numel()
+            for block in model.backbone.layers
+            if block.kind == kind
+            for p in block.parameters()
+        )
+    counts["final_norm"] = model.backbone.norm_f.weight.numel()
+    counts["lm_head"] = model.lm_head.weight.numel()
+    counts["total"] = sum(p.numel() for p in model.parameters())
+    return counts

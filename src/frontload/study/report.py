@@ -416,7 +416,7 @@ def print_stage_tables(workspace: Workspace, plan_path: Path) -> None:
     print_arrow(summary.tokens, "token lengths")
     print_arrow(compare_table(load_manifests(workspace, None)), "corpora")
     if plan_path.is_file():
-        from frontload.allocate.report import explain
+        from frontload.allocate.explain import explain
         from frontload.plan import load_plan
 
         print(explain(load_plan(plan_path)))

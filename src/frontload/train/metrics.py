@@ -45,7 +45,7 @@ class FlopCounter:
 
     @classmethod
     def for_config(cls, config: Any, seq_len: int) -> FlopCounter:
-        from frontload.model.config import parameter_counts
+        from frontload.model.hybrid import parameter_counts  # torch: only when MFU is counted
 
         counts = parameter_counts(config)
         kinds = config.layer_kinds

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from frontload.data.tokenizer import fit_reasoning, with_reasoning
+from frontload.data.tokenizer import fit_reasoning
 from frontload.errors import ConfigError, StageNotReady, TrainingError
 from frontload.train.metrics import truncate_metrics
 from frontload.train.moves import (
@@ -153,25 +153,6 @@ def drop_printer(trainer) -> None:
     trainer.remove_callback(PrinterCallback)
 
 
-def record_messages(row: dict) -> list[dict] | None:
-    """The chat form of a record: its messages, else prompt/response, a reasoning trace in the
-    last assistant turn's `reasoning_content` (rendered once the tokenizer is known, see
-    `fit_reasoning`); None without an answer."""
-    messages = row.get("messages") or []
-    if messages:
-        turns = [{"role": m["role"], "content": m["content"] or ""} for m in messages]
-    elif row.get("prompt") and row.get("response"):
-        turns = [
-            {"role": "user", "content": row["prompt"]},
-            {"role": "assistant", "content": row["response"]},
-        ]
-    else:
-        return None
-    if not any(t["role"] == "assistant" and t["content"].strip() for t in turns):
-        return None
-    return with_reasoning(turns, row.get("reasoning"), None)
-
-
 class MetricsWriter:
     """Appends Trainer logs to runs/<run>/metrics.jsonl (catalog view `train_metrics`)."""
 
@@ -234,15 +215,8 @@ def sft(
     capture_library_output(workspace.runs_dir / recipe.name / "train.log")
     torch.manual_seed(recipe.seed)
     from frontload.plan import resolve_plan
-    from frontload.train.served import (
-        chat_tokens,
-        check_resume_plan,
-        cut_at_max_length,
-        record_plan,
-        sft_data,
-        sft_rows,
-        write_served,
-    )
+    from frontload.train.posttrain.data import chat_tokens, cut_at_max_length, sft_data, sft_rows
+    from frontload.train.served import check_resume_plan, record_plan, write_served
 
     plan = resolve_plan(workspace, plan) if plan else None
     data = sft_data(workspace, recipe, plan)  # data errors before the load
