@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Any
+from typing import Any, NamedTuple
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -19,19 +19,35 @@ from typer.core import TyperCommand, TyperGroup
 from frontload.errors import FrontloadError
 from frontload.progress import configure_logging
 
-# `fl NAME`: the module that holds it and its one-line summary, in the order `fl --help` lists them.
-COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("frontload.cli.run", "Run a whole pipeline (curate -> ... -> report), resumable."),
-    "quickstart": ("frontload.cli.quickstart", "Sample data to try the pipeline on."),
-    "curate": ("frontload.cli.curate", "Raw dumps -> pool -> corpora."),
-    "data": ("frontload.cli.data", "Token shards and blends."),
-    "tokenizer": ("frontload.cli.tokenizer", "Train and inspect tokenizers."),
-    "allocate": ("frontload.cli.allocate", "Fit the response model, solve the allocation."),
-    "model": ("frontload.cli.model", "Hybrid model: export/import (NemotronH)."),
-    "train": ("frontload.cli.train", "Train models: info, pretrain (FSDP2), sft and rl (TRL)."),
-    "evaluate": ("frontload.cli.evaluate", "Benchmarks, grading, avg@k and pass@k."),
-    "stats": ("frontload.cli.stats", "SQL over the workspace catalog."),
-    "report": (
+
+class Mount(NamedTuple):
+    """Where `fl NAME` lives: its module (which exposes a Typer `app`), the one-line summary that
+    `fl --help` shows, and whether it is a group of commands or one command (`fl run`)."""
+
+    module: str
+    summary: str
+    group: bool = True
+
+
+# Every `fl NAME`, in the order `fl --help` lists them.
+COMMANDS: dict[str, Mount] = {
+    "run": Mount(
+        "frontload.cli.run",
+        "Run a whole pipeline (curate -> ... -> report), resumable.",
+        group=False,
+    ),
+    "quickstart": Mount("frontload.cli.quickstart", "Sample data to try the pipeline on."),
+    "curate": Mount("frontload.cli.curate", "Raw dumps -> pool -> corpora."),
+    "data": Mount("frontload.cli.data", "Token shards and blends."),
+    "tokenizer": Mount("frontload.cli.tokenizer", "Train and inspect tokenizers."),
+    "allocate": Mount("frontload.cli.allocate", "Fit the response model, solve the allocation."),
+    "model": Mount("frontload.cli.model", "Hybrid model: export/import (NemotronH)."),
+    "train": Mount(
+        "frontload.cli.train", "Train models: info, pretrain (FSDP2), sft and rl (TRL)."
+    ),
+    "evaluate": Mount("frontload.cli.evaluate", "Benchmarks, grading, avg@k and pass@k."),
+    "stats": Mount("frontload.cli.stats", "SQL over the workspace catalog."),
+    "report": Mount(
         "frontload.cli.report",
         "Tables and PNG charts of corpora, plans, evaluations and the study.",
     ),
@@ -50,8 +66,9 @@ class CommandTree(TyperGroup):
 
     def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
         if cmd_name in COMMANDS and cmd_name not in self.commands:
-            _, summary = COMMANDS[cmd_name]
-            return TyperCommand(cmd_name, help=summary)  # what a help listing shows
+            return TyperCommand(
+                cmd_name, help=COMMANDS[cmd_name].summary
+            )  # what a help listing shows
         return super().get_command(ctx, cmd_name)
 
     def resolve_command(self, ctx: typer.Context, args: list[str]) -> Any:
@@ -62,10 +79,11 @@ class CommandTree(TyperGroup):
     def mount(self, name: str) -> Any:
         """The command `fl NAME`, its module imported and its Typer app built once."""
         if name not in self.commands:
-            module, summary = COMMANDS[name]
-            command = typer.main.get_command(importlib.import_module(module).app)
+            mount = COMMANDS[name]
+            app = importlib.import_module(mount.module).app
+            command = typer.main.get_group(app) if mount.group else typer.main.get_command(app)
             command.name = name
-            command.help = command.help or summary
+            command.help = command.help or mount.summary
             self.add_command(command, name)
         return self.commands[name]
 
