@@ -158,22 +158,24 @@ def features(
 
 
 def _lsq(x: np.ndarray, y: np.ndarray, prior: np.ndarray, free: np.ndarray) -> np.ndarray:
-    """min |y - b - X beta|^2 + s |beta - prior|^2 with beta >= 0; pinned terms stay at the prior."""
-    from scipy.optimize import lsq_linear
+    """min |y - b - X beta|^2 + s |beta - prior|^2 with beta >= 0; pinned terms stay at the prior.
+
+    The free intercept is eliminated by centring (b = mean(y - X beta) at the optimum), which
+    leaves a nonnegative least-squares problem on the stacked system [Xc; sqrt(s) I]: the same
+    minimiser as a bounded solver, in a fraction of the time (the ladder fits thousands)."""
+    from scipy.optimize import nnls
 
     y_adj = y - x[:, ~free] @ prior[~free]
     xf = x[:, free]
     n = xf.shape[1]
     s = np.sqrt(PRIOR_STRENGTH)
-    a = np.vstack(
-        [np.hstack([np.ones((len(y), 1)), xf]), np.hstack([np.zeros((n, 1)), s * np.eye(n)])]
-    )
-    b = np.concatenate([y_adj, s * prior[free]])
-    lower = np.concatenate([[-np.inf], np.zeros(n)])
-    res = lsq_linear(a, b, bounds=(lower, np.full(n + 1, np.inf)))
+    x_mean, y_mean = xf.mean(axis=0), y_adj.mean()
+    a = np.vstack([xf - x_mean, s * np.eye(n)])
+    b = np.concatenate([y_adj - y_mean, s * prior[free]])
+    coef, _ = nnls(a, b)
     beta = prior.copy()
-    beta[free] = res.x[1:]
-    return np.concatenate([[res.x[0]], beta])
+    beta[free] = coef
+    return np.concatenate([[y_mean - x_mean @ coef], beta])
 
 
 def _identifiable(x: np.ndarray) -> np.ndarray:
@@ -210,14 +212,80 @@ def _ranking(pred: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean([np.sign(pred[i] - pred[j]) == np.sign(y[i] - y[j]) for i, j in pairs]))
 
 
+def settings_key(settings: Settings) -> tuple[float, ...]:
+    """Settings as a hashable key (feature caches)."""
+    return tuple(settings.model_dump().values())
+
+
+def _settings_grid(grid: dict[str, tuple]) -> list[Settings]:
+    return [Settings(**dict(zip(grid, v, strict=True))) for v in itertools.product(*grid.values())]
+
+
+def _selection_error(x: np.ndarray, rows: list[dict], prior: np.ndarray) -> float:
+    """The settings criterion: leave-one-run-out mean squared error, summed over categories."""
+    free = _identifiable(x)
+    err = 0.0
+    for cat in sorted({r["category"] for r in rows}):
+        idx = [i for i, r in enumerate(rows) if r["category"] == cat]
+        y = np.array([float(rows[i]["score"]) for i in idx])
+        err += float(np.mean((_loro(x[idx], y, prior, free) - y) ** 2))
+    return err
+
+
+def choose_settings(
+    rows: list[dict], specs, grid: dict[str, tuple], cache: dict | None = None
+) -> tuple[Settings, np.ndarray, np.ndarray]:
+    """The settings with the lowest leave-one-run-out error: (settings, features, free terms).
+    `cache` maps `settings_key`s to the features of `rows` (computed when missing)."""
+    prior = np.array([PRIOR_COEFS[t] for t in TERMS])
+    best = None
+    for settings in _settings_grid(grid):
+        key = settings_key(settings)
+        x = cache[key] if cache and key in cache else features(rows, specs, settings)
+        err = _selection_error(x, rows, prior)
+        if best is None or err < best[0]:
+            best = (err, settings, x)
+    _, settings, x = best
+    return settings, x, _identifiable(x)
+
+
+def nested_loro(
+    rows: list[dict], specs: dict[str, CorpusSpec], grid: dict[str, tuple] | None = None
+) -> dict[str, float]:
+    """Held-out RMSE per category with nothing chosen on the held-out run: each run in turn is
+    left out of every category, the settings are re-chosen by leave-one-run-out on the others,
+    the terms the others identify are fitted, and the run is predicted."""
+    grid = grid or GRID
+    _check_corpora(rows, specs)
+    prior = np.array([PRIOR_COEFS[t] for t in TERMS])
+    every = {settings_key(s): (s, features(rows, specs, s)) for s in _settings_grid(grid)}
+    errors: dict[str, list[float]] = {c: [] for c in sorted({r["category"] for r in rows})}
+    for held in sorted({r["run"] for r in rows}):
+        train = [i for i, r in enumerate(rows) if r["run"] != held]
+        subset = [rows[i] for i in train]
+        cache = {key: x[train] for key, (_, x) in every.items()}
+        settings, _, free = choose_settings(subset, specs, grid, cache)
+        x = every[settings_key(settings)][1]
+        for cat in errors:
+            fit_idx = [i for i in train if rows[i]["category"] == cat]
+            y = np.array([float(rows[i]["score"]) for i in fit_idx])
+            coef = _lsq(x[fit_idx], y, prior, free)
+            for i, row in enumerate(rows):
+                if row["run"] == held and row["category"] == cat:
+                    errors[cat].append(coef[0] + x[i] @ coef[1:] - float(row["score"]))
+    return {c: float(np.sqrt(np.mean(np.square(e)))) for c, e in errors.items() if e}
+
+
 def fit_model(
     rows: list[dict],
     specs: dict[str, CorpusSpec],
     bootstrap: int = 50,
     seed: int = 0,
     grid: dict[str, tuple] | None = None,
+    nested: bool = True,
 ) -> ResponseModel:
-    """Fit every category; settings by leave-one-run-out; too few rows falls back to the prior."""
+    """Fit every category; settings by leave-one-run-out; too few rows falls back to the prior.
+    `nested` also measures the held-out error with the settings re-chosen in each fold."""
     grid = grid or GRID
     _check_corpora(rows, specs)
     categories = sorted({r["category"] for r in rows})
@@ -248,20 +316,10 @@ def fit_model(
             else ResponseModel.model_fields["fitted_range"].get_default(call_default_factory=True),
             fit=report,
         )
-    best = None
-    for values in itertools.product(*grid.values()):
-        settings = Settings(**dict(zip(grid, values, strict=True)))
-        x = features(rows, specs, settings)
-        free = _identifiable(x)
-        err = 0.0
-        for cat, cat_rows in by_cat.items():
-            idx = [i for i, r in enumerate(rows) if r["category"] == cat]
-            y = np.array([float(r["score"]) for r in cat_rows])
-            err += float(np.mean((_loro(x[idx], y, prior, free) - y) ** 2))
-        if best is None or err < best[0]:
-            best = (err, settings, x, free)
-    _, settings, x, free = best
+    settings, x, free = choose_settings(rows, specs, grid)
     report.runs = len(next(iter(by_cat.values())))
+    if nested:
+        report.nested_rmse = nested_loro(rows, specs, grid)
     report.unidentified = [t for t, f in zip(TERMS, free, strict=True) if not f]
     rng = np.random.default_rng(seed)
     fits = {}

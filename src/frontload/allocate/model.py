@@ -72,7 +72,15 @@ class FitReport(StrictModel):
     """How well the coefficients are supported by the experiments table."""
 
     runs: int = Field(default=0, description="Rows used per category.")
-    loro_rmse: dict[str, float] = Field(default_factory=dict, description="Held-out RMSE.")
+    loro_rmse: dict[str, float] = Field(
+        default_factory=dict,
+        description="Held-out RMSE with the settings chosen on all runs (optimistic: the "
+        "held-out run took part in choosing them).",
+    )
+    nested_rmse: dict[str, float] = Field(
+        default_factory=dict,
+        description="Held-out RMSE with the settings re-chosen without the held-out run.",
+    )
     ranking_accuracy: dict[str, float] = Field(
         default_factory=dict, description="Pairwise order accuracy of held-out predictions."
     )

@@ -61,10 +61,18 @@ def fit(
     dump_yaml(model, out)
     report = model.fit
     typer.echo(f"wrote {out}: {report.runs} runs per category, settings {model.settings}")
+    typer.echo(
+        "  held-out RMSE, leaving out one run: nested (settings re-chosen without it) and, "
+        "optimistic, with the settings chosen on all runs"
+    )
     for cat in model.categories:
+        nested = report.nested_rmse.get(cat, float("nan"))
         rmse = report.loro_rmse.get(cat, float("nan"))
         rank = report.ranking_accuracy.get(cat, float("nan"))
-        typer.echo(f"  {cat:<12} held-out RMSE {rmse:5.2f}  pairwise ranking {rank:.2f}")
+        typer.echo(
+            f"  {cat:<12} nested {nested:5.2f}  (settings on all runs {rmse:5.2f})  "
+            f"pairwise ranking {rank:.2f}"
+        )
     avg = "avg" if "avg" in model.categories else next(iter(model.categories))
     spread = report.spread.get(avg, {})
     typer.echo(f"  {avg} coefficients (bootstrap std):")
