@@ -127,12 +127,15 @@ def test_design_experiments_fit(corpora_workspace, tmp_path):
     assert "28 runs" in result.output and len(out.read_text().splitlines()) == 1 + 28 * 2
     model = tmp_path / "model.yaml"
     fit = ["allocate", "fit", "--metric", "bpb", "--out", str(model), "--bootstrap", "3"]
-    result = runner.invoke(app, fit)
+    result = runner.invoke(app, [*fit, "--repeats", "2"])
     assert result.exit_code == 0, result.output
-    for family in ("structured", "linear", "loglinear"):
-        assert family in result.output
+    for rung in ("prior", "null_share", "ridge_structured", "structured", "gp", "loglinear"):
+        assert f" {rung} " in result.output
+    assert "best rung (*)" in result.output
     fitted = load_model(model)
     assert fitted.metric == "-bpb" and fitted.fit.cross_validation["structured"]["spearman"] > 0.7
+    assert fitted.ladder is not None and fitted.rung == fitted.ladder.best
+    assert (tmp_path / "ladder.json").is_file()
     assert runner.invoke(app, ["allocate", "fit", str(out), "--out", str(tmp_path / "m2.yaml")])
 
 

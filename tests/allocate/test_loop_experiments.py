@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
 
+from frontload.allocate.crossval import group_folds, prepare
 from frontload.allocate.experiments import build_table, write_csv
 from frontload.allocate.fit import read_experiments
 from frontload.errors import InputError, StageNotReady
@@ -104,3 +106,50 @@ def test_bad_workspaces_say_what_is_wrong(workspace):
     evaluation(ws, "e_b", "b1_sft", {"gsm8k": ("math", {"score": 3.0})})
     with pytest.raises(InputError, match="no metric 'bpb'"):
         build_table(ws, metric="bpb")
+
+
+def test_identical_allocations_collapse_to_one_point(workspace):
+    """Two plans that served the same tokens are one design point, marked in the table; two seeds
+    of one plan stay one point even when their served SFT tokens differ by an example."""
+    ws = workspace
+    for run, plan, sft_tokens, seed in (
+        ("twin_a", "plan-a", 40, 0),
+        ("twin_b", "plan-b", 40, 0),  # another plan name, the same realized allocation
+        ("seeded", "plan-c", 30, 0),
+        ("seeded2", "plan-c", 31, 1),  # plan-c's second seed served one token more
+    ):
+        served(ws, f"pt_{run}", "pretrain", {"general": 900, "dldq": 100}, plan=plan)
+        served(ws, f"{run}_sft", "sft", {"dshq": sft_tokens}, plan=plan)
+        (ws.runs_dir / f"{run}_sft" / "summary.json").write_text(
+            json.dumps({"model": f"runs/pt_{run}/hf"})
+        )
+        (ws.runs_dir / f"{run}_sft" / "recipe.yaml").write_text(f"seed: {seed}\n")
+        evaluation(
+            ws, f"e_{run}", f"{run}_sft", {"gsm8k": ("math", {"bpb": 1.0 + sft_tokens / 100})}
+        )
+    (ws.root / "pipeline" / "loop" / "design").mkdir(parents=True)
+    (ws.root / "pipeline" / "loop" / "design" / "sweep.yaml").write_text(
+        "points:\n- {name: plan-a, kind: anchor}\n- {name: plan-c, kind: design}\n"
+    )
+    rows = [r for r in build_table(ws, metric="bpb") if r["category"] == "avg"]
+    by = {r["run"]: r for r in rows}
+    assert by["twin_a_sft"]["allocation_digest"] == by["twin_b_sft"]["allocation_digest"]
+    assert by["twin_b_sft"]["same_as"] == "plan-a" and by["twin_a_sft"]["same_as"] == ""
+    assert by["seeded_sft"]["allocation_digest"] != by["seeded2_sft"]["allocation_digest"]
+    assert by["twin_a_sft"]["kind"] == "anchor" and by["seeded_sft"]["kind"] == "design"
+    assert by["twin_b_sft"]["kind"] == ""
+
+    data = prepare(rows, None, -1.0)
+    assert data.point_names == ["plan-a", "plan-c"]  # 4 runs, 2 points
+    point = dict(zip([r["run"] for r in rows], data.points, strict=True))
+    assert point["twin_a_sft"] == point["twin_b_sft"] != point["seeded_sft"]
+    assert point["seeded_sft"] == point["seeded2_sft"]
+    assert data.anchor.tolist() == [True, False]
+    # folds hold out whole points: a twin never trains the model that scores the other
+    for fold in group_folds(data.groups, k=2, seed=3):
+        held = {rows[i]["run"] for i in fold}
+        assert ("twin_a_sft" in held) == ("twin_b_sft" in held)
+    # a bootstrap copy keeps its point's fold group
+    resampled = data.resample(np.array([0, 0, 1]))
+    assert resampled.groups.tolist().count(point["twin_a_sft"]) == 4
+    assert len(set(resampled.points)) == 3

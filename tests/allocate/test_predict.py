@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from tests.allocate.test_loop_fit import GRID, known_runs
 
-from frontload.allocate.crossval import fit_runs
+from frontload.allocate.ladder import fit_runs
 from frontload.allocate.predict import plan_row, predict_allocations
 from frontload.config import dump_yaml
 from frontload.plan import PhasePlan, Plan, PlanEntry
@@ -16,7 +16,7 @@ from frontload.plan import PhasePlan, Plan, PlanEntry
 def bpb_fit():
     rows, truth, pools = known_runs(points=12)
     bpb = [{**r, "score": 3.0 - r["score"] / 100} for r in rows]  # better models: fewer bits
-    return fit_runs(bpb, pools, "bpb", bootstrap_draws=6, grid=GRID), bpb, pools
+    return fit_runs(bpb, pools, "bpb", bootstrap_draws=6, grid=GRID, repeats=2), bpb, pools
 
 
 def test_predictions_come_back_in_the_metrics_units_with_an_interval(bpb_fit, tmp_path):

@@ -4,7 +4,8 @@ no_pretrain_reasoning: the plan's SFT, no reasoning data in pretraining. all_sft
 in SFT, spread in proportion to size. proportional: the plan's phase totals split in proportion to
 corpus sizes. unimax (Chung et al. 2023): equal shares, capped at the epoch limit, leftover spread
 over the rest. study: the paper's recipe, the largest (most diverse) corpus at 20% of pretraining and
-the best long-CoT corpus in SFT.
+the best long-CoT corpus in SFT. `random_allocations` draws feasible plans at random (the design's
+candidates, and the search a flexible rung solves by).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from frontload.allocate.build import Built
+from frontload.allocate.problem import violations
 
 
 def _fill(built: Built, x: np.ndarray, phase: str, total: float, weights: dict[str, float]) -> None:
@@ -43,6 +45,23 @@ def _fit_sft_budget(built: Built, x: np.ndarray) -> None:
     if used > row.rhs > 0:
         for i in row.affine:
             x[i] *= row.rhs / used
+
+
+def random_allocations(built: Built, count: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Feasible allocations: a random total per phase split by a sparse Dirichlet, capped."""
+    corpora = list(built.pools.corpora)
+    out = []
+    for _ in range(count):
+        x = np.zeros(built.problem.n_x)
+        for phase in built.phases:
+            cap = sum(built.problem.upper[built.xindex[(c, phase)]] for c in corpora)
+            limit = min(cap, built.budget_tokens[phase] / built.scale)
+            weights = rng.dirichlet(np.full(len(corpora), 0.5))
+            _fill(built, x, phase, rng.uniform(0, limit), dict(zip(corpora, weights, strict=True)))
+        _fit_sft_budget(built, x)
+        if not violations(built.problem, x, tol=1e-6):
+            out.append(x)
+    return out
 
 
 def _unimax(built: Built, x: np.ndarray, phase: str, total: float) -> None:

@@ -1,86 +1,207 @@
-"""Honest error estimates for a fit on the user's runs, against generic baselines on the same folds.
+"""Honest error estimates for models fitted on the user's runs: grouped folds, nested selection,
+repeated splits and a bootstrap over points.
 
-Folds hold out whole design points (every seed of an allocation together), so a model is never
-scored on an allocation it saw. Inside each outer training fold an inner cross-validation chooses
-the settings: the structured model's nonlinear settings (k_pt, k_sft, R*_sft), the baselines' ridge
-strength. Out-of-fold predictions give RMSE (per run), Spearman and pairwise decision accuracy
-(per point, seeds averaged) and regret@1 (how much worse the point predicted best really is than
-the best point). A bootstrap resamples design points, re-selects the settings and refits, so the
-spread includes the choice of settings. Baselines: linear in the shares (RegMix-style regression),
-and Olmix-style log-linear (log of a loss-like quantity linear in the shares).
+A design point is what was trained, not a plan name: runs are grouped by the digest of their
+realized allocation (`experiments.allocation_digest`) and by the plan they followed, joined
+transitively, so two plans that served the same tokens are one point, and every seed of a plan
+stays with its plan even when its served tokens differ by a few examples. Folds hold out whole
+points, so a model is never scored on an allocation it saw.
+
+Inside each outer training fold an inner grouped cross-validation chooses each model's settings
+(nested), so no setting is chosen on the point it is scored on. Scores are out of fold: RMSE over
+runs; Spearman, pairwise decision accuracy and regret@1 over points (seeds averaged); and decision
+accuracy over the pairs whose true gap exceeds two seed standard errors of their difference.
+
+Each estimate is the mean over repeated splits (fold seeds 0..R-1). Its 90% interval is the
+5th-95th percentile, over the R splits x B bootstrap resamples of the points, of the score of
+that split's out-of-fold predictions on the resampled points: it carries both the choice of split
+and which points happened to be run. Refitting on bootstrap resamples (as `ladder.refits` does
+for the model file's intervals) keeps a resampled point's copies in one fold (`Data.resample`):
+a copy on each side of a split would score a model on a point it was fitted on.
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from frontload.allocate.fit import (
-    GRID,
-    PRIOR_COEFS,
-    _identifiable,
-    _lsq,
-    features,
-    parse_allocation,
-)
-from frontload.allocate.model import TERMS, Settings
+from frontload.allocate.experiments import allocation_digest
+from frontload.allocate.fit import features, parse_allocation, settings_key
+from frontload.allocate.model import Settings
 from frontload.errors import InputError
 
-RIDGE = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
-SCALE = (
-    10.0  # targets are standardised to this spread so the prior (percent points) fits any metric
-)
-MODELS = ("structured", "linear", "loglinear")
+QUANTILES = (5.0, 95.0)
+METRICS = ("rmse", "spearman", "decision_accuracy", "decision_accuracy_clear", "regret_at_1")
 
 
 @dataclass
-class Data:
-    """One target: runs, their design point, oriented score (higher is better) and inputs."""
+class Inputs:
+    """Allocations a fitted model can predict: experiments rows (`pretrain`, `sft` cells and
+    `pretrain_budget`), the pools they read (corpus metadata for the structured features) and the
+    corpora, in order, of the share columns."""
 
-    runs: list[str]
-    points: np.ndarray  # point index per run
-    point_names: list[str]
-    y: np.ndarray
-    shares: np.ndarray  # pretraining and SFT tokens per corpus / pretraining budget
     rows: list[dict]
     pools: object
+    corpora: list[str]
     cache: dict = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, rows: list[dict], pools, corpora: list[str] | None = None) -> Inputs:
+        """Inputs of `rows`; share columns follow `corpora` (default: every corpus the rows read)."""
+        named = sorted(
+            {
+                c
+                for r in rows
+                for col in ("pretrain", "sft")
+                for a in parse_allocation(r[col])
+                for c in a
+            }
+        )
+        if corpora is None:
+            corpora = named
+        unknown = sorted(set(named) - set(corpora))
+        if unknown:
+            raise InputError(
+                f"allocation reads corpus '{unknown[0]}', which the model was not fitted on",
+                f"the model knows: {', '.join(corpora)}",
+            )
+        return cls(rows, pools, list(corpora))
+
+    def shares(self) -> np.ndarray:
+        """Pretraining then SFT tokens per corpus, over the pretraining budget."""
+        if "shares" not in self.cache:
+            n = len(self.corpora)
+            out = np.zeros((len(self.rows), 2 * n))
+            for i, row in enumerate(self.rows):
+                budget = float(row["pretrain_budget"])
+                for j, col in enumerate(("pretrain", "sft")):
+                    for corpus, tokens in parse_allocation(row[col])[0].items():
+                        out[i, j * n + self.corpora.index(corpus)] += tokens / budget
+            self.cache["shares"] = out
+        return self.cache["shares"]
+
+    def pt_share(self) -> np.ndarray:
+        """The reasoning share of pretraining (every reasoning corpus together)."""
+        return self.shares()[:, : len(self.corpora)].sum(axis=1)
+
     def structured(self, settings: Settings) -> np.ndarray:
-        key = tuple(settings.model_dump().values())
+        """The structured model's term values (model.TERMS) under `settings`."""
+        key = ("structured", settings_key(settings))
         if key not in self.cache:
             self.cache[key] = features(self.rows, self.pools, settings)
         return self.cache[key]
 
+    def take(self, idx: np.ndarray) -> Inputs:
+        """The rows `idx` (repeats allowed), with every cached array taken along."""
+        return Inputs(
+            [self.rows[i] for i in idx],
+            self.pools,
+            self.corpora,
+            {k: v[idx] for k, v in self.cache.items()},
+        )
+
+
+@dataclass
+class Data:
+    """One target over runs: its inputs, oriented score (higher is better), the scoring unit
+    (`points`) and the fold unit (`groups`) of every run, anchors per point, and seed noise."""
+
+    inputs: Inputs
+    y: np.ndarray
+    points: np.ndarray  # point index per run (what scores average over)
+    groups: np.ndarray  # fold group per run (a bootstrap copy keeps its point's group)
+    point_names: list[str]
+    anchor: np.ndarray  # per point: a design anchor (study arm, proportional, UniMax, optimum)
+    noise: float  # pooled standard deviation across the seeds of a point (nan: one seed each)
+
+    @property
+    def n_points(self) -> int:
+        return len(self.point_names)
+
+    def resample(self, picked: np.ndarray) -> Data:
+        """The points `picked` (with repeats): each copy is its own scoring point, and all copies
+        of one original point share its fold group."""
+        idx, points, groups = [], [], []
+        for copy, p in enumerate(picked):
+            runs = np.flatnonzero(self.points == p)
+            idx.extend(runs)
+            points.extend([copy] * len(runs))
+            groups.extend(self.groups[runs])
+        idx = np.array(idx)
+        return Data(
+            self.inputs.take(idx),
+            self.y[idx],
+            np.array(points),
+            np.array(groups),
+            [self.point_names[p] for p in picked],
+            self.anchor[picked],
+            self.noise,
+        )
+
+
+def _components(rows: list[dict]) -> list[int]:
+    """Union of runs that followed one plan or trained one allocation: a component per run."""
+    parent = list(range(len(rows)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    seen: dict[tuple[str, str], int] = {}
+    for i, row in enumerate(rows):
+        digest = row.get("allocation_digest") or allocation_digest(
+            row["pretrain"], row["sft"], row["pretrain_budget"]
+        )
+        for key in (("plan", str(row.get("point") or row["run"])), ("digest", digest)):
+            if key in seen:
+                parent[find(i)] = find(seen[key])
+            else:
+                seen[key] = i
+    return [find(i) for i in range(len(rows))]
+
+
+def pooled_noise(y: np.ndarray, points: np.ndarray) -> float:
+    """Pooled within-point standard deviation (the seed noise); nan without repeated seeds."""
+    sums = dof = 0.0
+    for p in np.unique(points):
+        values = y[points == p]
+        if len(values) > 1:
+            sums += float(np.sum((values - values.mean()) ** 2))
+            dof += len(values) - 1
+    return float(np.sqrt(sums / dof)) if dof else float("nan")
+
 
 def prepare(rows: list[dict], pools, sign: float) -> Data:
-    """Rows of one category -> Data (y oriented by `sign`: +1 higher is better, -1 lower)."""
-    corpora = sorted(
-        {
-            c
-            for r in rows
-            for col in ("pretrain", "sft")
-            for a in parse_allocation(r[col])
-            for c in a
-        }
-    )
-    shares = np.zeros((len(rows), 2 * len(corpora)))
-    for i, row in enumerate(rows):
-        budget = float(row["pretrain_budget"])
-        for j, col in enumerate(("pretrain", "sft")):
-            for corpus, tokens in parse_allocation(row[col])[0].items():
-                shares[i, j * len(corpora) + corpora.index(corpus)] = tokens / budget
-    names = sorted({str(r.get("point") or r["run"]) for r in rows})
-    points = np.array([names.index(str(r.get("point") or r["run"])) for r in rows])
+    """Rows of one category -> Data (y oriented by `sign`: +1 higher is better, -1 lower).
+    A point is named after the first plan (in sorted order) among its runs."""
+    component = _components(rows)
+    names_of: dict[int, list[str]] = {}
+    for c, row in zip(component, rows, strict=True):
+        names_of.setdefault(c, []).append(str(row.get("point") or row["run"]))
+    first = {c: min(names) for c, names in names_of.items()}
+    point_names = sorted(set(first.values()))
+    points = np.array([point_names.index(first[c]) for c in component])
+    anchor = np.zeros(len(point_names), bool)
+    for p, row in zip(points, rows, strict=True):
+        anchor[p] |= row.get("kind") == "anchor"
     y = sign * np.array([float(r["score"]) for r in rows])
-    return Data([r["run"] for r in rows], points, names, y, shares, rows, pools)
+    return Data(
+        Inputs.of(rows, pools),
+        y,
+        points,
+        points.copy(),
+        point_names,
+        anchor,
+        pooled_noise(y, points),
+    )
 
 
 def check_signal(data: Data, metric: str) -> None:
     """A metric that does not move across arms carries no signal: stop rather than fit noise."""
-    means = np.array([data.y[data.points == p].mean() for p in range(len(data.point_names))])
+    means = point_means(data.y, data.points, data.n_points)
     if np.ptp(means) <= 1e-9 * max(1.0, float(np.abs(means).max())):
         raise InputError(
             f"metric {metric} is constant across the {len(means)} arms ({abs(means[0]):.4g}): "
@@ -89,246 +210,179 @@ def check_signal(data: Data, metric: str) -> None:
         )
 
 
-# Model families: fit(train indices, setting) -> predictor(indices) -> oriented predictions
-def _structured(data: Data, train: np.ndarray, settings: Settings):
-    x = data.structured(settings)
-    mu, sd = data.y[train].mean(), data.y[train].std() or 1.0
-    z = (data.y[train] - mu) / sd * SCALE
-    prior = np.array([PRIOR_COEFS[t] for t in TERMS])
-    free = _identifiable(x[train])
-    coef = _lsq(x[train], z, prior, free)
-    return lambda idx: mu + (coef[0] + x[idx] @ coef[1:]) * sd / SCALE, coef * sd / SCALE, mu
-
-
-def _ridge(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
-    design = np.hstack([np.ones((len(a), 1)), a])
-    penalty = alpha * np.eye(design.shape[1])
-    penalty[0, 0] = 0.0
-    return np.linalg.solve(design.T @ design + penalty, design.T @ b)
-
-
-def _linear(data: Data, train: np.ndarray, alpha: float):
-    coef = _ridge(data.shares[train], data.y[train], alpha)
-    return lambda idx: coef[0] + data.shares[idx] @ coef[1:]
-
-
-def _loss_ceiling(y: np.ndarray) -> float:
-    """A ceiling c with c - y > 0: the score's natural end (0 for log-probs, 1, 100) when above."""
-    top = float(y.max())
-    for ceiling in (0.0, 1.0, 100.0):
-        if top < ceiling:
-            return ceiling
-    return top + float(y.std() or 1.0)
-
-
-def _loglinear(data: Data, train: np.ndarray, alpha: float):
-    ceiling = _loss_ceiling(data.y)
-    loss = np.log(ceiling - data.y[train] + 1e-9)
-    coef = _ridge(data.shares[train], loss, alpha)
-    return lambda idx: ceiling - np.exp(coef[0] + data.shares[idx] @ coef[1:])
-
-
-def settings_grid(grid: dict | None = None) -> list[Settings]:
-    grid = grid or GRID
-    return [Settings(**dict(zip(grid, v, strict=True))) for v in itertools.product(*grid.values())]
-
-
-def _candidates(family: str, grid: dict | None):
-    return settings_grid(grid) if family == "structured" else list(RIDGE)
-
-
-def _fit(family: str, data: Data, train: np.ndarray, setting):
-    if family == "structured":
-        return _structured(data, train, setting)[0]
-    return (_linear if family == "linear" else _loglinear)(data, train, setting)
-
-
-def group_folds(points: np.ndarray, k: int, seed: int = 0) -> list[np.ndarray]:
-    """Test index sets holding out whole points, k folds (leave-one-point-out when k >= points)."""
-    unique = np.unique(points)
+def group_folds(groups: np.ndarray, k: int, seed: int = 0) -> list[np.ndarray]:
+    """Test index sets holding out whole groups, k folds (leave-one-group-out when k >= groups)."""
+    unique = np.unique(groups)
     rng = np.random.default_rng(seed)
     order = rng.permutation(unique)
     folds = np.array_split(order, min(k, len(unique)))
-    return [np.flatnonzero(np.isin(points, f)) for f in folds if len(f)]
+    return [np.flatnonzero(np.isin(groups, f)) for f in folds if len(f)]
 
 
-def select(family: str, data: Data, train: np.ndarray, grid: dict | None, k: int = 4):
-    """The setting with the lowest inner cross-validated squared error on `train` only."""
-    folds = group_folds(data.points[train], k, seed=1)
+def point_means(values: np.ndarray, points: np.ndarray, n_points: int) -> np.ndarray:
+    return np.array([values[points == p].mean() for p in range(n_points)])
+
+
+def decision_accuracy(pred: np.ndarray, truth: np.ndarray, min_gap: np.ndarray | None = None):
+    """Share of point pairs whose order the predictions get right, over the pairs with different
+    true scores (and, with `min_gap`, a true gap above min_gap[i, j]). A predicted tie is a coin
+    flip: half right. nan when no pair qualifies."""
+    i, j = np.triu_indices(len(truth), k=1)
+    gap = truth[i] - truth[j]
+    keep = gap != 0
+    if min_gap is not None:
+        keep &= np.abs(gap) > min_gap[i, j]
+    if not keep.any():
+        return float("nan")
+    agree = np.sign(pred[i] - pred[j])[keep] * np.sign(gap[keep])
+    return float(np.mean(np.where(agree == 0, 0.5, agree > 0)))
+
+
+def clear_gaps(data: Data) -> np.ndarray:
+    """Two seed standard errors of each pair's difference: 2 sqrt(s^2/n_i + s^2/n_j) with s the
+    pooled seed noise and n the runs of each point (inf without seed noise: no pair is clear)."""
+    counts = np.bincount(data.points, minlength=data.n_points).astype(float)
+    if not np.isfinite(data.noise):
+        return np.full((data.n_points, data.n_points), np.inf)
+    var = data.noise**2 / counts
+    return 2.0 * np.sqrt(var[:, None] + var[None, :])
+
+
+def scores(data: Data, oof: np.ndarray, picked: np.ndarray | None = None) -> dict[str, float]:
+    """Out-of-fold RMSE (runs), Spearman, decision accuracy (all pairs, and pairs with a clear
+    true gap) and regret@1 (the best point's true score minus the true score of the point
+    predicted best; a predicted tie at the top averages over the tied points). `picked` scores a
+    bootstrap resample of the points (repeats allowed; a point's copies tie, so no pair of
+    copies counts)."""
+    from scipy.stats import spearmanr
+
+    picked = np.arange(data.n_points) if picked is None else picked
+    pred = point_means(oof, data.points, data.n_points)[picked]
+    truth = point_means(data.y, data.points, data.n_points)[picked]
+    squared = np.bincount(data.points, (oof - data.y) ** 2, minlength=data.n_points)
+    counts = np.bincount(data.points, minlength=data.n_points)
+    rho = spearmanr(pred, truth).statistic if np.ptp(pred) > 0 else float("nan")
+    top = np.flatnonzero(pred >= pred.max() - 1e-12 * max(1.0, abs(pred.max())))
+    return {
+        "rmse": float(np.sqrt(squared[picked].sum() / counts[picked].sum())),
+        "spearman": float(rho),
+        "decision_accuracy": decision_accuracy(pred, truth),
+        "decision_accuracy_clear": decision_accuracy(
+            pred, truth, clear_gaps(data)[np.ix_(picked, picked)]
+        ),
+        "regret_at_1": float(truth.max() - truth[top].mean()),
+    }
+
+
+def select(rung, data: Data, train: np.ndarray, inner: int = 4, seed: int = 1):
+    """The rung's setting with the lowest inner grouped cross-validated squared error on `train`
+    only (the rung's only candidate when it has no setting to choose)."""
+    candidates = rung.candidates()
+    if len(candidates) == 1:
+        return candidates[0]
+    folds = group_folds(data.groups[train], inner, seed)
     best = None
-    for setting in _candidates(family, grid):
+    for setting in candidates:
         err = 0.0
         for test in folds:
-            inner = np.setdiff1d(np.arange(len(train)), test)
-            predictor = _fit(family, data, train[inner], setting)
-            err += float(np.sum((predictor(train[test]) - data.y[train[test]]) ** 2))
+            fit_on = train[np.setdiff1d(np.arange(len(train)), test)]
+            predicted = rung.fit(data, fit_on, setting).predict(data.inputs, train[test])
+            err += float(np.sum((predicted - data.y[train[test]]) ** 2))
         if best is None or err < best[0]:
             best = (err, setting)
     return best[1]
 
 
-def point_means(data: Data, values: np.ndarray) -> np.ndarray:
-    return np.array([values[data.points == p].mean() for p in range(len(data.point_names))])
-
-
-def decision_accuracy(pred: np.ndarray, truth: np.ndarray) -> float:
-    """Share of point pairs (with different true scores) whose order the predictions get right."""
-    pairs = [
-        (i, j) for i in range(len(truth)) for j in range(i + 1, len(truth)) if truth[i] != truth[j]
-    ]
-    if not pairs:
-        return float("nan")
-    return float(
-        np.mean([np.sign(pred[i] - pred[j]) == np.sign(truth[i] - truth[j]) for i, j in pairs])
-    )
-
-
-def scores(data: Data, oof: np.ndarray) -> dict[str, float]:
-    """Out-of-fold RMSE (runs), Spearman, decision accuracy and regret@1 (points)."""
-    from scipy.stats import spearmanr
-
-    pred, truth = point_means(data, oof), point_means(data, data.y)
-    rho = spearmanr(pred, truth).statistic if np.ptp(pred) > 0 else float("nan")
-    return {
-        "rmse": float(np.sqrt(np.mean((oof - data.y) ** 2))),
-        "spearman": float(rho),
-        "decision_accuracy": decision_accuracy(pred, truth),
-        "regret_at_1": float(truth.max() - truth[int(np.argmax(pred))]),
-    }
-
-
 def nested_cv(
-    data: Data, outer: int = 5, inner: int = 4, grid: dict | None = None, seed: int = 0
+    data: Data, rungs: list, outer: int = 5, inner: int = 4, seed: int = 0
 ) -> dict[str, dict]:
-    """Per family: out-of-fold predictions, scores, and the setting each outer fold chose."""
-    folds = group_folds(data.points, outer, seed)
+    """Per rung: out-of-fold predictions, their scores, and the setting each outer fold chose."""
+    folds = group_folds(data.groups, outer, seed)
     out = {}
-    for family in MODELS:
+    for rung in rungs:
         oof = np.zeros(len(data.y))
         chosen = []
         for test in folds:
             train = np.setdiff1d(np.arange(len(data.y)), test)
-            setting = select(family, data, train, grid, inner)
-            chosen.append(setting.model_dump() if isinstance(setting, Settings) else setting)
-            oof[test] = _fit(family, data, train, setting)(test)
-        out[family] = {"oof": oof, "scores": scores(data, oof), "chosen": chosen}
+            setting = select(rung, data, train, inner)
+            chosen.append(rung.describe(setting))
+            oof[test] = rung.fit(data, train, setting).predict(data.inputs, test)
+        out[rung.name] = {"oof": oof, "scores": scores(data, oof), "chosen": chosen}
     return out
-
-
-def bootstrap(
-    data: Data, draws: int, grid: dict | None = None, inner: int = 4, seed: int = 0
-) -> list[tuple[Settings, np.ndarray]]:
-    """Resample design points, re-select the settings by inner CV, refit: (settings, coef) draws
-    with coef = [intercept, *term coefficients] in the oriented metric's units."""
-    rng = np.random.default_rng(seed)
-    n_points = len(data.point_names)
-    out = []
-    for _ in range(draws):
-        picked = rng.integers(0, n_points, n_points)
-        if len(np.unique(picked)) < 3:
-            continue
-        idx = np.concatenate([np.flatnonzero(data.points == p) for p in picked])
-        resampled = Data(
-            [data.runs[i] for i in idx],
-            np.concatenate([np.full((data.points == p).sum(), k) for k, p in enumerate(picked)]),
-            [str(k) for k in range(n_points)],
-            data.y[idx],
-            data.shares[idx],
-            [data.rows[i] for i in idx],
-            data.pools,
-        )
-        for key, x in data.cache.items():
-            resampled.cache[key] = x[idx]
-        settings = select("structured", resampled, np.arange(len(idx)), grid, inner)
-        _, coef, mu = _structured(resampled, np.arange(len(idx)), settings)
-        coef = coef.copy()
-        coef[0] += mu
-        out.append((settings, coef))
-    return out
-
-
-def fit_final(data: Data, grid: dict | None = None, inner: int = 4) -> tuple[Settings, np.ndarray]:
-    """Settings by CV on all runs, then coefficients on all runs ([intercept, *coefs], oriented)."""
-    settings = select("structured", data, np.arange(len(data.y)), grid, inner)
-    _, coef, mu = _structured(data, np.arange(len(data.y)), settings)
-    coef = coef.copy()
-    coef[0] += mu
-    return settings, coef
 
 
 @dataclass
-class RunsFit:
-    """What `fl allocate fit --workspace` reports: the model plus the comparison behind it."""
+class Repeated:
+    """Scores of every rung: the estimate (mean over fold seeds) and the draws behind the
+    intervals (per fold seed, the out-of-fold predictions scored on bootstrap resamples of the
+    points; the same seeds and resamples for every rung, so differences between rungs are
+    paired)."""
 
-    model: object  # ResponseModel
-    data: Data
-    cv: dict[str, dict]
-    noise: float  # mean standard deviation across seeds of one point (oriented units)
+    estimate: dict[str, dict[str, float]]
+    draws: dict[str, dict[str, np.ndarray]]
+    chosen: dict[str, list]  # the setting each outer fold of the first split chose
+
+    def interval(self, rung: str, metric: str) -> tuple[float, float]:
+        values = self.draws[rung][metric]
+        values = values[np.isfinite(values)]
+        if not len(values):
+            return float("nan"), float("nan")
+        low, high = np.percentile(values, QUANTILES)
+        return float(low), float(high)
+
+    def paired(self, rung: str, other: str, metric: str) -> tuple[float, float, float]:
+        """rung minus other: the estimate and the 90% interval of the paired differences."""
+        estimate = self.estimate[rung][metric] - self.estimate[other][metric]
+        diff = self.draws[rung][metric] - self.draws[other][metric]
+        diff = diff[np.isfinite(diff)]
+        if not len(diff):
+            return estimate, float("nan"), float("nan")
+        low, high = np.percentile(diff, QUANTILES)
+        return float(estimate), float(low), float(high)
 
 
-def fit_runs(
-    rows: list[dict],
-    pools,
-    metric: str,
-    bootstrap_draws: int = 30,
+def repeated_cv(
+    data: Data,
+    rungs: list,
+    repeats: int = 20,
     outer: int = 5,
     inner: int = 4,
-    grid: dict | None = None,
     seed: int = 0,
-) -> RunsFit:
-    """Nested CV of the three families on the objective (`avg`), then the structured model fitted
-    on every category with the settings chosen on `avg`, and a bootstrap that re-selects them."""
-    from frontload.allocate.design import FREE_PARAMETERS
-    from frontload.allocate.experiments import higher_is_better
-    from frontload.allocate.fit import _fitted_range
-    from frontload.allocate.model import CategoryFit, FitReport, ResponseModel
+    resamples: int = 50,
+) -> Repeated:
+    """Nested CV with fold seeds seed..seed+repeats-1 (the estimates: mean over the seeds); each
+    seed's out-of-fold predictions are scored again on `resamples` bootstrap resamples of the
+    points (the intervals: percentiles over repeats x resamples)."""
+    names = [r.name for r in rungs]
+    on_data = {n: {m: [] for m in METRICS} for n in names}
+    draws = {n: {m: [] for m in METRICS} for n in names}
+    rng = np.random.default_rng(seed)
+    chosen: dict[str, list] = {}
+    for r in range(repeats):
+        results = nested_cv(data, rungs, outer, inner, seed + r)
+        chosen = chosen or {name: result["chosen"] for name, result in results.items()}
+        for name, result in results.items():
+            for m in METRICS:
+                on_data[name][m].append(result["scores"][m])
+        for _ in range(resamples):
+            picked = _bootstrap_points(rng, data.n_points)
+            for name, result in results.items():
+                scored = scores(data, result["oof"], picked)
+                for m in METRICS:
+                    draws[name][m].append(scored[m])
+    estimate = {n: {m: _mean(on_data[n][m]) for m in METRICS} for n in names}
+    arrays = {n: {m: np.array(v) for m, v in d.items()} for n, d in draws.items()}
+    return Repeated(estimate, arrays, chosen)
 
-    sign = 1.0 if higher_is_better(metric) else -1.0
-    by_cat: dict[str, list[dict]] = {}
-    for row in rows:
-        by_cat.setdefault(row["category"], []).append(row)
-    target = "avg" if "avg" in by_cat else sorted(by_cat)[0]
-    data = prepare(by_cat[target], pools, sign)
-    n_points = len(data.point_names)
-    if n_points < FREE_PARAMETERS:
-        raise InputError(
-            f"{n_points} design points with results: too few for the response model's "
-            f"{FREE_PARAMETERS} free parameters",
-            f"train at least {FREE_PARAMETERS} points (fl allocate design --runs {FREE_PARAMETERS})",
-        )
-    check_signal(data, metric)
-    cv = nested_cv(data, outer, inner, grid, seed)
-    settings, _ = fit_final(data, grid, inner)
-    draws = bootstrap(data, bootstrap_draws, grid, inner, seed)
-    fits = {}
-    for category, cat_rows in sorted(by_cat.items()):
-        cat_data = data if category == target else prepare(cat_rows, pools, sign)
-        _, coef, mu = _structured(cat_data, np.arange(len(cat_data.y)), settings)
-        fits[category] = CategoryFit(
-            intercept=float(coef[0] + mu),
-            coefs={t: float(v) for t, v in zip(TERMS, coef[1:], strict=True)},
-            bootstrap=[[float(v) for v in c] for _, c in draws] if category == target else [],
-            bootstrap_settings=[s for s, _ in draws] if category == target else [],
-        )
-    seeds = [data.y[data.points == p] for p in range(n_points)]
-    noise = float(np.mean([s.std(ddof=1) for s in seeds if len(s) > 1] or [float("nan")]))
-    report = FitReport(
-        runs=len(data.y),
-        loro_rmse={target: cv["structured"]["scores"]["rmse"]},
-        ranking_accuracy={target: cv["structured"]["scores"]["decision_accuracy"]},
-        unidentified=[
-            t
-            for t, free in zip(TERMS, _identifiable(data.structured(settings)), strict=True)
-            if not free
-        ],
-        cross_validation={family: result["scores"] for family, result in cv.items()},
-    )
-    model = ResponseModel(
-        settings=settings,
-        categories=fits,
-        objective={target: 1.0},
-        fitted_range=_fitted_range(by_cat[target]),
-        fit=report,
-        metric="score" if metric == "score" else (metric if sign > 0 else f"-{metric}"),
-    )
-    return RunsFit(model, data, cv, noise)
+
+def _bootstrap_points(rng: np.random.Generator, n_points: int) -> np.ndarray:
+    """n points drawn with replacement, redrawn until at least 3 differ (a fold needs them)."""
+    while True:
+        picked = rng.integers(0, n_points, n_points)
+        if len(np.unique(picked)) >= min(3, n_points):
+            return picked
+
+
+def _mean(values: list[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")

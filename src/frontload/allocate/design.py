@@ -18,7 +18,12 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from frontload.allocate.baselines import _fill, _fit_sft_budget, baseline_allocations
+from frontload.allocate.baselines import (
+    _fill,
+    _fit_sft_budget,
+    baseline_allocations,
+    random_allocations,
+)
 from frontload.allocate.build import Built, build_problem
 from frontload.allocate.config import AllocateConfig
 from frontload.allocate.model import TERMS, load_model
@@ -97,23 +102,6 @@ def study_arms(built: Built) -> list[_Candidate]:
             name = f"M_{pt_label}" + (f"+SFT_{sft_label}" if sft else "")
             what = f"{pt or 'no reasoning'} at 20% of pretraining" if pt else "no reasoning"
             out.append(_Candidate(name, "anchor", f"study arm: {what}, SFT on {sft}", x))
-    return out
-
-
-def random_allocations(built: Built, count: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Feasible allocations: a random total per phase split by a sparse Dirichlet, capped."""
-    corpora = list(built.pools.corpora)
-    out = []
-    for _ in range(count):
-        x = np.zeros(built.problem.n_x)
-        for phase in built.phases:
-            cap = sum(built.problem.upper[built.xindex[(c, phase)]] for c in corpora)
-            limit = min(cap, built.budget_tokens[phase] / built.scale)
-            weights = rng.dirichlet(np.full(len(corpora), 0.5))
-            _fill(built, x, phase, rng.uniform(0, limit), dict(zip(corpora, weights, strict=True)))
-        _fit_sft_budget(built, x)
-        if not violations(built.problem, x, tol=1e-6):
-            out.append(x)
     return out
 
 

@@ -6,11 +6,19 @@ pretraining tokens per reasoning corpus (the general corpus only fills the budge
 tokens per corpus. An SFT run finds its pretraining run through its summary's `model` path
 (runs/<pretrain run>/hf). The score is the evaluation metric (summary.json of evals/*), averaged
 over the tasks of each category, with `avg` the mean of the category means. No CSV by hand.
+
+Runs are grouped by what was trained, not by the plan they followed: `allocation_digest` is a hash
+of the realized allocation (pretraining budget, reasoning tokens per corpus in pretraining and in
+SFT), so two plans that served the same tokens are one design point. `same_as` names the first
+plan (in sorted order) that trained the same allocation when a row's own plan is another one.
+`kind` is the design's word for the plan (`anchor` or `design`) when a sweep in the workspace
+(`pipeline/*/design/sweep.yaml`, or the sweep files given) lists it.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -32,6 +40,9 @@ COLUMNS = (
     "score",
     "eval",
     "tasks",
+    "allocation_digest",
+    "same_as",
+    "kind",
 )
 
 
@@ -91,8 +102,48 @@ def _alloc_text(tokens: dict[str, float]) -> str:
     return "+".join(f"{c}:{int(round(t))}" for c, t in sorted(tokens.items()) if t > 0)
 
 
+def allocation_digest(pretrain: str, sft: str, budget: float) -> str:
+    """What a run trained, as a short hash: the pretraining budget and the `corpus:tokens` cells
+    of both phases (the general corpus fills the rest of the budget, so it is implied)."""
+    text = f"{int(round(float(budget)))}|{pretrain}|{sft}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def mark_same_allocations(rows: list[dict]) -> list[dict]:
+    """Fill `allocation_digest` and `same_as` (the first plan, in sorted order, with the same
+    digest, when it is not the row's own) on experiments rows, in place; returns them."""
+    first: dict[str, str] = {}
+    for row in rows:
+        row["allocation_digest"] = allocation_digest(
+            row["pretrain"], row["sft"], row["pretrain_budget"]
+        )
+    for row in sorted(rows, key=lambda r: str(r.get("point") or r["run"])):
+        first.setdefault(row["allocation_digest"], str(row.get("point") or row["run"]))
+    for row in rows:
+        same = first[row["allocation_digest"]]
+        row["same_as"] = same if same != str(row.get("point") or row["run"]) else ""
+    return rows
+
+
+def design_kinds(ws: Workspace, sweeps: list[Path] | None = None) -> dict[str, str]:
+    """Plan name -> anchor/design, from the loops' sweeps in the workspace and `sweeps`."""
+    from frontload.config import read_yaml
+
+    out: dict[str, str] = {}
+    for path in sorted(ws.root.glob("pipeline/*/design/sweep.yaml")) + list(sweeps or []):
+        data = read_yaml(path)
+        for point in (data or {}).get("points", []) if isinstance(data, dict) else []:
+            if isinstance(point, dict) and "name" in point and "kind" in point:
+                out[str(point["name"])] = str(point["kind"])
+    return out
+
+
 def build_table(
-    ws: Workspace, metric: str = "score", stage: str = "sft", general: str = "general"
+    ws: Workspace,
+    metric: str = "score",
+    stage: str = "sft",
+    general: str = "general",
+    sweeps: list[Path] | None = None,
 ) -> list[dict]:
     """Rows of the experiments table (see module doc); errors name what is missing or mismatched."""
     with Catalog(ws) as catalog:
@@ -138,6 +189,7 @@ def build_table(
             f"{len(finals)} {stage} runs trained; evaluate them (fl evaluate run) or finish `fl run`",
         )
     _check_same_tasks(by_model, metric)
+    kinds = design_kinds(ws, sweeps)
     out = []
     for run, tasks in sorted(by_model.items()):
         info = finals[run]
@@ -161,9 +213,10 @@ def build_table(
                     "score": value,
                     "eval": ",".join(sorted({str(r.get("run")) for r in tasks.values()})),
                     "tasks": ",".join(sorted(tasks)),
+                    "kind": kinds.get(str(info["point"]), ""),
                 }
             )
-    return out
+    return mark_same_allocations(out)
 
 
 def _check_same_tasks(by_model: dict[str, dict[str, dict]], metric: str) -> None:

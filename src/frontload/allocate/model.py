@@ -24,6 +24,7 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -97,6 +98,74 @@ class FitReport(StrictModel):
     )
 
 
+class Interval(StrictModel):
+    """An out-of-fold figure: the estimate (mean over fold seeds) and its 90% interval (bootstrap
+    over points, each repetition cross-validated afresh); null where undefined."""
+
+    estimate: float | None = Field(default=None, description="Mean over the fold seeds.")
+    low: float | None = Field(default=None, description="5th percentile of the repetitions.")
+    high: float | None = Field(default=None, description="95th percentile of the repetitions.")
+
+
+class LadderRow(StrictModel):
+    """One rung of the ladder on the shared grouped folds."""
+
+    rung: str = Field(description="Rung name (prior, null_share, ..., structured, gp, loglinear).")
+    title: str = Field(description="What the rung is.")
+    solve: str = Field(description="How `fl allocate solve` uses it: convex or search.")
+    scores: dict[str, Interval] = Field(
+        description="rmse, spearman, decision_accuracy, decision_accuracy_clear, regret_at_1."
+    )
+    vs_best: dict[str, Interval] = Field(
+        default_factory=dict,
+        description="Paired difference (this rung minus the best rung) per score.",
+    )
+    chosen: list[Any] = Field(
+        default_factory=list, description="Setting each outer fold chose (fold seed 0)."
+    )
+
+
+class LadderReport(StrictModel):
+    """The ladder of models, the rung it ranks best and how it ranked them."""
+
+    metric: str = Field(description="Metric as evaluated (bpb, score, ...).")
+    higher_is_better: bool = Field(description="Direction of the metric.")
+    runs: int = Field(description="Runs fitted.")
+    points: int = Field(description="Design points (runs grouped by what was trained).")
+    merged: list[list[str]] = Field(
+        default_factory=list, description="Plans that trained one allocation (one point each)."
+    )
+    anchors: int = Field(default=0, description="Points that are design anchors.")
+    noise: float | None = Field(default=None, description="Pooled seed standard deviation.")
+    pairs: int = Field(default=0, description="Point pairs.")
+    clear_pairs: int = Field(
+        default=0, description="Pairs whose true gap exceeds two seed standard errors."
+    )
+    repeats: int = Field(description="Fold seeds: the estimates are their mean.")
+    resamples: int = Field(
+        default=0, description="Bootstrap resamples of the points per fold seed (intervals)."
+    )
+    outer: int = Field(description="Outer folds.")
+    inner: int = Field(description="Inner folds choosing each rung's settings.")
+    seed: int = Field(default=0, description="First fold seed and the bootstrap's seed.")
+    criterion: str = Field(description="How rungs are ranked.")
+    best: str = Field(description="The rung ranked first; `fl allocate solve` uses it.")
+    rows: list[LadderRow] = Field(description="Every rung, simplest first.")
+    notes: list[str] = Field(default_factory=list, description="Rungs left out, verdicts.")
+    seconds: float = Field(default=0.0, description="Wall time of the ladder.")
+
+
+class RungFit(StrictModel):
+    """The chosen rung fitted on every run, and its bootstrap refits (the intervals)."""
+
+    name: str = Field(description="Rung name.")
+    state: dict[str, Any] = Field(description="Fitted parameters (rungs.load reads them).")
+    draws: list[dict[str, Any]] = Field(
+        default_factory=list, description="Refits on bootstrap resamples of the points."
+    )
+    corpora: list[str] = Field(default_factory=list, description="Share columns, in order.")
+
+
 class ResponseModel(StrictModel):
     """Fitted coefficients, the settings, and the range they were fitted on."""
 
@@ -115,6 +184,14 @@ class ResponseModel(StrictModel):
         description="What is predicted: score (percent), or a metric oriented so higher is better "
         "(bits per byte enter negated).",
     )
+    rung: str = Field(
+        default="structured",
+        description="The rung `fl allocate solve` and predictions use (the ladder's best).",
+    )
+    rung_fit: RungFit | None = Field(
+        default=None, description="That rung's fit when it is not the structured model."
+    )
+    ladder: LadderReport | None = Field(default=None, description="The ladder behind the choice.")
 
     def weights(self) -> dict[str, float]:
         """Objective weight per term: category weights times coefficients."""

@@ -16,8 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from frontload.allocate.crossval import Inputs
 from frontload.allocate.fit import features
-from frontload.allocate.model import TERMS, ResponseModel, load_model
+from frontload.allocate.model import TERMS, ResponseModel, RungFit, load_model
+from frontload.allocate.rungs import load
 from frontload.plan import Plan
 
 QUANTILES = (0.05, 0.95)  # the 90% interval
@@ -87,12 +89,30 @@ def predict_allocations(
     if not rows:
         return []
     metric, sign = metric_sign(model)
-    mean, low, high = _structured(model, rows, pools)
+    mean, low, high = predict_oriented(model, rows, pools)
     out = []
     for m, lo, hi in zip(mean, low, high, strict=True):
         a, b = sorted((sign * lo, sign * hi))
-        out.append(AllocationPrediction(float(sign * m), float(a), float(b), "structured", metric))
+        out.append(AllocationPrediction(float(sign * m), float(a), float(b), model.rung, metric))
     return out
+
+
+def predict_oriented(model: ResponseModel, rows: list[dict], pools) -> tuple[np.ndarray, ...]:
+    """(mean, low, high) arrays in the model's oriented units (higher is better), by its rung."""
+    if model.rung_fit is not None:
+        return _rung(model.rung_fit, rows, pools)
+    return _structured(model, rows, pools)
+
+
+def _rung(fit: RungFit, rows: list[dict], pools) -> tuple[np.ndarray, ...]:
+    """A ladder rung's prediction and the 90% interval of its bootstrap refits (oriented)."""
+    inputs = Inputs.of(rows, pools, fit.corpora)
+    point = load(fit.state).predict(inputs)
+    if not fit.draws:
+        return point, point, point
+    draws = np.array([load(state).predict(inputs) for state in fit.draws])
+    low, high = np.quantile(draws, QUANTILES, axis=0)
+    return point, np.minimum(low, point), np.maximum(high, point)
 
 
 def _structured(model: ResponseModel, rows: list[dict], pools) -> tuple[np.ndarray, ...]:

@@ -14,7 +14,16 @@ from frontload.allocate.diagnose import raise_infeasible
 from frontload.allocate.lp import Solution
 from frontload.allocate.model import TERMS, ResponseModel, load_model, predict
 from frontload.allocate.pools import Pools, pools_from_specs, pools_from_workspace, read_manifest
+from frontload.allocate.predict import predict_oriented
 from frontload.allocate.problem import affine_value, evaluate, gradient, violations
+from frontload.allocate.rung_solve import (
+    SAMPLES,
+    allocation_rows,
+    check_corpora,
+    program_model,
+    search,
+    set_share_objective,
+)
 from frontload.allocate.sensitivity import sensitivity
 from frontload.config import load_yaml, validate
 from frontload.errors import ConfigError, StageNotReady
@@ -199,7 +208,8 @@ def solve_plan(
     model: ResponseModel | None = None,
     model_name: str | None = None,
 ) -> Plan:
-    """Solve and assemble the plan: phases, predictions, baselines, binding rows, shadow prices."""
+    """Solve and assemble the plan: phases, predictions, baselines, binding rows, shadow prices.
+    A fitted model solves with the rung its ladder ranked best (`rung_solve`)."""
     model = model or load_model(config.model)
     notes: list[str] = []
     pools = resolve_pools(config, workspace, notes)
@@ -208,17 +218,41 @@ def solve_plan(
             f"corpus '{config.general_corpus}' is the general corpus that fills pretraining",
             "leave it out of the reasoning corpora",
         )
-    built = build_problem(config, pools, model)
-    solution = run_solver(built, config)
+    program = program_model(model)
+    built = build_problem(config, pools, program or model)
+    check_corpora(built, model)
+    searched = program is None and not set_share_objective(built, model)
+    solution = search(built, model, pools) if searched else run_solver(built, config)
     x = solution.x
-    objective, _ = evaluate(built.problem, x)
-    why = sensitivity(built, solution, objective)
-    notes += why.notes
+    if model.rung != "structured":
+        how = f"a search over {SAMPLES} sampled feasible plans" if searched else "its program"
+        notes.append(f"solved with rung {model.rung} (ranked best by the ladder) by {how}")
+
+    def score(xb: np.ndarray) -> float:
+        if searched:
+            return float(predict_oriented(model, allocation_rows(built, [xb]), pools)[0][0])
+        return evaluate(built.problem, xb)[0]
+
+    def predicted(xb: np.ndarray) -> dict[str, Prediction]:
+        if model.rung == "structured":
+            return _predictions(built, model, xb)
+        mean, low, high = predict_oriented(model, allocation_rows(built, [xb]), pools)
+        target = next(iter(model.objective))
+        return {target: Prediction(score=mean[0], low=low[0], high=high[0])}
+
+    objective = score(x)
+    if searched:
+        binding, shadow = [], {}
+        notes.append("a search has no duals: no binding constraints or shadow prices")
+    else:
+        why = sensitivity(built, solution, objective)
+        binding, shadow = why.binding, why.shadow
+        notes += why.notes
     baselines = []
     for name, (description, xb) in baseline_allocations(built, x).items():
         broken = violations(built.problem, xb)
-        score = evaluate(built.problem, xb)[0]
-        if not broken and score > objective + 1e-3 * max(1.0, abs(objective)):
+        value = score(xb)
+        if not broken and value > objective + 1e-3 * max(1.0, abs(objective)):
             notes.append(f"baseline {name} scores above the plan: the solver was inexact")
         baselines.append(
             Baseline(
@@ -227,8 +261,8 @@ def solve_plan(
                 feasible=not broken,
                 breaks=broken,
                 # scored only where it is feasible: elsewhere the model extrapolates to nonsense
-                objective=None if broken else score,
-                predicted={} if broken else _predictions(built, model, xb),
+                objective=None if broken else value,
+                predicted={} if broken else predicted(xb),
                 phases=_phases(built, xb, config.general_corpus, marginal=False),
             )
         )
@@ -238,12 +272,12 @@ def solve_plan(
         notes.append("sft budget in samples: its shadow price is per 1M samples")
     return Plan(
         name=config.name,
-        phases=_phases(built, x, config.general_corpus),
-        predicted=_predictions(built, model, x),
+        phases=_phases(built, x, config.general_corpus, marginal=not searched),
+        predicted=predicted(x),
         objective=objective,
         baselines=baselines,
-        binding_constraints=why.binding,
-        shadow_prices=why.shadow,
+        binding_constraints=binding,
+        shadow_prices=shadow,
         solver=solution.solver,
         model=model_name or config.model,
         notes=notes,

@@ -9,11 +9,11 @@ from typing import Annotated
 
 import typer
 
-from frontload.allocate.crossval import fit_runs
 from frontload.allocate.design import write_sweep
 from frontload.allocate.experiments import build_table, write_csv
 from frontload.allocate.explain import explain
 from frontload.allocate.fit import fit_model, parse_allocation, read_corpora, read_experiments
+from frontload.allocate.ladder import fit_runs, format_ladder, write_ladder
 from frontload.allocate.paper import study_corpora
 from frontload.allocate.pools import pools_from_workspace
 from frontload.allocate.solve import solve_file
@@ -48,10 +48,18 @@ def fit(
     metric: Annotated[
         str | None, typer.Option(help="Fit the workspace's runs on this metric (bpb, score...).")
     ] = None,
+    repeats: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Fold seeds of the ladder's repeated nested CV (workspace fit; >= 20)."
+        ),
+    ] = 20,
 ) -> None:
-    """Fit coefficients (sign-constrained least squares + prior); report held-out error."""
-    if experiments is None:  # the runs in the catalog, with nested CV against baselines
-        return fit_workspace(workspace_from(workspace), metric or "bpb", out, corpora, bootstrap)
+    """Fit coefficients (sign-constrained least squares + prior); report held-out error. With
+    --workspace: the ladder of models on grouped folds, and a model file for the best rung."""
+    if experiments is None:  # the runs in the catalog: the ladder
+        ws = workspace_from(workspace)
+        return fit_workspace(ws, metric or "bpb", out, corpora, bootstrap, repeats)
 
     rows = read_experiments(experiments)
     specs = read_corpora(corpora) if corpora else study_corpora()
@@ -190,8 +198,11 @@ def experiments_cmd(
     typer.echo(f"wrote {path}: {runs} runs, {len(rows)} rows (run x category), metric {metric}")
 
 
-def fit_workspace(ws, metric: str, out: Path, corpora: Path | None, bootstrap: int) -> None:
-    """`fl allocate fit --workspace WS --metric M`: nested CV report, then the model file."""
+def fit_workspace(
+    ws, metric: str, out: Path, corpora: Path | None, bootstrap: int, repeats: int = 20
+) -> None:
+    """`fl allocate fit --workspace WS --metric M`: the ladder, then the model file (and
+    ladder.json beside it) that solves with the best rung."""
 
     rows = build_table(ws, metric)
     if corpora:
@@ -209,26 +220,14 @@ def fit_workspace(ws, metric: str, out: Path, corpora: Path | None, bootstrap: i
         pools = pools_from_workspace({n: ws.corpus_dir(n) for n in names})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = fit_runs(rows, pools, metric, bootstrap)
+        result = fit_runs(rows, pools, metric, bootstrap, repeats=repeats)
     dump_yaml(result.model, out)
-    data = result.data
+    ladder_path = write_ladder(result.ladder, out.parent / "ladder.json")
+    typer.echo(format_ladder(result.ladder))
+    typer.echo(f"structured model's settings (chosen on all runs): {result.model.settings}")
     typer.echo(
-        f"{len(data.y)} runs, {len(data.point_names)} design points, metric {metric} "
-        f"({'higher' if result.model.metric == metric else 'lower'} is better); "
-        f"seed noise (std) {result.noise:.4g}"
-    )
-    typer.echo("out-of-fold (nested CV; folds hold out whole points):")
-    typer.echo(f"  {'model':<12}{'RMSE':>10}{'Spearman':>10}{'decision acc':>14}{'regret@1':>10}")
-    for family, res in result.cv.items():
-        s = res["scores"]
-        typer.echo(
-            f"  {family:<12}{s['rmse']:>10.4g}{s['spearman']:>10.3f}"
-            f"{s['decision_accuracy']:>14.3f}{s['regret_at_1']:>10.4g}"
-        )
-    typer.echo(f"settings chosen on all runs: {result.model.settings}")
-    typer.echo(
-        f"wrote {out} ({len(next(iter(result.model.categories.values())).bootstrap)} "
-        "bootstrap draws, settings re-selected in each)"
+        f"wrote {out} (solves and predicts with {result.model.rung}; {bootstrap} bootstrap "
+        f"draws, settings re-chosen in each) and {ladder_path}"
     )
 
 

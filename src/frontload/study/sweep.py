@@ -163,8 +163,8 @@ class Loop:
         return runs
 
     def fit(self, key: str) -> tuple[str, Path]:
-        from frontload.allocate.crossval import fit_runs
         from frontload.allocate.experiments import build_table, write_csv
+        from frontload.allocate.ladder import fit_runs, write_ladder
         from frontload.allocate.solve import load_config, resolve_pools
         from frontload.config import dump_yaml
 
@@ -177,8 +177,11 @@ class Loop:
             pools = resolve_pools(load_config(self.base / self.config.sweep.allocate), self.ws)
             result = fit_runs(rows, pools, cfg.metric, cfg.bootstrap)
             dump_yaml(result.model, out)
+            write_ladder(result.ladder, self.folder / "ladder.json")
 
-        key = self.state.run("fit", digest([key, cfg.model_dump()]), work, [out])
+        key = self.state.run(
+            "fit", digest([key, cfg.model_dump()]), work, [out, self.folder / "ladder.json"]
+        )
         return key, out
 
     def solve(self, key: str, model: Path) -> tuple[str, Path]:
@@ -218,15 +221,12 @@ class Loop:
         lines += [f"  {stage:<8}{seconds:8.1f} s" for stage, seconds in self.timings.items()]
         model = self.folder / "model.yaml"
         if model.is_file():
+            from frontload.allocate.ladder import format_ladder
             from frontload.allocate.model import load_model
 
-            cv = load_model(model).fit.cross_validation
-            lines.append(f"fit ({self.config.fit.metric}), out-of-fold over design points:")
-            for family, s in cv.items():
-                lines.append(
-                    f"  {family:<12}RMSE {s['rmse']:.4g}  Spearman {s['spearman']:.3f}  "
-                    f"decision accuracy {s['decision_accuracy']:.3f}  regret@1 {s['regret_at_1']:.4g}"
-                )
+            fitted = load_model(model)
+            if fitted.ladder is not None:
+                lines.append(format_ladder(fitted.ladder))
         if self.verify_rows:
             from frontload.allocate.verify import format_table
 
