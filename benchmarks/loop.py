@@ -10,7 +10,10 @@
         against the linear and log-linear baselines (nested CV, folds hold out whole points);
     python benchmarks/loop.py synthetic
         the same decision accuracies on runs drawn from a known model at several seed-noise levels
-        (no training: checks that nested CV and the baselines behave).
+        (no training: checks that nested CV and the baselines behave);
+    python benchmarks/loop.py ladder -w WS [--metric bpb] [--repeats 20]
+        the ladder of `fl allocate fit` on the workspace's runs (every rung, estimates with 90%
+        intervals, the best rung), with the fit's wall and CPU time, the machine and the date.
 
 Prints JSON (one object per mode). Results and the machine go in benchmarks/results/loop.md.
 """
@@ -95,6 +98,7 @@ def measure(args) -> dict:
     from frontload.allocate.crossval import check_signal, nested_cv, prepare
     from frontload.allocate.experiments import build_table, higher_is_better
     from frontload.allocate.pools import pools_from_workspace
+    from frontload.allocate.rungs import ladder
     from frontload.errors import FrontloadError
     from frontload.workspace import Workspace
 
@@ -118,7 +122,7 @@ def measure(args) -> dict:
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            cv = nested_cv(data)
+            cv = nested_cv(data, ladder())
         out["decision_accuracy"][metric] = {f: r["scores"] for f, r in cv.items()}
     return out
 
@@ -134,6 +138,7 @@ def synthetic(args) -> dict:
     from tests.allocate.test_loop_fit import GRID, known_runs
 
     from frontload.allocate.crossval import nested_cv, prepare
+    from frontload.allocate.rungs import ladder
 
     out = {"mode": "synthetic", "points": args.points, "seeds": 2, "results": {}}
     for noise in (0.5, 2.0, 5.0):
@@ -141,13 +146,45 @@ def synthetic(args) -> dict:
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            cv = nested_cv(prepare(rows, pools, 1.0), grid=GRID)
+            cv = nested_cv(prepare(rows, pools, 1.0), ladder(GRID))
         out["results"][f"noise_sd_{noise}"] = {
             "true_spread_sd": float(np.std(truth)),
             **{f: {k: round(v, 3) for k, v in r["scores"].items()} for f, r in cv.items()},
             "seconds": round(time.perf_counter() - start, 1),
         }
     return out
+
+
+def ladder_mode(args) -> dict:
+    """`fl allocate fit --workspace`'s ladder, timed, with the machine and the date."""
+    import os
+    import platform
+    from datetime import UTC, datetime
+
+    from frontload.allocate.experiments import build_table
+    from frontload.allocate.ladder import fit_runs
+    from frontload.allocate.pools import pools_from_workspace
+    from frontload.workspace import Workspace
+
+    ws = Workspace.resolve(args.workspace)
+    rows = build_table(ws, args.metric)
+    names = sorted({c for r in rows for col in ("pretrain", "sft") for c in _names(r[col])})
+    pools = pools_from_workspace({n: ws.corpus_dir(n) for n in names})
+    wall, cpu = time.perf_counter(), time.process_time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = fit_runs(rows, pools, args.metric, bootstrap_draws=20, repeats=args.repeats)
+    return {
+        "mode": "ladder",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_average": os.getloadavg()[0],
+        "fit_seconds": {
+            "wall": round(time.perf_counter() - wall, 1),
+            "cpu": round(time.process_time() - cpu, 1),
+        },
+        "ladder": result.ladder.model_dump(mode="json"),
+    }
 
 
 def main() -> None:
@@ -161,8 +198,13 @@ def main() -> None:
     p.add_argument("-w", "--workspace", required=True)
     p = sub.add_parser("synthetic")
     p.add_argument("--points", type=int, default=16)
+    p = sub.add_parser("ladder")
+    p.add_argument("-w", "--workspace", required=True)
+    p.add_argument("--metric", default="bpb")
+    p.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
-    result = {"run": run, "measure": measure, "synthetic": synthetic}[args.mode](args)
+    modes = {"run": run, "measure": measure, "synthetic": synthetic, "ladder": ladder_mode}
+    result = modes[args.mode](args)
     print(json.dumps(_finite(result), indent=1))
 
 

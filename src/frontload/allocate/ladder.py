@@ -233,7 +233,25 @@ def fit_runs(
     repeats: int = 20,
 ) -> RunsFit:
     """The ladder on the objective (`avg`), then the structured model on every category (the
-    settings chosen on `avg`) and the best rung on the objective, each with bootstrap refits."""
+    settings chosen on `avg`) and the best rung on the objective, each with bootstrap refits.
+    BLAS runs on one thread: thousands of fits of tiny matrices, where threads only contend."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return _fit_runs(rows, pools, metric, bootstrap_draws, outer, inner, grid, seed, repeats)
+
+
+def _fit_runs(
+    rows: list[dict],
+    pools,
+    metric: str,
+    bootstrap_draws: int,
+    outer: int,
+    inner: int,
+    grid: dict | None,
+    seed: int,
+    repeats: int,
+) -> RunsFit:
     from frontload.allocate.design import FREE_PARAMETERS
     from frontload.allocate.experiments import higher_is_better
 

@@ -334,7 +334,7 @@ class GaussianProcess(Rung):
         x, y = data.inputs.shares()[train], data.y[train]
         scale = _column_scale(x)
         gp = GaussianProcessRegressor(
-            _kernel(), normalize_y=True, n_restarts_optimizer=2, random_state=0
+            _kernel(), normalize_y=True, n_restarts_optimizer=1, random_state=0
         )
         import warnings
 
