@@ -11,8 +11,9 @@
     python benchmarks/loop.py synthetic
         the same decision accuracies on runs drawn from a known model at several seed-noise levels
         (no training: checks that nested CV and the baselines behave);
-    python benchmarks/loop.py ladder -w WS [--metric bpb] [--repeats 20]
-        the ladder of `fl allocate fit` on the workspace's runs (every rung, estimates with 90%
+    python benchmarks/loop.py ladder -w WS [--metric bpb] [--repeats 20] [--table CSV]
+        the ladder of `fl allocate fit` on the workspace's runs, or on a saved experiments table
+        such as the loop's own pipeline/<loop>/experiments.csv (every rung, estimates with 90%
         intervals, the best rung), with the fit's wall and CPU time, the machine and the date.
 
 Prints JSON (one object per mode). Results and the machine go in benchmarks/results/loop.md.
@@ -162,12 +163,13 @@ def ladder_mode(args) -> dict:
     from datetime import UTC, datetime
 
     from frontload.allocate.experiments import build_table
+    from frontload.allocate.fit import read_experiments
     from frontload.allocate.ladder import fit_runs
     from frontload.allocate.pools import pools_from_workspace
     from frontload.workspace import Workspace
 
     ws = Workspace.resolve(args.workspace)
-    rows = build_table(ws, args.metric)
+    rows = read_experiments(args.table) if args.table else build_table(ws, args.metric)
     names = sorted({c for r in rows for col in ("pretrain", "sft") for c in _names(r[col])})
     pools = pools_from_workspace({n: ws.corpus_dir(n) for n in names})
     wall, cpu = time.perf_counter(), time.process_time()
@@ -179,6 +181,7 @@ def ladder_mode(args) -> dict:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "load_average": os.getloadavg()[0],
+        "table": args.table or "catalog",
         "fit_seconds": {
             "wall": round(time.perf_counter() - wall, 1),
             "cpu": round(time.process_time() - cpu, 1),
@@ -202,6 +205,7 @@ def main() -> None:
     p.add_argument("-w", "--workspace", required=True)
     p.add_argument("--metric", default="bpb")
     p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--table", help="experiments CSV (default: built from the catalog)")
     args = parser.parse_args()
     modes = {"run": run, "measure": measure, "synthetic": synthetic, "ladder": ladder_mode}
     result = modes[args.mode](args)
