@@ -32,6 +32,8 @@ from frontload.allocate.crossval import (
     repeated_cv,
     select,
 )
+from frontload.allocate.design import FREE_PARAMETERS
+from frontload.allocate.experiments import higher_is_better
 from frontload.allocate.fit import _fitted_range, _identifiable
 from frontload.allocate.model import (
     TERMS,
@@ -252,9 +254,6 @@ def _fit_runs(
     seed: int,
     repeats: int,
 ) -> RunsFit:
-    from frontload.allocate.design import FREE_PARAMETERS
-    from frontload.allocate.experiments import higher_is_better
-
     higher = higher_is_better(metric)
     sign = 1.0 if higher else -1.0
     by_cat: dict[str, list[dict]] = {}

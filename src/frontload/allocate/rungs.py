@@ -25,6 +25,8 @@ cross-validation among `candidates()`), and returns a fitted model that predicts
 
 from __future__ import annotations
 
+import itertools
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,8 +44,6 @@ OFFSETS = np.geomspace(1e-2, 1e2, 25)  # loglinear: E = min(loss) - range x thes
 
 
 def settings_grid(grid: dict | None = None) -> list[Settings]:
-    import itertools
-
     grid = grid or GRID
     return [Settings(**dict(zip(grid, v, strict=True))) for v in itertools.product(*grid.values())]
 
@@ -336,8 +336,6 @@ class GaussianProcess(Rung):
         gp = GaussianProcessRegressor(
             _kernel(), normalize_y=True, n_restarts_optimizer=1, random_state=0
         )
-        import warnings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             gp.fit(x / scale, y)
