@@ -179,8 +179,28 @@ def _lsq(x: np.ndarray, y: np.ndarray, prior: np.ndarray, free: np.ndarray) -> n
 
 
 def _identifiable(x: np.ndarray) -> np.ndarray:
-    """A term is identifiable when its column is not (almost) a combination of the others."""
+    """A term is identifiable when its column is not (almost) a combination of the others.
+
+    Scanning the terms in order, a term is pinned when its column is flat, or when its residual
+    on the intercept, the later terms and the earlier free ones is under 1e-3 of its centred norm.
+    When every column is either exactly constant or varying, and every varying term's residual on
+    all the others is clearly above that, the scan pins exactly the constant ones; one inverse of
+    the varying columns' correlation matrix shows it (the common case, asked thousands of times
+    by the ladder)."""
     n, k = x.shape
+    spread = np.ptp(x, axis=0)
+    varying = spread >= 1e-6
+    # an exactly constant column adds nothing to the intercept, so it drops out of every test
+    if np.all(varying | (spread == 0)) and n > varying.sum() > 0:
+        centred = x[:, varying] - x[:, varying].mean(axis=0)
+        unit = centred / np.linalg.norm(centred, axis=0)
+        try:
+            with np.errstate(invalid="ignore", divide="ignore"):  # singular: the scan decides
+                relative = 1.0 / np.sqrt(np.diag(np.linalg.inv(unit.T @ unit)))
+        except np.linalg.LinAlgError:
+            relative = np.zeros(int(varying.sum()))
+        if np.all(relative > 2e-3):  # residual / centred norm, with a margin over 1e-3
+            return varying.copy()
     free = np.ones(k, bool)
     for j in range(k):
         col = x[:, j]

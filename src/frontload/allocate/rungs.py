@@ -189,7 +189,11 @@ def _ridge(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
     design = np.hstack([np.ones((len(a), 1)), a])
     penalty = alpha * np.eye(design.shape[1])
     penalty[0, 0] = 0.0
-    return np.linalg.lstsq(design.T @ design + penalty, design.T @ b, rcond=None)[0]
+    gram, moment = design.T @ design + penalty, design.T @ b
+    try:
+        return np.linalg.solve(gram, moment)
+    except np.linalg.LinAlgError:  # a flat column with no penalty: the least-norm solution
+        return np.linalg.lstsq(gram, moment, rcond=None)[0]
 
 
 def _column_scale(x: np.ndarray) -> np.ndarray:
