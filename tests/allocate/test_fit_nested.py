@@ -108,3 +108,21 @@ def test_printed_nested_error_agrees_with_an_independent_nested_loro(tmp_path):
         assert abs(printed[category] - rmse) < 0.1, (category, printed[category], rmse)
     # the figure a reviewer computed by hand for the study table (issue 25)
     assert abs(independent["avg"] - 2.46) < 0.01 and abs(independent["math"] - 6.73) < 0.01
+
+
+def test_identifiability_shortcut_agrees_with_the_scan():
+    """fit._identifiable decides most tables with one matrix inverse; it must pin the same terms
+    as the scan above, on well-posed, near-collinear and constant columns alike."""
+    from frontload.allocate.fit import _identifiable
+
+    rng = np.random.default_rng(0)
+    for case in range(600):
+        n = int(rng.integers(5, 30))
+        x = rng.random((n, len(TERMS)))
+        if case % 4 == 1:
+            x[:, 3] = 2 * x[:, 1] - x[:, 5] + rng.normal(0, 10 ** rng.uniform(-6, -2), n)
+        if case % 4 == 2:
+            x[:, 2], x[:, 6] = 0.5, 0.0
+        if case % 4 == 3:
+            x[:, 6] = 3 * x[:, 0] + 1
+        assert (_identifiable(x) == ~_pinned(x)).all(), case
