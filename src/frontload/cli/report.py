@@ -1,4 +1,5 @@
-"""`fl report`: tables and PNG charts of corpora, plan sweeps, evaluations and the study."""
+"""`fl report`: tables and PNG charts of corpora, plan sweeps, evaluations and the study, and the
+workspace's self-contained HTML page."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from frontload.cli.common import WorkspaceOption, workspace_from
 from frontload.curate.report import draw_histograms
 from frontload.evaluate.report import find_run
 from frontload.evaluate.report import write_report as write_eval_report
+from frontload.study.html_report import write_html
 from frontload.study.report import print_tables
 from frontload.study.report import write_report as write_study_report
 
@@ -85,3 +87,15 @@ def study(
     md_path, png_path, tables = write_study_report(folder, ws)
     print_tables(tables)
     typer.echo(f"wrote {md_path} and {png_path}")
+
+
+@app.command("html")
+def html(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Page to write (default: reports/report.html).")
+    ] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """One self-contained HTML page for the workspace: curation funnel, corpora, plan, the study's
+    tables and findings, the loop's model ladder, verify and transfer tables (no network needed)."""
+    typer.echo(f"wrote {write_html(workspace_from(workspace), out)}")

@@ -36,7 +36,9 @@ def run(
     stages that are up to date; rerun the same command to resume."""
     ws = workspace_from(workspace)
     if is_loop(pipeline):  # design -> sweep -> fit -> solve -> verify
-        return typer.echo(run_loop(pipeline, ws, force=force).summary())
+        loop = run_loop(pipeline, ws, force=force)
+        typer.echo(loop.summary())
+        return typer.echo(f"page: {loop.html}")
     study = run_pipeline(pipeline, ws, force=force)
     md_path, png_path, tables = study.report
     if stage_tables:
@@ -44,5 +46,5 @@ def run(
     print_tables(tables)
     typer.echo(
         f"ran {len(study.state.ran)} stages, skipped {len(study.state.skipped)} up to date; "
-        f"report: {md_path} and {png_path}"
+        f"report: {md_path} and {png_path}; page: {study.html}"
     )

@@ -21,6 +21,7 @@ from frontload.evaluate.tasks.sources import store_folder
 from frontload.progress import console
 from frontload.study.config import Arm, PipelineConfig, SFTArm, load_pipeline
 from frontload.study.guard import check_workspace
+from frontload.study.html_report import write_html
 from frontload.workspace import Workspace
 
 
@@ -109,6 +110,7 @@ class Study:
         self.state = StageState(self.folder)
         self.models: list[dict] = []
         self.report: tuple[Path, Path, dict] | None = None
+        self.html: Path | None = None  # reports/report.html, written at the end of a run
         self.seed: int | None = None  # the seed being trained; None: the recipes' own seeds
 
     @property
@@ -353,6 +355,7 @@ class Study:
         from frontload.study.report import write_report
 
         self.report = write_report(self.folder, self.ws)
+        self.html = write_html(self.ws)
         return self.folder
 
 

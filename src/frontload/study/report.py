@@ -324,6 +324,54 @@ def write_report(folder: Path, workspace: Workspace) -> tuple[Path, Path, dict]:
     return md_path, png_path, {**tables, "findings": findings, "noise": noise}
 
 
+# Cells shared by the terminal tables and the HTML page, so both show the same strings.
+
+
+def stage_cells(stage: str, row: dict) -> list[str]:
+    """One model's row: model, seeds, avg (ours | study), bpb, then each category."""
+    ours, paper, se = row["ours"], row["paper"], row["ours_se"]
+    cells = [row["model"], str(len(row["seeds"]))]
+    cells.append(f"{pm(ours.get('avg'), se.get('avg'))} | {cell(paper.get('avg'))}")
+    cells.append(pm(row["bpb"].get("avg"), row["bpb_se"].get("avg"), 3))
+    cells += [f"{pm(ours.get(c), se.get(c))} | {cell(paper.get(c))}" for c in CATEGORIES[stage]]
+    return cells
+
+
+def stage_headers(stage: str) -> list[str]:
+    return ["model", "seeds", "avg", "bpb", *CATEGORIES[stage]]
+
+
+FINDING_HEADERS = ["finding", "study 8B", "metric", "ours [CI]", "seeds", "verdict"]
+
+
+def finding_cells(finding: dict, result: dict) -> list[str]:
+    """One finding x metric: the study's 8B value, ours with its interval, the verdict."""
+    interval = "" if result["low"] is None else f" [{result['low']:+.3g}, {result['high']:+.3g}]"
+    ours = "-" if result["diff"] is None else f"{result['diff']:+.3g}{interval}"
+    return [
+        f"{finding['id']}. {finding['title']}",
+        f"{finding['paper']:+.2f}",
+        result["metric"] + ("*" if result["primary"] else ""),
+        ours,
+        str(result["n"]),
+        result["verdict"],
+    ]
+
+
+NOISE_HEADERS = ["stage", "metric", "arms", "seeds", "mean SE", "signal/noise"]
+
+
+def noise_cells(row: dict) -> list[str]:
+    return [
+        row["stage"],
+        row["metric"],
+        str(row["arms"]),
+        str(row["seeds"]),
+        cell(row["mean_se"], 4),
+        cell(row["snr"], 2),
+    ]
+
+
 # Terminal output, shared by `fl run`, `fl report study` and `make demo`.
 
 
@@ -337,57 +385,26 @@ def print_tables(tables: dict) -> None:
         if stage not in tables:
             continue
         view = Table(title=f"{TITLES[stage]}: accuracy % ours | study 8B; gold bpb ± SE over seeds")
-        view.add_column("model")
-        view.add_column("seeds")
-        view.add_column("avg")
-        view.add_column("bpb")
-        for category in CATEGORIES[stage]:
-            view.add_column(category)
+        for name in stage_headers(stage):
+            view.add_column(name)
         for row in tables[stage]:
-            ours, paper, se = row["ours"], row["paper"], row["ours_se"]
-            cells = [str(len(row["seeds"]))]
-            cells.append(f"{pm(ours.get('avg'), se.get('avg'))} | {cell(paper.get('avg'))}")
-            cells.append(pm(row["bpb"].get("avg"), row["bpb_se"].get("avg"), 3))
-            cells += [
-                f"{pm(ours.get(c), se.get(c))} | {cell(paper.get(c))}" for c in CATEGORIES[stage]
-            ]
-            view.add_row(row["model"], *cells)
+            view.add_row(*stage_cells(stage, row))
         console.print(view)
     if tables.get("findings"):
         view = Table(title="Findings: ours (paired over seeds, 95% CI) vs the study's 8B (math)")
-        for name in ("finding", "study 8B", "metric", "ours [CI]", "seeds", "verdict"):
+        for name in FINDING_HEADERS:
             view.add_column(name)
         for finding in tables["findings"]:
             for result in finding["results"]:
-                interval = (
-                    ""
-                    if result["low"] is None
-                    else f" [{result['low']:+.3g}, {result['high']:+.3g}]"
-                )
-                ours = "-" if result["diff"] is None else f"{result['diff']:+.3g}{interval}"
-                view.add_row(
-                    f"{finding['id']}. {finding['title']}",
-                    f"{finding['paper']:+.2f}",
-                    result["metric"] + ("*" if result["primary"] else ""),
-                    ours,
-                    str(result["n"]),
-                    result["verdict"],
-                )
+                view.add_row(*finding_cells(finding, result))
         console.print(view)
         console.print("* the metric the verdict uses (pipeline report.metric)")
     if tables.get("noise"):
         view = Table(title="Signal and noise per metric (spread across arms / across seeds)")
-        for name in ("stage", "metric", "arms", "seeds", "mean SE", "signal/noise"):
+        for name in NOISE_HEADERS:
             view.add_column(name)
         for row in tables["noise"]:
-            view.add_row(
-                row["stage"],
-                row["metric"],
-                str(row["arms"]),
-                str(row["seeds"]),
-                cell(row["mean_se"], 4),
-                cell(row["snr"], 2),
-            )
+            view.add_row(*noise_cells(row))
         console.print(view)
 
 

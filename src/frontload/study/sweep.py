@@ -19,6 +19,7 @@ from pydantic import Field
 from frontload.config import StrictModel, load_yaml, read_yaml
 from frontload.progress import console
 from frontload.study.config import EvalStage, SampleStage, TokenizerStage
+from frontload.study.html_report import write_html
 from frontload.study.pipeline import Study, digest, files_digest, merged
 from frontload.workspace import Workspace
 
@@ -80,6 +81,7 @@ class Loop:
         self.timings: dict[str, float] = {}
         self.fit_result = None
         self.verify_rows: list[dict] = []
+        self.html: Path | None = None  # reports/report.html, written at the end of a run
 
     def timed(self, label: str, work) -> Any:
         start = time.perf_counter()
@@ -210,6 +212,10 @@ class Loop:
             self.verify_rows = self.timed(
                 "verify", lambda: verify_plan(plan, model, self, data_key, self.config.fit.metric)
             )
+            # the verify table as data, for `fl report html` (study.html_results.verify_section)
+            verify_json = json.dumps(self.verify_rows, indent=2, allow_nan=True)
+            (self.folder / "verify.json").write_text(verify_json + "\n")
+        self.html = write_html(self.ws)
         return self.folder
 
     def summary(self) -> str:
