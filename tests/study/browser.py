@@ -70,3 +70,31 @@ def render(page: Path) -> Rendered:
         finally:
             driver.quit()
     return Rendered(text, console, screenshot, requests)
+
+
+def screenshot_section(page: Path, section_id: str, out: Path, width: int = 1280) -> Path:
+    """A PNG of one section of the page (how docs/report_html.png was made):
+    `python -m tests.study.browser PAGE SECTION_ID OUT`."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    with tempfile.TemporaryDirectory(prefix="fl-chromium-") as profile:
+        for flag in (*FLAGS[:-1], f"--window-size={width},1000", f"--user-data-dir={profile}"):
+            options.add_argument(flag)
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        try:
+            driver.get(page.resolve().as_uri())
+            height = driver.execute_script("return document.body.scrollHeight")
+            driver.set_window_size(width, height + 200)
+            out.write_bytes(driver.find_element("id", section_id).screenshot_as_png)
+        finally:
+            driver.quit()
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(screenshot_section(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])))

@@ -7,8 +7,10 @@ The sections themselves are in `study.html_report` (data stages) and `study.html
 
 from __future__ import annotations
 
+import hashlib
 import html
 import io
+import re
 from datetime import UTC, datetime
 
 from frontload.workspace import Workspace
@@ -62,7 +64,12 @@ def svg(fig) -> str:
         fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     text = buffer.getvalue()
-    return "<figure>" + text[text.index("<svg") :] + "</figure>"
+    text = text[text.index("<svg") :]
+    # matplotlib numbers ids per figure (figure_1, axes_1, ...): prefix them with a hash of the
+    # figure so several figures on one page never share an id or a clip-path reference
+    prefix = "f" + hashlib.sha1(text.encode()).hexdigest()[:8] + "-"
+    text = re.sub(r'(\bid="|url\(#|href="#)', lambda m: m.group(1) + prefix, text)
+    return "<figure>" + text + "</figure>"
 
 
 def section(anchor: str, title: str, body: str) -> str:

@@ -102,7 +102,7 @@ def funnel_plot(steps: list[dict]) -> str:
                     textcoords="offset points", va="center", fontsize=8)  # fmt: skip
     ax.invert_yaxis()
     ax.set_xlabel("records")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     fig.tight_layout()
     return svg(fig)
 
