@@ -4,7 +4,6 @@ import json
 
 import pytest
 from tests.evaluate.helpers import build
-from tests.fl_cli import run_fl
 from typer.testing import CliRunner
 
 from frontload.errors import ConfigError, InputError
@@ -280,14 +279,21 @@ def test_hub_source_names_and_splits():
         HubSource.parse("hf:")
 
 
-def test_add_benchmark_hf_offline_is_one_line(workspace, capsys, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    code, output = run_fl(
-        ["evaluate", "add-benchmark", "gsm8k", "hf:openai/gsm8k"], capsys, monkeypatch
+def test_add_benchmark_hf_offline_is_one_line(workspace):
+    """A fresh `fl` process with the hub switched off, as an offline user runs it."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    env.pop("FL_DEBUG", None)
+    args = ["evaluate", "add-benchmark", "gsm8k", "hf:openai/gsm8k", "-w", str(workspace.root)]
+    done = subprocess.run(
+        [sys.executable, "-m", "frontload.cli", *args], env=env, capture_output=True, text=True
     )
-    assert code == 1 and "Traceback" not in output
-    assert "cannot load hf:openai/gsm8k split test" in output
+    output = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" not in output, output
+    assert output.startswith("error: cannot load hf:openai/gsm8k split test"), output
     assert not (workspace.root / "benchmarks" / "gsm8k_test.jsonl").exists()
 
 

@@ -49,7 +49,7 @@ COMMANDS: dict[str, Mount] = {
     "stats": Mount("frontload.cli.stats", "SQL over the workspace catalog."),
     "report": Mount(
         "frontload.cli.report",
-        "Tables and PNG charts of corpora, plans, evaluations and the study.",
+        "Tables and PNG charts of corpora, plans, evaluations and the study; the HTML page.",
     ),
 }
 
