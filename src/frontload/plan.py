@@ -1,16 +1,23 @@
-"""The allocation plan: what each training phase reads, how much and how often.
+"""The allocation plan: THE contract between allocation and training.
 
-Written by `fl allocate solve` as `plans/<name>.yaml` plus a JSON twin (the catalog's `plans` view);
-read by `fl train pretrain` / `fl train sft`, which take blend weights and epochs from it.
+Written by `fl allocate solve` as `plans/<name>.yaml` plus a JSON twin (the catalog's `plans` view).
+A plan is resolved once where a run starts (the CLI's `--plan`, or the study) and passed on as a
+typed `Plan`. Each phase reads as `[(corpus, tokens)]` (`PhasePlan.corpus_tokens`): the pretraining
+loader serves exactly those tokens per corpus, SFT serves each corpus within one example of them,
+and the exporters below turn the same view into other trainers' terms (Megatron `--data-path`
+token weights, HF `interleave_datasets` per-example probabilities). Depends on config and errors
+only: corpus names become token folders in `frontload.data`.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
+import yaml
 from pydantic import Field, model_validator
 
 from frontload.config import StrictModel, dump_yaml, read_yaml, validate
@@ -18,6 +25,7 @@ from frontload.errors import ConfigError, InputError
 
 PhaseName = Literal["pretrain", "midtrain", "sft"]
 WEIGHT_TOLERANCE = 1e-4
+PLAN_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 class PlanEntry(StrictModel):
@@ -69,15 +77,25 @@ class PhasePlan(StrictModel):
     def total_tokens(self) -> int:
         return self.general_tokens + sum(e.tokens for e in self.entries)
 
-    def blend_weights(self) -> dict[str, float]:
-        """Sampling probability per corpus (general included), summing to 1; zero entries dropped."""
-        tokens = {e.corpus: float(e.tokens) for e in self.entries if e.tokens > 0}
+    def corpus_tokens(self) -> list[tuple[str, int]]:
+        """The phase as `[(corpus, tokens)]`: the reasoning entries that read tokens, then the
+        general corpus; a corpus listed twice is summed. A pretraining phase adds up to its budget.
+        """
+        tokens: dict[str, int] = {}
+        for entry in self.entries:
+            if entry.tokens > 0:
+                tokens[entry.corpus] = tokens.get(entry.corpus, 0) + entry.tokens
         if self.general_corpus and self.general_tokens > 0:
-            tokens[self.general_corpus] = tokens.get(self.general_corpus, 0.0) + self.general_tokens
-        total = sum(tokens.values())
-        if total <= 0:
+            tokens[self.general_corpus] = tokens.get(self.general_corpus, 0) + self.general_tokens
+        if not tokens:
             raise ConfigError(f"plan phase {self.name} reads no tokens", "re-solve the plan")
-        return {name: value / total for name, value in tokens.items()}
+        return list(tokens.items())
+
+    def blend_weights(self) -> dict[str, float]:
+        """Token share per corpus (general included), summing to 1: `corpus_tokens` normalised."""
+        tokens = self.corpus_tokens()
+        total = sum(count for _, count in tokens)
+        return {name: count / total for name, count in tokens}
 
     def epochs(self) -> dict[str, float]:
         """Epochs per reasoning corpus (what `fl train sft` repeats)."""
@@ -183,27 +201,21 @@ def save_plan(plan: Plan, path: str | Path) -> Path:
     return path
 
 
-def resolve_plan(workspace, spec: str | Path | Plan) -> Plan:
-    """A plan from a path (YAML or JSON) or a plan name in the workspace (`plans/<name>.yaml`,
-    `.yml` or `.json`): what every `--plan` option accepts. A loaded plan passes through."""
-    if isinstance(spec, Plan):
-        return spec
+def resolve_plan(spec: str | Path, plans_dir: Path | None = None) -> Plan:
+    """A plan from a path (YAML or JSON) or a plan name in `plans_dir` (`<name>.yaml`, `.yml` or
+    `.json`, the workspace's plans/): what every `--plan` option accepts."""
     path = Path(spec).expanduser()
     if path.is_file():
         return load_plan(path)
-    if (
-        workspace is not None
-        and "/" not in str(spec)
-        and path.suffix not in (".yaml", ".yml", ".json")
-    ):
-        for suffix in (".yaml", ".yml", ".json"):
-            candidate = workspace.plans_dir / f"{spec}{suffix}"
+    if plans_dir is not None and "/" not in str(spec) and path.suffix not in PLAN_SUFFIXES:
+        for suffix in PLAN_SUFFIXES:
+            candidate = plans_dir / f"{spec}{suffix}"
             if candidate.is_file():
                 return load_plan(candidate)
-    known = sorted({p.stem for p in workspace.plans_dir.glob("*.*")}) if workspace else []
+    known = sorted({p.stem for p in plans_dir.glob("*.*")}) if plans_dir else []
     raise InputError(
         f"plan {spec}: no such file"
-        + (f", and no plan of that name in {workspace.plans_dir}" if workspace else ""),
+        + (f", and no plan of that name in {plans_dir}" if plans_dir else ""),
         f"plans in the workspace: {', '.join(known)}"
         if known
         else "run `fl allocate solve CONFIG.yaml` first",
@@ -212,8 +224,6 @@ def resolve_plan(workspace, spec: str | Path | Plan) -> Plan:
 
 def plan_text(plan: Plan) -> str:
     """The plan as the YAML a run folder keeps (same plan, same bytes, same hash)."""
-    import yaml
-
     return yaml.safe_dump(plan.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
 
 
@@ -254,26 +264,26 @@ def scaled_plan(plan: Plan, pretrain_tokens: int) -> Plan:
     return plan.model_copy(update={"phases": out, "notes": [*plan.notes, note]})
 
 
-def megatron_data_path(phase: PhasePlan, prefix: str = "{corpus}") -> str:
-    """Megatron `--data-path` string: `w1 prefix1 w2 prefix2 ...` (prefix formats `{corpus}`).
-
-    Megatron samples fixed-length sequences, so its weights are token weights, as in the plan."""
-    parts = []
-    for corpus, weight in phase.blend_weights().items():
-        parts += [f"{weight:.8g}", prefix.format(corpus=corpus)]
-    return " ".join(parts)
+# Exporters: one phase's token weights (`PhasePlan.blend_weights`, or any blend's) in other
+# trainers' terms. `frontload.data.interop.export_blend` fills in the token folders' facts.
 
 
-def hf_interleave_probabilities(
-    phase: PhasePlan, example_tokens: dict[str, float]
-) -> tuple[list[str], list[float]]:
-    """Corpus order and `probabilities=` for `datasets.interleave_datasets` (sum exactly 1).
+def megatron_data_path(weights: dict[str, float], prefix: Callable[[str], str]) -> str:
+    """Megatron `--data-path` string: `w1 prefix1 w2 prefix2 ...` (`prefix(corpus)` names each
+    corpus's indexed dataset). Megatron samples fixed-length sequences, so its weights are token
+    weights, as in the plan."""
+    return " ".join(f"{weight:.8g} {prefix(corpus)}" for corpus, weight in weights.items())
+
+
+def interleave_probabilities(
+    weights: dict[str, float], example_tokens: dict[str, float]
+) -> dict[str, float]:
+    """`probabilities=` per corpus for `datasets.interleave_datasets` (summing exactly to 1).
 
     `interleave_datasets` draws examples, not tokens: a corpus of long documents drawn at its
     token weight would be oversampled by its length ratio. The probability of corpus i is its token
     weight over its mean tokens per example, renormalised, so the expected token shares equal the
-    plan's (`example_tokens`: mean tokens per example of each corpus)."""
-    weights = phase.blend_weights()
+    weights (`example_tokens`: mean tokens per example of each corpus)."""
     missing = [name for name in weights if not example_tokens.get(name)]
     if missing:
         raise ConfigError(
@@ -285,4 +295,4 @@ def hf_interleave_probabilities(
     total = math.fsum(per_example)
     probs = [p / total for p in per_example]
     probs[-1] = max(0.0, 1.0 - math.fsum(probs[:-1]))
-    return names, probs
+    return dict(zip(names, probs, strict=True))

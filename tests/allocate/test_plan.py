@@ -11,7 +11,7 @@ from frontload.plan import (
     PhasePlan,
     Plan,
     PlanEntry,
-    hf_interleave_probabilities,
+    interleave_probabilities,
     load_plan,
     megatron_data_path,
     save_plan,
@@ -72,17 +72,22 @@ def test_bad_files_are_clear(tmp_path):
         load_plan(config)
 
 
-def test_exports():
+def test_phase_view_and_exports():
     phase = _plan().phase("pretrain")
-    assert megatron_data_path(phase, "/t/{corpus}/text") == (
+    assert phase.corpus_tokens() == [("dldq", 150), ("dshq", 50), ("general", 800)]
+    weights = phase.blend_weights()
+    assert megatron_data_path(weights, "/t/{}/text".format) == (
         "0.15 /t/dldq/text 0.05 /t/dshq/text 0.8 /t/general/text"
     )
-    names, probs = hf_interleave_probabilities(phase, {"dldq": 500, "dshq": 5000, "general": 800})
+    by_name = interleave_probabilities(weights, {"dldq": 500, "dshq": 5000, "general": 800})
+    names, probs = list(by_name), list(by_name.values())
     assert names == ["dldq", "dshq", "general"]
     assert sum(probs) == pytest.approx(1.0, abs=1e-12)
     # per example: token weight over mean example length (dshq's long examples drawn 10x less)
     assert probs[0] / probs[1] == pytest.approx((0.15 / 500) / (0.05 / 5000))
     assert _plan().phase("sft").blend_weights() == {"dshq": 1.0}
+    with pytest.raises(ConfigError, match="no mean example length for general"):
+        interleave_probabilities(weights, {"dldq": 500, "dshq": 5000})
 
 
 def test_explain_scales_marginal_values_to_the_budget():

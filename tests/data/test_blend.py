@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import random
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -212,25 +211,37 @@ def test_bad_weights_and_tokenizer_mismatch(datasets, tmp_path):
         Blend([BlendSource(datasets[0], weight=1), BlendSource(foreign, weight=1)], 8)
 
 
-def test_from_plan_phase(datasets, tmp_path):
+def test_plan_sources_serve_the_plan_tokens(datasets, tmp_path):
+    """A plan phase becomes blend sources by its tokens (general last, empty entries dropped),
+    resolved to token folders the one way every stage does (names in lower case)."""
     from frontload.data.blend import Blend
+    from frontload.data.interop import plan_sources
+    from frontload.plan import PhasePlan, PlanEntry
+    from frontload.workspace import Workspace
 
-    workspace = SimpleNamespace(tokens_dir=tmp_path)
-    phase = SimpleNamespace(
+    workspace = Workspace(tmp_path / "ws")
+    workspace.tokens_dir.mkdir(parents=True)
+    for path in datasets:
+        (workspace.tokens_dir / path.name).symlink_to(path)
+    phase = PhasePlan(
         name="pretrain",
         budget_tokens=10_000,
         general_corpus="src1",
         general_tokens=7_000,
         entries=[
-            SimpleNamespace(corpus="src0", tokens=2_000, weight=0.2, epochs=1.0),
-            SimpleNamespace(corpus="src2", tokens=1_000, weight=0.1, epochs=1.0),
-            SimpleNamespace(corpus="dshq", tokens=0, weight=0.0, epochs=0.0),
+            PlanEntry(corpus="SRC0", tokens=2_000, weight=0.2, epochs=1.0),
+            PlanEntry(corpus="src2", tokens=1_000, weight=0.1, epochs=1.0),
+            PlanEntry(corpus="dshq", tokens=0, weight=0.0, epochs=0.0),
         ],
     )
-    blend = Blend.from_plan_phase(phase, workspace, seq_len=8, seed=1)
-    assert [d.name for d in blend.datasets] == ["src0", "src2", "src1"]
+    sources = plan_sources(phase, workspace)
+    assert [(s.path.name, s.tokens) for s in sources] == [
+        ("src0", 2_000),
+        ("src2", 1_000),
+        ("src1", 7_000),
+    ]
+    blend = Blend(sources, seq_len=8, seed=1)
     assert blend.weights.tolist() == pytest.approx([0.2, 0.1, 0.7])
-    assert blend.total_tokens == 10_000
 
 
 def test_interop_exports(datasets):

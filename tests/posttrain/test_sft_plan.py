@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from frontload.errors import ConfigError
+from frontload.plan import resolve_plan
 from frontload.train.posttrain.recipe import SFTRecipe
 from frontload.train.posttrain.sft import sft
 
@@ -71,7 +72,7 @@ def test_sft_serves_the_plan_within_one_example(two_corpora):
     phase = plan.require_phase("sft")
     planned = {e.corpus: e.tokens for e in phase.entries if e.tokens > 0}
     assert set(planned) == {"dshq", "dldq"} and planned["dldq"] >= 0.2 * 5000 - 1
-    result = sft(plan_recipe(), workspace, "tiny")  # a plan name in the workspace
+    result = sft(plan_recipe(), workspace, resolve_plan("tiny", workspace.plans_dir))
     served = [json.loads(x) for x in (result.run_dir / "served.jsonl").read_text().splitlines()]
     assert {r["corpus"] for r in served} == set(planned)
     for row in served:
@@ -89,10 +90,10 @@ def test_sft_serves_the_plan_within_one_example(two_corpora):
 
 
 def test_recipe_settings_that_contradict_the_plan_are_errors(two_corpora):
-    workspace, _ = two_corpora
+    workspace, plan = two_corpora
     recipe = plan_recipe(corpora=[{"name": "dshq"}], max_steps=4)
     with pytest.raises(ConfigError) as error:
-        sft(recipe, workspace, "tiny")
+        sft(recipe, workspace, plan)
     message = str(error.value)
     assert "recipe sft_plan contradicts plan tiny" in message
     assert "corpora: [dshq]" in message and "max_steps: 4" in message
@@ -110,9 +111,9 @@ def test_runs_without_a_plan_record_what_they_served(toy_workspace):
 def test_a_max_length_that_would_cut_planned_examples_is_an_error(two_corpora):
     """The trainer cuts conversations longer than max_length: with a plan that would serve less
     than the plan, so the recipe's max_length and the plan are named before any training."""
-    workspace, _ = two_corpora
+    workspace, plan = two_corpora
     with pytest.raises(ConfigError) as error:
-        sft(plan_recipe(max_length=16), workspace, "tiny")
+        sft(plan_recipe(max_length=16), workspace, plan)
     message = str(error.value)
     assert "recipe sft_plan max_length: 16 contradicts plan tiny" in message
     assert "dshq" in message and "of its tokens" in message

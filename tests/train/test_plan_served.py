@@ -103,10 +103,33 @@ def test_a_recipe_blend_that_contradicts_the_plan_is_an_error(token_workspace):
         pretrain(plan_recipe(total_tokens=BATCH * 2), token_workspace, plan=plan)
 
 
-def test_a_budget_that_is_not_whole_batches_is_an_error(token_workspace):
-    plan = solve_tiny_plan(token_workspace, BATCH * 8 + 100)
-    with pytest.raises(ConfigError, match="not a whole number of global batches"):
-        pretrain(plan_recipe(), token_workspace, plan=plan)
+def test_budgets_that_are_not_whole_batches_are_split_exactly(token_workspace):
+    """Phase budgets off the global batch: the midtrain phase starts inside a global batch, each
+    phase serves its budget within one sequence, and each corpus its plan tokens within one
+    sequence of its share (the budgets add up to whole batches, so the run trains all of them)."""
+    plan = solve_tiny_plan(token_workspace, BATCH * 8 + 100, BATCH * 4 - 100)
+    run = pretrain(plan_recipe(), token_workspace, plan=plan)
+    served = [json.loads(line) for line in (run / "served.jsonl").read_text().splitlines()]
+    assert sum(r["tokens"] for r in served) == BATCH * 12
+    for name in ("pretrain", "midtrain"):
+        phase = plan.require_phase(name)
+        rows = [r for r in served if r["phase"] == name]
+        assert abs(sum(r["tokens"] for r in rows) - phase.budget_tokens) <= SEQ / 2
+        for row in rows:
+            entry = phase.entry(row["corpus"])
+            planned = entry.tokens if entry else phase.general_tokens
+            assert abs(row["tokens"] - planned) < 1.5 * SEQ, (row, planned)
+
+
+def test_a_plan_off_whole_batches_trains_the_nearest_whole_number(token_workspace):
+    from frontload.train.phases import plan_phases, run_steps
+
+    plan = solve_tiny_plan(token_workspace, BATCH * 8 + 300)
+    recipe = plan_recipe()
+    assert run_steps(recipe, plan) == 9  # 8.59 global batches
+    (phase,) = plan_phases(recipe, 9, plan)
+    assert (phase.start, phase.end) == (0, 9 * BATCH // SEQ)
+    assert sum(phase.tokens.values()) == BATCH * 8 + 300  # the plan's tokens set the shares
 
 
 def test_runs_without_a_plan_record_what_they_served(token_workspace):

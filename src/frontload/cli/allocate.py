@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -20,9 +19,8 @@ from frontload.allocate.solve import solve_file
 from frontload.allocate.verify import check_corpora, format_table, verify_plan
 from frontload.cli.common import WorkspaceOption, workspace_from
 from frontload.config import dump_yaml, load_yaml
-from frontload.data.interop import export_blend, megatron_prefix, sources_from_plan_phase
-from frontload.errors import ConfigError, InputError
-from frontload.plan import load_plan, megatron_data_path, resolve_plan
+from frontload.errors import InputError
+from frontload.plan import load_plan, resolve_plan
 from frontload.study.sweep import Loop, LoopConfig
 
 app = typer.Typer(help="Fit the response model, solve the allocation.", no_args_is_help=True)
@@ -113,46 +111,11 @@ def solve(
 @app.command("explain")
 def explain_cmd(
     plan: Annotated[str, typer.Argument(help="Plan: a YAML/JSON file or a plan name.")],
-    export: Annotated[
-        str | None,
-        typer.Option(
-            help="Print a phase as `megatron` --data-path (token weights) or `hf` "
-            "interleave_datasets probabilities (per example)."
-        ),
-    ] = None,
-    phase: Annotated[str, typer.Option(help="Phase to export.")] = "pretrain",
-    prefix: Annotated[
-        str | None,
-        typer.Option(
-            help="Megatron path per corpus; {corpus} is replaced (default: the workspace's "
-            "`fl data export megatron` files).",
-            show_default=False,
-        ),
-    ] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Print a plan as a table with a short explanation of why (or export one phase's blend)."""
-
-    ws = workspace_from(workspace)
-    loaded = resolve_plan(ws, plan)
-    if export is None:
-        typer.echo(explain(loaded))
-    elif export == "megatron":
-        default = str(megatron_prefix(ws.tokens_dir / "{corpus}"))
-        typer.echo(megatron_data_path(loaded.require_phase(phase), prefix or default))
-    elif export == "hf":
-        sources, total = sources_from_plan_phase(loaded.require_phase(phase), ws)
-        exported = export_blend(sources, total)
-        rows = exported["sources"]
-        payload = {
-            "datasets": [r["name"] for r in rows],
-            "probabilities": exported["hf_probabilities"],
-            "probabilities_are": exported["hf_probabilities_are"],
-            "token_weights": [r["token_weight"] for r in rows],
-        }
-        typer.echo(json.dumps(payload))
-    else:
-        raise ConfigError(f"--export {export}: unknown format", "use megatron or hf")
+    """Print a plan as a table with a short explanation of why (`fl data blend-export --plan`
+    exports a phase for other trainers)."""
+    typer.echo(explain(resolve_plan(plan, workspace_from(workspace).plans_dir)))
 
 
 # The loop: design -> run -> fit (above, --workspace) -> solve -> verify (issue 14)

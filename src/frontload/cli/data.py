@@ -10,11 +10,12 @@ import typer
 
 from frontload.cli.common import WorkspaceOption, refresh_catalog, workspace_from
 from frontload.data.blend import BlendSource
-from frontload.data.interop import export_blend, export_megatron, sources_from_plan_phase
-from frontload.data.shards import TokenDataset
+from frontload.data.interop import export_blend, export_megatron, plan_sources
+from frontload.data.shards import TokenDataset, token_dir
 from frontload.data.tokenize import EmptyCorpus, tokenize_corpus, workspace_corpora
 from frontload.errors import ConfigError, StageNotReady
 from frontload.plan import resolve_plan
+from frontload.workspace import Workspace
 
 app = typer.Typer(help="Token shards and blends.", no_args_is_help=True)
 
@@ -91,7 +92,7 @@ def info(
 ) -> None:
     """Check a token dataset (sizes, offsets) and print its counts."""
 
-    dataset = TokenDataset.open(workspace_from(workspace).tokens_dir / corpus.lower())
+    dataset = TokenDataset.open(token_dir(workspace_from(workspace), corpus))
     m = dataset.manifest
     lengths = dataset.doc_len
     typer.echo(
@@ -102,8 +103,7 @@ def info(
     )
 
 
-def _sources_from_options(ws, weights: list[str]):
-
+def _sources_from_options(ws: Workspace, weights: list[str]) -> list[BlendSource]:
     sources = []
     for item in weights:
         name, sep, value = item.partition("=")
@@ -113,8 +113,12 @@ def _sources_from_options(ws, weights: list[str]):
             weight = None
         if not sep or weight is None:
             raise ConfigError(f"--source {item!r} must look like NAME=WEIGHT, e.g. dldq=0.3")
-        sources.append(BlendSource(ws.tokens_dir / name.lower(), weight=weight))
+        BlendSource(Path(name), weight=weight)  # a bad weight is named before a missing folder
+        sources.append(BlendSource(token_dir(ws, name), weight=weight))
     return sources
+
+
+EXPORT_FORMATS = ("json", "megatron", "hf", "fl")
 
 
 @app.command("blend-export")
@@ -128,21 +132,50 @@ def blend_export(
         typer.Option("--plan", help="Plan to export: a YAML/JSON file or a plan name."),
     ] = None,
     phase: Annotated[str, typer.Option("--phase", help="Plan phase.")] = "pretrain",
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="json: everything below; megatron: the --data-path string (token weights); "
+            "hf: interleave_datasets probabilities (per example); fl: the blend fl's loader "
+            "serves (token folders and tokens or weights).",
+        ),
+    ] = "json",
+    prefix: Annotated[
+        str | None,
+        typer.Option(
+            help="Megatron path per corpus; {corpus} is replaced (default: the workspace's "
+            "`fl data export megatron` files).",
+            show_default=False,
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed for the HF snippet.")] = 0,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Print a blend as a Megatron --data-path string (token weights) and HF interleave
-    probabilities (per example)."""
-
+    """Export a blend (a plan's phase, or one given by hand) for fl, Megatron-LM or HF datasets."""
     ws = workspace_from(workspace)
     if bool(source) == bool(plan):
         raise ConfigError("give either --source NAME=WEIGHT (repeatable) or --plan PLAN")
-    total = None
+    if fmt not in EXPORT_FORMATS:
+        raise ConfigError(f"--format {fmt}: unknown format", f"use {', '.join(EXPORT_FORMATS)}")
     if plan:
-        sources, total = sources_from_plan_phase(resolve_plan(ws, plan).require_phase(phase), ws)
+        sources = plan_sources(resolve_plan(plan, ws.plans_dir).require_phase(phase), ws)
     else:
         sources = _sources_from_options(ws, source)
-    typer.echo(json.dumps(export_blend(sources, total, seed), indent=2))
+    exported = export_blend(sources, seed=seed, prefix=prefix)
+    if fmt == "megatron":
+        typer.echo(exported["megatron_data_path"])
+    elif fmt == "hf":
+        rows = exported["sources"]
+        payload = {
+            "datasets": [r["name"] for r in rows],
+            "probabilities": exported["hf_probabilities"],
+            "probabilities_are": exported["hf_probabilities_are"],
+            "token_weights": [r["token_weight"] for r in rows],
+        }
+        typer.echo(json.dumps(payload))
+    else:
+        typer.echo(json.dumps(exported["fl"] if fmt == "fl" else exported, indent=2))
 
 
 export_app = typer.Typer(
@@ -167,7 +200,7 @@ def export_megatron_cmd(
     """Write Megatron-LM's indexed dataset (.bin + .idx, one sequence per document) from the
     token shards; `fl data blend-export` and `fl allocate explain --export megatron` point at it."""
 
-    info = export_megatron(workspace_from(workspace).tokens_dir / corpus.lower(), out)
+    info = export_megatron(token_dir(workspace_from(workspace), corpus), out)
     typer.echo(
         f"{corpus}: {info['tokens']:,} tokens, {info['documents']:,} documents ({info['dtype']}) "
         f"-> {info['prefix']}.bin/.idx (--data-path prefix {info['prefix']})"

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from frontload.cli.common import WorkspaceOption, refresh_catalog, workspace_from
 from frontload.errors import ConfigError
+from frontload.plan import resolve_plan
 from frontload.train.launch import Nodes, launch_pretraining
 from frontload.train.posttrain.recipe import load_rl_recipe, load_sft_recipe
 from frontload.train.posttrain.rl import rl as run_rl
@@ -115,7 +116,8 @@ def pretrain(
         rdzv_timeout=rdzv_timeout,
         rdzv_id=parsed.name,
     )
-    run_dir = launch_pretraining(parsed, ws, plan, resume, nodes, recipe_path=recipe)
+    loaded = resolve_plan(plan, ws.plans_dir) if plan else None
+    run_dir = launch_pretraining(parsed, ws, loaded, resume, nodes)
     if node_rank == 0:
         _report(ws, run_dir)
 
@@ -141,7 +143,9 @@ def sft(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Supervised fine-tuning (TRL SFTTrainer): assistant-only loss, packing; resumes by default."""
-    result = run_sft(load_sft_recipe(recipe), workspace_from(workspace), plan, resume=not fresh)
+    ws = workspace_from(workspace)
+    loaded = resolve_plan(plan, ws.plans_dir) if plan else None
+    result = run_sft(load_sft_recipe(recipe), ws, loaded, resume=not fresh)
     before = "-" if result.eval_loss_before is None else f"{result.eval_loss_before:.3f}"
     after = "-" if result.eval_loss_after is None else f"{result.eval_loss_after:.3f}"
     typer.echo(

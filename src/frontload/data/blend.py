@@ -184,23 +184,6 @@ class Blend:
         self.step = 0  # global sequences handed out (all ranks)
         self.served = np.zeros(len(self.sources), dtype=np.int64)  # sequences per source
 
-    @classmethod
-    def from_plan_phase(cls, phase, workspace, seq_len: int, **kwargs) -> Blend:
-        """The blend of a plan's pretraining phase: its entries plus the general corpus."""
-        sources = [
-            BlendSource(workspace.tokens_dir / entry.corpus.lower(), tokens=int(entry.tokens))
-            for entry in phase.entries
-            if entry.tokens and entry.tokens > 0
-        ]
-        general_tokens = getattr(phase, "general_tokens", 0) or 0
-        if general_tokens > 0 and getattr(phase, "general_corpus", None):
-            path = workspace.tokens_dir / phase.general_corpus.lower()
-            sources.append(BlendSource(path, tokens=int(general_tokens)))
-        if not sources:
-            raise ConfigError(f"plan phase {phase.name!r} allocates no tokens to any corpus")
-        kwargs.setdefault("total_tokens", int(phase.budget_tokens))
-        return cls(sources, seq_len, **kwargs)
-
     def _check_same_tokenizer(self) -> None:
         hashes = {d.tokenizer_hash for d in self.datasets}
         if len(hashes) > 1:
@@ -237,12 +220,18 @@ class Blend:
         """This rank's `batch_size` rows of the next global batch (batch_size x world_size rows)."""
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-        length = self.seq_len
-        input_ids = np.empty((batch_size, length), dtype=np.int64)
-        labels = np.empty((batch_size, length), dtype=np.int64)
-        seq_idx = np.empty((batch_size, length), dtype=np.int32)
         mine = range(self.rank * batch_size, (self.rank + 1) * batch_size)
-        for row in range(batch_size * self.world_size):
+        return self.advance(batch_size * self.world_size, mine)
+
+    def advance(self, count: int, mine: range) -> dict[str, np.ndarray]:
+        """Hand out the next `count` global sequences; return the rows whose place among them
+        (0..count-1) is in `mine` (this rank's share; a staged run may split a global batch
+        between two phases' blends)."""
+        length = self.seq_len
+        input_ids = np.empty((len(mine), length), dtype=np.int64)
+        labels = np.empty((len(mine), length), dtype=np.int64)
+        seq_idx = np.empty((len(mine), length), dtype=np.int32)
+        for row in range(count):
             source = self._choose(self.step)
             index = int(self.served[source])
             self._check_cap(source, index + 1)

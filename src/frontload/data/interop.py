@@ -17,8 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from frontload.data.blend import BlendSource, resolve_weights
-from frontload.data.shards import MANIFEST, TokenDataset, atomic_write_json
-from frontload.errors import StageNotReady
+from frontload.data.shards import MANIFEST, TokenDataset, atomic_write_json, token_dir
+from frontload.errors import ConfigError
+from frontload.plan import PhasePlan, interleave_probabilities, megatron_data_path
+from frontload.workspace import Workspace
 
 MEGATRON_STEM = "megatron_text_document"  # <tokens dir>/<stem>.bin|.idx|.json
 MEGATRON_HEADER = b"MMIDIDX\x00\x00"  # Megatron-LM's indexed dataset magic, version 1 follows
@@ -87,64 +89,63 @@ def export_megatron(token_dir: Path, prefix: Path | None = None) -> dict:
     return info
 
 
-def _manifest(path: Path) -> dict:
-    file = path / MANIFEST
-    if not file.is_file():
-        raise StageNotReady(
-            f"no token dataset at {path}", hint=f"run `fl data tokenize --corpus {path.name}`"
-        )
-    return json.loads(file.read_text())
-
-
 def export_blend(
-    sources: list[BlendSource], total_tokens: int | None = None, seed: int = 0
+    sources: list[BlendSource],
+    total_tokens: int | None = None,
+    seed: int = 0,
+    prefix: str | None = None,
 ) -> dict:
-    """Token weights and per-example probabilities per source, the Megatron `--data-path` string
-    (one prefix per source: its `fl data export megatron` files) and the HF snippet."""
+    """A blend in every trainer's terms: token weights and per-example probabilities per source,
+    the Megatron `--data-path` string (one prefix per source: its `fl data export megatron` files,
+    or `prefix` with `{corpus}` replaced), the HF snippet, and the blend as fl's loader reads it
+    (`fl`: token folder and tokens or weight)."""
     weights = resolve_weights(sources, total_tokens)
-    manifests = [_manifest(s.path) for s in sources]
-    names = [m.get("name", s.path.name) for s, m in zip(sources, manifests, strict=True)]
-    mean_doc = np.asarray([m["tokens"] / max(m["documents"], 1) for m in manifests])
-    per_example = weights / mean_doc
-    probabilities = per_example / per_example.sum()
-    data_path = " ".join(
-        f"{w:.8g} {megatron_prefix(s.path)}" for s, w in zip(sources, weights, strict=True)
-    )
+    datasets = [TokenDataset.open(s.path) for s in sources]
+    names = [d.name for d in datasets]
+    if len(set(names)) < len(names):
+        raise ConfigError(f"the blend lists a token dataset twice: {', '.join(names)}")
+    token_weights = dict(zip(names, (float(w) for w in weights), strict=True))
+    mean_doc = {d.name: d.num_tokens / max(d.num_documents, 1) for d in datasets}
+    probabilities = interleave_probabilities(token_weights, mean_doc)
+    prefixes = {
+        d.name: str(megatron_prefix(s.path)) for d, s in zip(datasets, sources, strict=True)
+    }
     convert = [
         f"fl data export megatron {n}"
         for n, s in zip(names, sources, strict=True)
         if not megatron_is_current(s.path)
     ]
     listed = ", ".join(names)
+    rounded = [round(p, 6) for p in probabilities.values()]
     return {
         "sources": [
             {
                 "name": n,
                 "path": str(s.path),
-                "token_weight": float(w),
-                "mean_document_tokens": float(d),
-                "example_probability": float(p),
+                "token_weight": token_weights[n],
+                "mean_document_tokens": float(mean_doc[n]),
+                "example_probability": float(probabilities[n]),
             }
-            for n, s, w, d, p in zip(names, sources, weights, mean_doc, probabilities, strict=True)
+            for n, s in zip(names, sources, strict=True)
         ],
-        "megatron_data_path": data_path,
+        "megatron_data_path": megatron_data_path(token_weights, prefixes.__getitem__),
         "megatron_convert_first": convert,
-        "hf_probabilities": [float(p) for p in probabilities],
+        "hf_probabilities": [float(p) for p in probabilities.values()],
         "hf_probabilities_are": "per example (interleave_datasets draws examples, not tokens)",
         "hf_snippet": (
-            f"interleave_datasets([{listed}], probabilities={[round(float(p), 6) for p in probabilities]}, "
+            f"interleave_datasets([{listed}], probabilities={rounded}, "
             f"seed={seed}, stopping_strategy='all_exhausted')"
         ),
+        "fl": [
+            {"path": str(s.path), "tokens": s.tokens, "weight": None if s.tokens else s.weight}
+            for s in sources
+        ],
     }
 
 
-def sources_from_plan_phase(phase, workspace) -> tuple[list[BlendSource], int]:
-    """A plan phase's corpora (general included) as blend sources by tokens, and its budget."""
-    tokens = {e.corpus: e.tokens for e in phase.entries if e.tokens > 0}
-    if phase.general_corpus and phase.general_tokens > 0:
-        tokens[phase.general_corpus] = tokens.get(phase.general_corpus, 0) + phase.general_tokens
-    sources = [
-        BlendSource(workspace.tokens_dir / name.lower(), tokens=int(count))
-        for name, count in tokens.items()
+def plan_sources(phase: PhasePlan, workspace: Workspace) -> list[BlendSource]:
+    """A plan phase's corpora (general included) as blend sources that serve the plan's tokens."""
+    return [
+        BlendSource(token_dir(workspace, corpus), tokens=tokens)
+        for corpus, tokens in phase.corpus_tokens()
     ]
-    return sources, int(sum(tokens.values()))

@@ -1,22 +1,28 @@
 """Launch pretraining on one process, or under torchrun on one or several machines.
 
-`fl train pretrain` and `fl run` both come here. One process trains in this process; more start
-`torchrun -m frontload.train.pretrain` (one command per machine: the same arguments, its own
-`--node-rank`), whose c10d rendezvous waits `rdzv_timeout` seconds for every machine to join and
-otherwise fails with an error that names the endpoint.
+`fl train pretrain` and `fl run` both come here with a typed recipe and plan (resolved once, at
+the command line or in the study). One process trains in this process; more start
+`torchrun -m frontload.train.pretrain --launch runs/<name>/launch.json` (one command per machine:
+the same arguments, its own `--node-rank`), whose c10d rendezvous waits `rdzv_timeout` seconds for
+every machine to join and otherwise fails with an error that names the endpoint.
+
+The workers are new processes: the typed recipe and plan reach them as `handoff.Launch`.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-from frontload.errors import TrainingError
+from frontload.errors import InputError, TrainingError
+from frontload.plan import Plan
+from frontload.train.handoff import Launch, write_launch
+from frontload.train.phases import plan_tokens
+from frontload.train.recipe import PretrainRecipe
 from frontload.workspace import Workspace
 
 # torchrun's messages when the rendezvous did not gather every node in time
@@ -41,8 +47,6 @@ class Nodes:
 
     def check(self) -> None:
         """One-line errors for flag combinations that cannot work."""
-        from frontload.errors import InputError
-
         if self.nnodes > 1 and not self.rdzv_endpoint:
             raise InputError(
                 f"--nnodes {self.nnodes} needs --rdzv-endpoint HOST:PORT",
@@ -60,12 +64,7 @@ class Nodes:
 
 
 def torchrun_command(
-    recipe: Path,
-    workspace: Workspace,
-    nodes: Nodes,
-    plan: Path | None = None,
-    resume: bool = False,
-    extra: list[str] | None = None,
+    launch: Path, workspace: Workspace, nodes: Nodes, extra: list[str] | None = None
 ) -> list[str]:
     """The torchrun command line for this machine (extra: more torchrun arguments, passed as is)."""
     command = [sys.executable, "-m", "torch.distributed.run"]
@@ -81,10 +80,8 @@ def torchrun_command(
             f"--rdzv-conf=join_timeout={nodes.rdzv_timeout}",
         ]
     command += [f"--nproc-per-node={nodes.nproc_per_node}", *(extra or [])]
-    command += ["-m", "frontload.train.pretrain", str(recipe), f"--workspace={workspace.root}"]
-    command += [f"--plan={plan}"] if plan else []
-    command += ["--resume"] if resume else []
-    return command
+    command += ["-m", "frontload.train.pretrain", f"--launch={launch}"]
+    return command + [f"--workspace={workspace.root}"]
 
 
 def run_torchrun(command: list[str], nodes: Nodes) -> None:
@@ -119,65 +116,25 @@ def _relay(stream: IO[str] | None, seen: list[str]) -> None:
 
 
 def launch_pretraining(
-    recipe: Any,
+    recipe: PretrainRecipe,
     workspace: Workspace,
-    plan: Any | str | Path | None = None,
+    plan: Plan | None = None,
     resume: bool = False,
     nodes: Nodes | None = None,
-    recipe_path: Path | None = None,
 ) -> Path:
-    """Train `recipe` (a PretrainRecipe) here or under torchrun; returns the run folder.
+    """Train `recipe` here or under torchrun; returns the run folder.
 
-    `plan` is a Plan, or a path or plan name in the workspace; a recipe that contradicts it fails
-    here, before any process starts. Without `nodes`, the recipe's `parallel.nproc_per_node`
-    decides (what `fl run` uses). The workers read the recipe from `recipe_path`, or from a copy
-    written beside the run, and the plan from a copy written beside the run.
+    A recipe that contradicts `plan` fails here, before any process starts. Without `nodes`, the
+    recipe's `parallel.nproc_per_node` decides (what `fl run` uses).
     """
     nodes = nodes or Nodes(nproc_per_node=recipe.parallel.nproc_per_node, rdzv_id=recipe.name)
     nodes.check()
-    run_dir = workspace.runs_dir / recipe.name
-    loaded = _load_plan(workspace, plan)
-    if loaded is not None:
-        from frontload.train.phases import plan_tokens
-
-        plan_tokens(recipe, loaded)  # a recipe that contradicts the plan fails before any start
+    plan_tokens(recipe, plan)  # a recipe that contradicts the plan fails before any start
     if nodes.processes == 1:
+        # torch: the training loop is imported where it runs, so launching stays light
         from frontload.train.pretrain import pretrain
 
-        return pretrain(recipe, workspace, loaded, resume)
-    from frontload.config import dump_yaml
-
-    workspace.runs_dir.mkdir(parents=True, exist_ok=True)
-    copies: list[Path] = []
-    try:
-        if recipe_path is None:
-            recipe_path = _scratch_file(workspace, recipe.name, "recipe")
-            copies.append(recipe_path)
-            dump_yaml(recipe, recipe_path)
-        plan_path = None
-        if loaded is not None:
-            plan_path = _scratch_file(workspace, recipe.name, "plan")
-            copies.append(plan_path)
-            dump_yaml(loaded, plan_path)
-        run_torchrun(torchrun_command(recipe_path, workspace, nodes, plan_path, resume), nodes)
-    finally:
-        for copy in copies:
-            copy.unlink(missing_ok=True)
-    return run_dir
-
-
-def _load_plan(workspace: Workspace, plan: Any | str | Path | None) -> Any | None:
-    """The plan as an object (a path or name is resolved in the workspace)."""
-    if plan is None or not isinstance(plan, str | Path):
-        return plan
-    from frontload.plan import resolve_plan
-
-    return resolve_plan(workspace, str(plan))
-
-
-def _scratch_file(workspace: Workspace, run: str, kind: str) -> Path:
-    """A hidden YAML file beside the runs for the torchrun workers to read."""
-    with tempfile.NamedTemporaryFile(
-        "w", suffix=".yaml", prefix=f".{run}-{kind}-", dir=workspace.runs_dir, delete=False
-    ) as handle:
-        return Path(handle.name)
+        return pretrain(recipe, workspace, plan, resume)
+    launch = write_launch(workspace, Launch(recipe=recipe, plan=plan, resume=resume))
+    run_torchrun(torchrun_command(launch, workspace, nodes), nodes)
+    return workspace.runs_dir / recipe.name

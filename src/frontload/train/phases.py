@@ -1,28 +1,41 @@
-"""Staged pretraining data: each phase its own blend, switched exactly at its step boundary."""
+"""Staged pretraining data: each phase its own blend, switched exactly at its boundary.
+
+Phases are ranges of global sequences (seq_len tokens each, counted over all processes). A
+recipe's phases end at optimizer-step boundaries. A plan's phases split the trained sequences by
+their budgets (the nearest whole sequence), and each serves its corpora by the plan's tokens
+(`Blend` sources given `tokens=`): a phase may end inside a global batch, whose rows then come from
+both phases' blends, so a budget need not be a whole number of global batches.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
 
-from frontload.errors import ConfigError, StageNotReady
+import numpy as np
+from loguru import logger
+
+from frontload.data.blend import Blend, BlendSource, holdout_start
+from frontload.data.shards import TokenDataset, token_dir
+from frontload.errors import ConfigError
+from frontload.plan import PhasePlan, Plan
 from frontload.train.recipe import PretrainRecipe, SourceSpec
 from frontload.workspace import Workspace
 
 
 @dataclass(frozen=True)
 class Phase:
-    """Steps [start_step, end_step) read corpora at these weights (summing to 1)."""
+    """Global sequences [start, end) read corpora at these token shares (summing to 1); a plan's
+    phase also carries the plan's tokens per corpus, which its blend serves."""
 
     name: str
-    start_step: int
-    end_step: int
+    start: int
+    end: int
     weights: dict[str, float]
     max_epochs: dict[str, float | None]
+    tokens: dict[str, int] = field(default_factory=dict)
 
 
-def plan_tokens(recipe: PretrainRecipe, plan: Any | None) -> int | None:
+def plan_tokens(recipe: PretrainRecipe, plan: Plan | None) -> int | None:
     """Tokens the plan's pretraining phases (pretrain, then midtrain) train, after checking that
     nothing in the recipe contradicts the plan: the plan sets the blend, the phases and the budget,
     so a recipe setting those too is an error naming both, never a silent override."""
@@ -56,21 +69,20 @@ def plan_tokens(recipe: PretrainRecipe, plan: Any | None) -> int | None:
             f"{where} contradicts plan {plan.name}: " + "; ".join(conflicts),
             "drop those keys from the recipe (the plan decides the blend), or train without --plan",
         )
-    for phase in phases:
-        if phase.budget_tokens % recipe.global_batch_tokens:
-            whole = max(1, round(phase.budget_tokens / recipe.global_batch_tokens))
-            raise ConfigError(
-                f"plan {plan.name}: phase {phase.name} budget {phase.budget_tokens:,} tokens is not a "
-                f"whole number of global batches of {recipe.global_batch_tokens:,} tokens "
-                f"({recipe.name}), so the run could not serve the plan's tokens exactly",
-                f"re-solve with budgets.{phase.name}.tokens: "
-                f"{whole * recipe.global_batch_tokens}, or set global_batch_tokens to a divisor "
-                "of the budget",
-            )
     return total
 
 
-def run_recipe(recipe: PretrainRecipe, plan: Any | None) -> dict:
+def run_steps(recipe: PretrainRecipe, plan: Plan | None) -> int:
+    """Optimizer steps of the run: the recipe's total_tokens over the global batch, or the plan's
+    pretraining budget in the nearest whole number of global batches (at least one; the phases
+    then split exactly those, see `_from_plan`)."""
+    budget = plan_tokens(recipe, plan)
+    if budget is None:
+        return recipe.total_steps()
+    return max(1, round(budget / recipe.global_batch_tokens))
+
+
+def run_recipe(recipe: PretrainRecipe, plan: Plan | None) -> dict:
     """The recipe as the run folder keeps it. With a plan, the blend keys the plan decides
     (data.reasoning, reasoning_fraction, phases) are left out: the folder's plan.yaml is the blend,
     and the kept recipe trains again with that plan without contradicting it."""
@@ -81,7 +93,7 @@ def run_recipe(recipe: PretrainRecipe, plan: Any | None) -> dict:
     return payload
 
 
-def _plan_phases(plan: Any) -> list:
+def _plan_phases(plan: Plan) -> list[PhasePlan]:
     phases = [p for p in plan.phases if p.name in ("pretrain", "midtrain") and p.budget_tokens > 0]
     if not phases:
         plan.require_phase("pretrain")  # the error that names the phases the plan has
@@ -89,11 +101,12 @@ def _plan_phases(plan: Any) -> list:
     return phases
 
 
-def plan_phases(recipe: PretrainRecipe, total_steps: int, plan: Any | None = None) -> list[Phase]:
-    """Step ranges with blend weights: the plan's phases (each at its budget) when given, else the
-    recipe's phases (fractions of all tokens)."""
+def plan_phases(recipe: PretrainRecipe, total_steps: int, plan: Plan | None = None) -> list[Phase]:
+    """Sequence ranges with blend weights: the plan's phases (each at its share of the trained
+    tokens) when given, else the recipe's phases (fractions of all steps)."""
+    rows = recipe.global_batch_tokens // recipe.seq_len  # global sequences per optimizer step
     if plan is not None:
-        return _from_plan(recipe, plan)
+        return _from_plan(plan, total_steps * rows, recipe.seq_len)
     data = recipe.data
     general, reasoning, default_share = data.general, data.reasoning, data.reasoning_fraction
     if default_share is None and not reasoning:
@@ -120,22 +133,34 @@ def plan_phases(recipe: PretrainRecipe, total_steps: int, plan: Any | None = Non
         share = spec.reasoning_fraction if spec and spec.reasoning_fraction is not None else None
         if share is None:
             share = default_share or 0.0
-        phases.append(Phase(name, start, end, *_weights(general, reasoning, share, name)))
+        weights, epochs = _weights(general, reasoning, share, name)
+        phases.append(Phase(name, start * rows, end * rows, weights, epochs))
         start = end
     return phases
 
 
-def _from_plan(recipe: PretrainRecipe, plan: Any) -> list[Phase]:
-    """One phase per plan phase, its steps its budget over the global batch, its weights the
-    plan's tokens (general corpus included): the blend then serves each corpus within one
-    sequence of the plan's tokens (`plan_tokens` checked that budgets are whole batches)."""
-    phases, start = [], 0
-    for phase in _plan_phases(plan):
-        end = start + phase.budget_tokens // recipe.global_batch_tokens
+def _from_plan(plan: Plan, sequences: int, seq_len: int) -> list[Phase]:
+    """One phase per plan phase. The run trains `sequences` global sequences (whole batches);
+    phase boundaries fall at each phase's cumulative share of them (exactly its budget when the
+    budgets add up to whole batches), and each phase serves its corpora by the plan's tokens, so
+    every corpus lands within one sequence of its share of the phase."""
+    phases = _plan_phases(plan)
+    total = sum(phase.budget_tokens for phase in phases)
+    if total != sequences * seq_len:
+        logger.info(
+            f"plan {plan.name}: {total:,} tokens are {total / seq_len:,.2f} sequences of "
+            f"{seq_len}; training {sequences:,} (whole global batches), every phase and corpus "
+            "at its share"
+        )
+    out, start, cumulative = [], 0, 0
+    for phase in phases:
+        cumulative += phase.budget_tokens
+        end = round(cumulative * sequences / total)
+        tokens = dict(phase.corpus_tokens())
         weights = phase.blend_weights()
-        phases.append(Phase(phase.name, start, end, weights, dict.fromkeys(weights)))
+        out.append(Phase(phase.name, start, end, weights, dict.fromkeys(weights), tokens))
         start = end
-    return phases
+    return out
 
 
 def _weights(
@@ -163,20 +188,9 @@ def _weights(
     return weights, epochs
 
 
-def corpus_path(workspace: Workspace, corpus: str) -> Path:
-    """A name under workspace tokens/, or a path to a token folder."""
-    candidate = Path(corpus).expanduser()
-    path = candidate if candidate.is_absolute() or "/" in corpus else workspace.tokens_dir / corpus
-    if not (path / "manifest.json").is_file():
-        raise StageNotReady(
-            f"token dataset {corpus!r} not found at {path}",
-            f"run `fl data tokenize --corpus {candidate.name}` first, or fix the corpus name",
-        )
-    return path
-
-
 class StagedData:
-    """The blend of the phase a step belongs to; a new blend opens exactly at a phase boundary."""
+    """The blend of the phase the next global sequence belongs to; a new blend opens exactly at
+    a phase boundary, inside a global batch if that is where the boundary falls."""
 
     def __init__(
         self,
@@ -199,30 +213,54 @@ class StagedData:
         self.world_size = world_size
         self.tokenizer_hash = tokenizer_hash
         self.index = -1
-        self.blend = None
+        self.blend: Blend | None = None
         self.finished: list[dict] = []  # what each finished phase served (see `served`)
 
-    def phase_index(self, step: int) -> int:
-        return next(i for i, phase in enumerate(self.phases) if step < phase.end_step)
+    @property
+    def position(self) -> int:
+        """Global sequences handed out so far (all processes)."""
+        if self.blend is None:
+            return 0
+        return self.phases[self.index].start + self.blend.step
 
     def batch(self, step: int, rows: int) -> dict:
-        """`rows` sequences of this process's share of `step`'s data: input_ids, labels, seq_idx."""
-        index = self.phase_index(step)
+        """`rows` sequences of this process's share of the next global micro-batch (rows x
+        world_size sequences, taken in order; `step` is the optimizer step they belong to):
+        input_ids, labels, seq_idx."""
+        count = rows * self.world_size
+        mine = range(self.rank * rows, (self.rank + 1) * rows)
+        start, parts = self.position, []
+        while self.position < start + count:
+            self._enter(self.position)
+            phase = self.phases[self.index]
+            done = self.position - start
+            take = min(start + count, phase.end) - self.position
+            part = range(max(mine.start, done) - done, min(mine.stop, done + take) - done)
+            parts.append(self.blend.advance(take, part if part.start < part.stop else range(0)))
+        return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+    def _enter(self, position: int) -> None:
+        """Open the blend of the phase that holds global sequence `position`."""
+        index = next((i for i, p in enumerate(self.phases) if position < p.end), None)
+        if index is None:
+            raise ConfigError(
+                f"the run asks for sequence {position:,} but its phases end at "
+                f"{self.phases[-1].end:,}",
+                "the run's steps and its phases disagree; rerun with the same recipe and plan",
+            )
         if index != self.index:
             if self.blend is not None:
                 self.finished.append(self._served_now())
             self.blend = self._open(index)
             self.index = index
-        return self.blend.next_batch(rows)
 
-    def _open(self, index: int):
-        from frontload.data.blend import Blend, BlendSource
-
+    def _open(self, index: int) -> Blend:
         phase = self.phases[index]
         sources = [
             BlendSource(
-                corpus_path(self.workspace, corpus),
-                weight=weight,
+                token_dir(self.workspace, corpus),
+                weight=None if phase.tokens else weight,
+                tokens=phase.tokens.get(corpus),
                 max_epochs=phase.max_epochs.get(corpus),
                 holdout_tokens=self.holdout_tokens,
             )
@@ -278,17 +316,12 @@ def validation_rows(
 ) -> dict[str, dict]:
     """Per source, its held-out last documents (see `holdout_start`, never served by the blend)
     cut into rows of `seq_len`: input_ids, labels, seq_idx (R, T). The same rows every time."""
-    import numpy as np
-
-    from frontload.data.blend import holdout_start
-    from frontload.data.shards import TokenDataset
-
     if tokens <= 0:
         return {}
     corpora = dict.fromkeys(corpus for phase in phases for corpus in phase.weights)
     rows = {}
     for corpus in corpora:
-        dataset = TokenDataset.open(corpus_path(workspace, corpus))
+        dataset = TokenDataset.open(token_dir(workspace, corpus))
         ids, docs = [], []
         for doc in range(dataset.num_documents - 1, holdout_start(dataset, tokens) - 1, -1):
             piece, _ = dataset.document(doc)

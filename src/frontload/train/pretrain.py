@@ -1,6 +1,7 @@
 """The pretraining loop: recipe + workspace (+ plan) -> runs/<name>/ with checkpoints, metrics and an
 HF export. Runs as one process, or under torchrun:
-`torchrun --nproc-per-node 8 -m frontload.train.pretrain RECIPE.yaml [--plan PLAN] [--resume]`."""
+`torchrun --nproc-per-node 8 -m frontload.train.pretrain RECIPE.yaml [--plan PLAN] [--resume]`
+(`fl train pretrain` starts the same with `--launch runs/<name>/launch.json`)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ import torch.distributed as dist
 
 from frontload.config import dump_yaml
 from frontload.errors import FrontloadError, TrainingError
+from frontload.plan import Plan, resolve_plan
 from frontload.train.checkpoint import CheckpointManager, export_hf, rng_state, set_rng_state
+from frontload.train.handoff import read_launch
 from frontload.train.kernel_choice import choose_kernels, kernel_record
 from frontload.train.metrics import (
     FlopCounter,
@@ -32,8 +35,8 @@ from frontload.train.moves import check_learning_rates, check_moved, fingerprint
 from frontload.train.phases import (
     StagedData,
     plan_phases,
-    plan_tokens,
     run_recipe,
+    run_steps,
     validation_rows,
 )
 from frontload.train.recipe import PretrainRecipe, load_recipe
@@ -78,7 +81,7 @@ class Dist:
 def pretrain(
     recipe: PretrainRecipe,
     workspace: Workspace,
-    plan: Any | None = None,
+    plan: Plan | None = None,
     resume: bool = False,
 ) -> Path:
     """Train (or continue) the run `recipe.name`; returns its folder runs/<name>/."""
@@ -101,7 +104,7 @@ def pretrain(
 
 
 def _train(
-    recipe: PretrainRecipe, workspace: Workspace, plan: Any | None, resume: bool, env: Dist
+    recipe: PretrainRecipe, workspace: Workspace, plan: Plan | None, resume: bool, env: Dist
 ) -> Path:
     from frontload.data.loader import DeviceLoader
     from frontload.train.parallel import init_weights, parallelize, replicas
@@ -123,7 +126,7 @@ def _train(
     if latest is not None:
         check_resume_plan(run_dir, plan)
     accum = recipe.grad_accum_steps(env.world_size)
-    total_steps = recipe.total_steps(plan_tokens(recipe, plan))
+    total_steps = run_steps(recipe, plan)
     tokenizer = _workspace_tokenizer(workspace)
     phases = plan_phases(recipe, total_steps, plan)
     data = StagedData(
@@ -410,21 +413,26 @@ def _build_optimizer(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m frontload.train.pretrain RECIPE.yaml` (under torchrun for several processes)."""
+    """`python -m frontload.train.pretrain` (under torchrun for several processes): the launcher's
+    `--launch runs/<name>/launch.json`, or by hand `RECIPE.yaml [--plan PLAN] [--resume]`."""
     parser = argparse.ArgumentParser(prog="frontload.train.pretrain", description=__doc__)
-    parser.add_argument("recipe", type=Path)
+    parser.add_argument("recipe", type=Path, nargs="?")
+    parser.add_argument("--launch", type=Path, default=None, help="launch file (fl train pretrain)")
     parser.add_argument("--plan", default=None, help="plan file or name in the workspace")
     parser.add_argument("--workspace", type=Path, default=None)
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)
+    if (args.recipe is None) == (args.launch is None):
+        parser.error("give a RECIPE.yaml or --launch FILE")
     try:
         workspace = Workspace.resolve(args.workspace)
-        plan = None
-        if args.plan is not None:
-            from frontload.plan import resolve_plan
-
-            plan = resolve_plan(workspace, args.plan)
-        run_dir = pretrain(load_recipe(args.recipe), workspace, plan, args.resume)
+        if args.launch is not None:
+            launch = read_launch(args.launch)
+            recipe, plan, resume = launch.recipe, launch.plan, launch.resume
+        else:
+            recipe, resume = load_recipe(args.recipe), args.resume
+            plan = resolve_plan(args.plan, workspace.plans_dir) if args.plan else None
+        run_dir = pretrain(recipe, workspace, plan, resume)
     except FrontloadError as error:
         if os.environ.get("FL_DEBUG"):
             raise

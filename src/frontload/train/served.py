@@ -11,17 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
 
 from frontload.errors import ConfigError
-from frontload.plan import plan_text
+from frontload.plan import Plan, plan_text
 
 SERVED_FILE = "served.jsonl"
 PLAN_FILE = "plan.yaml"
 PLAN_HASH_FILE = "plan.sha256"
 
 
-def record_plan(run_dir: Path, plan: Any | None) -> str | None:
+def record_plan(run_dir: Path, plan: Plan | None) -> str | None:
     """Write the plan and its hash into the run folder; returns the hash (None without a plan,
     and then a plan left there by an earlier run of that name is removed)."""
     if plan is None:
@@ -36,7 +35,7 @@ def record_plan(run_dir: Path, plan: Any | None) -> str | None:
     return digest
 
 
-def check_resume_plan(run_dir: Path, plan: Any | None) -> None:
+def check_resume_plan(run_dir: Path, plan: Plan | None) -> None:
     """A run resumes on the plan it started with: another plan (or none, or one where it had none)
     would change the blend mid-run without a word, so it is an error naming both."""
     kept = run_dir / PLAN_HASH_FILE
@@ -61,7 +60,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 def write_served(
-    run_dir: Path, run: str, stage: str, rows: list[dict], plan: Any | None = None
+    run_dir: Path, run: str, stage: str, rows: list[dict], plan: Plan | None = None
 ) -> Path:
     """`served.jsonl`: one row per (phase, corpus) in the shared contract's form."""
     digest = record_plan(run_dir, plan)
@@ -86,7 +85,7 @@ def write_served(
     return path
 
 
-def pretrain_rows(served: list[dict], plan: Any | None) -> list[dict]:
+def pretrain_rows(served: list[dict], plan: Plan | None) -> list[dict]:
     """StagedData's per-phase report as served rows. With a plan the phases are the plan's; the
     recipe's own stages (e.g. general-only then mixed) are all pretraining and add up into one."""
     totals: dict[tuple[str, str], dict] = {}

@@ -15,6 +15,9 @@ import pyarrow.parquet as pq
 
 from frontload.data.tokenizer import with_reasoning
 from frontload.errors import ConfigError, DataError, StageNotReady
+from frontload.plan import Plan
+from frontload.train.posttrain.recipe import SFTRecipe
+from frontload.workspace import Workspace
 
 
 def record_messages(row: dict) -> list[dict] | None:
@@ -46,7 +49,7 @@ class SFTData:
     sources: list[str] = field(default_factory=list)  # the corpus of each train conversation
 
 
-def _records(workspace, corpus: str) -> list[tuple[list[dict], int]]:
+def _records(workspace: Workspace, corpus: str) -> list[tuple[list[dict], int]]:
     """(conversation, tokens) per usable record of a corpus, in file order; tokens are the
     record's `total_tokens`, the measure the allocation plan counts in."""
     parts = sorted(workspace.corpus_dir(corpus).glob("*.parquet"))
@@ -83,7 +86,7 @@ def _split(records: list, rng: random.Random, eval_fraction: float) -> tuple[lis
     return records[n_eval:], records[:n_eval]
 
 
-def check_sft_recipe(recipe: Any, plan: Any) -> None:
+def check_sft_recipe(recipe: SFTRecipe, plan: Plan) -> None:
     """A recipe setting that contradicts the plan's SFT phase is an error naming both."""
     conflicts = []
     if recipe.corpora:
@@ -100,7 +103,7 @@ def check_sft_recipe(recipe: Any, plan: Any) -> None:
         )
 
 
-def sft_data(workspace, recipe: Any, plan: Any | None) -> SFTData:
+def sft_data(workspace: Workspace, recipe: SFTRecipe, plan: Plan | None) -> SFTData:
     """The SFT mixture: from the plan's sft phase (each corpus within one example of its tokens),
     else the recipe's corpora repeated by their epochs."""
     rng = random.Random(recipe.seed)
@@ -153,7 +156,7 @@ def chat_tokens(tokenizer: Any, messages: list[dict]) -> int:
 
 
 def cut_at_max_length(
-    data: SFTData, lengths: list[int], max_length: int, recipe: str, plan: Any | None
+    data: SFTData, lengths: list[int], max_length: int, recipe: str, plan: Plan | None
 ) -> None:
     """The SFT trainer cuts every conversation longer than `max_length` tokens (`lengths`: each
     train conversation's tokens). With a plan that is a contradiction, since the plan's tokens would

@@ -16,6 +16,7 @@ from typing import Any
 
 from frontload.data.tokenizer import fit_reasoning
 from frontload.errors import ConfigError, StageNotReady, TrainingError
+from frontload.plan import Plan
 from frontload.train.metrics import truncate_metrics
 from frontload.train.moves import (
     capped_warmup,
@@ -204,7 +205,7 @@ def last_checkpoint(folder: Path) -> str | None:
 
 
 def sft(
-    recipe: SFTRecipe, workspace: Workspace, plan: Any | None = None, resume: bool = True
+    recipe: SFTRecipe, workspace: Workspace, plan: Plan | None = None, resume: bool = True
 ) -> SFTResult:
     """Fine-tune `recipe.model` on the SFT mixture; writes runs/<name>/{checkpoints,hf,metrics.jsonl}."""
     import torch
@@ -214,11 +215,9 @@ def sft(
     quiet_libraries()
     capture_library_output(workspace.runs_dir / recipe.name / "train.log")
     torch.manual_seed(recipe.seed)
-    from frontload.plan import resolve_plan
     from frontload.train.posttrain.data import chat_tokens, cut_at_max_length, sft_data, sft_rows
     from frontload.train.served import check_resume_plan, record_plan, write_served
 
-    plan = resolve_plan(workspace, plan) if plan else None
     data = sft_data(workspace, recipe, plan)  # data errors before the load
     train, held_out = data.train, data.held_out
     model, tokenizer = load_model_and_tokenizer(workspace, recipe.model, recipe.tokenizer)
