@@ -23,6 +23,7 @@ demo: $(STAMP)
 	$(BIN)/fl run recipes/tiny/study.yaml --workspace demo-workspace --stage-tables
 
 lint: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/ruff check src tests benchmarks scripts
 

@@ -132,7 +132,7 @@ def bench_size(
         warm = folder / "tokenizer-ws"
         subprocess.run(
             [python, "-c", "from frontload.curate.length import ensure_tokenizer as e;"
-             "from frontload.curate.pipeline import sample_texts;"
+             "from frontload.curate.stages import sample_texts;"
              "from frontload.curate.readers import resolve_sources as r;"
              "from frontload.curate.recipe import load_recipe as l;"
              "from frontload.workspace import Workspace as W;"

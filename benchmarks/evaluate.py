@@ -21,7 +21,15 @@ import sys
 import time
 from pathlib import Path
 
-from frontload.evaluate.fidelity import (
+from frontload.evaluate.tasks import get_task
+from frontload.evaluate.tasks.files import load_task_records
+from frontload.evaluate.tasks.sources import BenchFiles
+from frontload.grading.sandbox import run_program, run_programs, run_tests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.evaluate.fidelity import (  # noqa: E402  (the suite lives with the tests)
     build_cases,
     gold_answers,
     grade_with_fl,
@@ -29,10 +37,6 @@ from frontload.evaluate.fidelity import (
     solution_cases,
     tally,
 )
-from frontload.evaluate.tasks import get_task
-from frontload.evaluate.tasks.files import load_task_records
-from frontload.evaluate.tasks.sources import BenchFiles
-from frontload.grading.sandbox import run_program, run_programs, run_tests
 
 
 def _rates(counts: dict[str, dict[str, int]]) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
 from rich.console import Console
@@ -35,25 +34,14 @@ def make_progress(transient: bool = False) -> Progress:
     )
 
 
-def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
-    """Iterate with a progress bar."""
-    if total is None and hasattr(items, "__len__"):
-        total = len(items)  # type: ignore[arg-type]
-    with make_progress() as progress:
-        task = progress.add_task(description, total=total, status="")
-        for item in items:
-            yield item
-            progress.advance(task)
-
-
-VERBOSE_ENV = "FL_VERBOSE"
-
-
 def _short_line(record: dict) -> str:
     """`message`, or `warning: message` from WARNING up: no timestamp, no module:function:line."""
     level = record["level"]
     prefix = "" if level.no < 30 else f"{level.name.lower()}: "
     return prefix.replace("{", "{{").replace("}", "}}") + "{message}\n{exception}"
+
+
+VERBOSE_ENV = "FL_VERBOSE"
 
 
 def configure_logging(verbose: bool = False) -> None:

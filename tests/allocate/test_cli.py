@@ -31,7 +31,8 @@ def test_solve_explain_and_report(corpora_workspace, tmp_path):
     plan_file = corpora_workspace.plans_dir / "tiny.yaml"
     result = runner.invoke(app, ["allocate", "explain", str(plan_file)])
     assert result.exit_code == 0 and "binding:" in result.output
-    result = runner.invoke(app, ["allocate", "explain", str(plan_file), "--export", "megatron"])
+    export = ["data", "blend-export", "--plan", str(plan_file), "--format", "megatron", "-w", ws]
+    result = runner.invoke(app, export)
     weights = [float(w) for w in result.output.split()[::2]]
     assert result.exit_code == 0 and sum(weights) == pytest.approx(1.0, abs=1e-6)
     result = runner.invoke(app, ["report", "plan", str(config), "-w", ws, "--points", "3"])

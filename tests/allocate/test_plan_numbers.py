@@ -69,9 +69,8 @@ def test_hf_probabilities_reproduce_token_weights_by_simulation(long_and_short):
     from frontload.cli import app
 
     runner = CliRunner()
-    result = runner.invoke(
-        app, ["allocate", "explain", "mix", "--export", "hf"], catch_exceptions=False
-    )
+    hf = ["data", "blend-export", "--plan", "mix", "--format", "hf"]
+    result = runner.invoke(app, hf, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     names, probs, weights = out["datasets"], out["probabilities"], out["token_weights"]
@@ -82,7 +81,7 @@ def test_hf_probabilities_reproduce_token_weights_by_simulation(long_and_short):
     # token weights used as per-example probabilities (the old export) miss by far more
     wrong = _token_shares(long_and_short, names, weights, 2_000_000, seed=1)
     assert abs(wrong[1] / weights[1] - 1) > 0.5
-    # fl data blend-export gives the same numbers for the same plan
+    # the whole JSON export gives the same numbers for the same plan
     blend = runner.invoke(app, ["data", "blend-export", "--plan", "mix"], catch_exceptions=False)
     assert json.loads(blend.output)["hf_probabilities"] == pytest.approx(probs)
 

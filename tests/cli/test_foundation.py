@@ -8,10 +8,11 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
+from frontload.catalog import Catalog
 from frontload.cli import app, route_bare_sql
 from frontload.config import StrictModel, load_yaml
 from frontload.errors import ConfigError, DataError, InputError
-from frontload.workspace import Catalog, Workspace
+from frontload.workspace import Workspace
 
 
 class Recipe(StrictModel):

@@ -6,8 +6,8 @@ import re
 
 from tests.fl_cli import run_fl
 
+from frontload.catalog import VIEWS
 from frontload.cli import command_tree
-from frontload.workspace import VIEWS
 
 
 def _commands(command, path=()):

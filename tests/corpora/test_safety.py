@@ -59,7 +59,8 @@ def test_copied_workspace_reads_its_own_data(workspace, pool, tmp_path, capsys, 
     connection.close()
     assert str(workspace.root) not in sql and str(copy.resolve()) in sql, sql
     assert " 2 " in output  # one row per part file of the copy
-    from frontload.workspace import Catalog, Workspace
+    from frontload.catalog import Catalog
+    from frontload.workspace import Workspace
 
     with Catalog(Workspace.resolve(copy), read_only=True) as catalog:  # no refresh at all
         assert catalog.query("SELECT count(*) AS n FROM pool").to_pylist() == [{"n": 2}]

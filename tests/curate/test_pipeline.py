@@ -13,10 +13,10 @@ import pytest
 from tests.curate.helpers import read_folder, sample_recipe, write_recipe
 from typer.testing import CliRunner
 
+from frontload.catalog import Catalog
 from frontload.cli import app
 from frontload.curate.schema import RECORD_SCHEMA
 from frontload.quickstart.sample import generate_sample
-from frontload.workspace import Catalog
 
 
 @pytest.fixture(scope="module")
@@ -150,8 +150,8 @@ def test_recipe_mistake_found_late_keeps_the_previous_pool(curated, tmp_path):
 
 def test_executor_config_builds_slurm_and_ray(tmp_path):
     from frontload.curate.executors import make_executor
-    from frontload.curate.pipeline import Stage
     from frontload.curate.recipe import ExecutorConfig
+    from frontload.curate.stages import Stage
 
     stage = Stage("ingest", [lambda data, rank, world: data], 8, [None])
     slurm = ExecutorConfig(kind="slurm", tasks=8, slurm={"partition": "cpu", "cpus_per_task": 4})

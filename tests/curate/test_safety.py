@@ -105,9 +105,9 @@ class _Payload:
 
 def test_hostile_decontam_index_is_refused_and_never_runs(sample, tmp_path, capsys, monkeypatch):
     """A shared workspace whose unfinished run carries an index with a pickled payload."""
-    from frontload.curate.pipeline import RunFolders, run_id_for
     from frontload.curate.readers import resolve_sources
     from frontload.curate.recipe import load_recipe
+    from frontload.curate.stages import RunFolders, run_id_for
 
     ws = Workspace.resolve(tmp_path / "ws").ensure()
     path = write_recipe(tmp_path / "recipe.yaml", sample_recipe(sample, tasks=1))

@@ -1,6 +1,6 @@
 """Math-grading fidelity on cases built from the benchmark answer keys (counts asserted)."""
 
-from frontload.evaluate.fidelity import build_cases, gold_answers, grade_with_fl, tally
+from tests.evaluate.fidelity import build_cases, gold_answers, grade_with_fl, tally
 
 
 def test_fidelity_suite_on_the_benchmark_answer_keys(bench_files):

@@ -56,8 +56,8 @@ def test_run_writes_samples_and_summary_and_resumes(tiny_model, mini_data, tmp_p
 
 
 def test_cli_run_score_report_and_catalog(tiny_model, mini_data, workspace, tmp_path):
+    from frontload.catalog import Catalog
     from frontload.cli import app
-    from frontload.workspace import Catalog
 
     runner = CliRunner()
     common = [

@@ -9,9 +9,10 @@ import random
 
 import torch
 
+from frontload.train.posttrain.common import load_model_and_tokenizer
 from frontload.train.posttrain.recipe import RLRecipe, SFTRecipe
 from frontload.train.posttrain.rl import rl
-from frontload.train.posttrain.sft import load_model_and_tokenizer, sft
+from frontload.train.posttrain.sft import sft
 
 from .conftest import build_model, build_tokenizer, write_corpus
 

@@ -72,7 +72,7 @@ def test_packed_documents_do_not_see_each_other(toy_workspace):
     import torch
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    from frontload.train.posttrain.sft import load_model_and_tokenizer
+    from frontload.train.posttrain.common import load_model_and_tokenizer
 
     model, tokenizer = load_model_and_tokenizer(toy_workspace, "runs/base/hf", None)
     model.eval()

@@ -10,8 +10,9 @@ from safetensors.torch import load_file
 
 from frontload.errors import TrainingError
 from frontload.train.moves import check_moved, fingerprint
+from frontload.train.posttrain.common import load_model_and_tokenizer
 from frontload.train.posttrain.recipe import SFTRecipe
-from frontload.train.posttrain.sft import load_model_and_tokenizer, sft
+from frontload.train.posttrain.sft import sft
 
 
 def short_recipe(name: str, steps: int) -> SFTRecipe:

@@ -77,7 +77,7 @@ def test_pretraining_serves_the_plan_within_one_sequence(token_workspace):
 
     assert load_plan(run / "plan.yaml") == plan
 
-    from frontload.workspace import Catalog
+    from frontload.catalog import Catalog
 
     with Catalog(token_workspace) as catalog:
         catalog.refresh()

@@ -47,7 +47,7 @@ def test_tiny_run_learns_switches_phase_and_exports(token_workspace, unigram_ent
     assert evals[-1]["val_loss_general"] < evals[0]["val_loss_general"]
     assert "val_loss_dldq" in evals[-1]
 
-    from frontload.workspace import Catalog
+    from frontload.catalog import Catalog
 
     with Catalog(token_workspace) as catalog:
         catalog.refresh()

@@ -23,8 +23,9 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from frontload.catalog import Catalog
 from frontload.errors import InputError, StageNotReady
-from frontload.workspace import Catalog, Workspace
+from frontload.workspace import Workspace
 
 LOWER_IS_BETTER = ("bpb", "loss", "perplexity", "ppl")
 COLUMNS = (

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from frontload.allocate.problem import Affine, Problem, affine_value, bounds, evaluate
+from frontload.allocate.problem import Affine, Problem, affine_value, bounds, evaluate, interval
 from frontload.errors import SolverError
 
 REFINE_ROUNDS = 4  # cutting-plane rounds: tangents added where the LP's solution lies
@@ -118,12 +118,7 @@ def lp_arrays(
         target.append((row.affine, row.rhs))
 
     def span(affine: Affine) -> tuple[float, float]:
-        a = b = affine.get(-1, 0.0)
-        for i, c in affine.items():
-            if i != -1:
-                a += c * (lo[i] if c > 0 else hi[i])
-                b += c * (hi[i] if c > 0 else lo[i])
-        return a, b
+        return interval(affine, lo, hi)
 
     for index, h in enumerate(problem.hypos):
         if h.kind == "min":

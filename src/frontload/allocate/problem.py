@@ -84,21 +84,22 @@ def affine_matrix(affines: list[Affine], n: int):
     return sparse.csr_matrix((data, (rows, cols)), shape=(len(affines), n)), const
 
 
+def interval(affine: Affine, lo: np.ndarray, hi: np.ndarray) -> tuple[float, float]:
+    """The range of an affine expression over the box lo <= x <= hi (interval arithmetic)."""
+    a = b = affine.get(-1, 0.0)
+    for i, c in affine.items():
+        if i != -1:
+            a += c * (lo[i] if c > 0 else hi[i])
+            b += c * (hi[i] if c > 0 else lo[i])
+    return a, b
+
+
 def bounds(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
     """Interval bounds of every variable (all concave kinds are increasing in their arguments)."""
     lo, hi = np.zeros(problem.n_vars), np.zeros(problem.n_vars)
     hi[: problem.n_x] = problem.upper
-
-    def interval(affine: Affine) -> tuple[float, float]:
-        a = b = affine.get(-1, 0.0)
-        for i, c in affine.items():
-            if i != -1:
-                a += c * (lo[i] if c > 0 else hi[i])
-                b += c * (hi[i] if c > 0 else lo[i])
-        return a, b
-
     for h in problem.hypos:
-        spans = [interval(a) for a in h.args]
+        spans = [interval(a, lo, hi) for a in h.args]
         lo[h.var] = concave_value(h.kind, [s[0] for s in spans], h.params)
         hi[h.var] = concave_value(h.kind, [s[1] for s in spans], h.params)
     return lo, hi

@@ -10,7 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from frontload.workspace import Catalog, Workspace, unreadable_advice
+from frontload.catalog import Catalog
+from frontload.filecheck import unreadable_advice
+from frontload.workspace import Workspace
 
 WorkspaceOption = Annotated[
     Path | None,

@@ -14,7 +14,9 @@ from frontload.cli.common import WorkspaceOption, print_table, workspace_from
 from frontload.config import validate
 from frontload.curate.corpora import load_rules
 from frontload.curate.corpus_build import build_corpora
-from frontload.curate.pipeline import CurateResult, curation_status, run_curation
+from frontload.curate.finish import CurateResult
+from frontload.curate.follow import curation_status
+from frontload.curate.pipeline import run_curation
 from frontload.curate.publish import published_run
 from frontload.curate.quality import train_from_config
 from frontload.curate.recipe import QualityTrainConfig, load_recipe

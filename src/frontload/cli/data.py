@@ -10,11 +10,11 @@ import typer
 
 from frontload.cli.common import WorkspaceOption, refresh_catalog, workspace_from
 from frontload.data.blend import BlendSource
-from frontload.data.interop import export_blend, export_megatron, plan_sources
+from frontload.data.interop import export_blend, export_megatron, megatron_prefix, plan_sources
 from frontload.data.shards import TokenDataset, token_dir
 from frontload.data.tokenize import EmptyCorpus, tokenize_corpus, workspace_corpora
 from frontload.errors import ConfigError, StageNotReady
-from frontload.plan import resolve_plan
+from frontload.plan import megatron_data_path, resolve_plan
 from frontload.workspace import Workspace
 
 app = typer.Typer(help="Token shards and blends.", no_args_is_help=True)
@@ -103,7 +103,9 @@ def info(
     )
 
 
-def _sources_from_options(ws: Workspace, weights: list[str]) -> list[BlendSource]:
+def _sources_from_options(
+    ws: Workspace, weights: list[str], must_exist: bool = True
+) -> list[BlendSource]:
     sources = []
     for item in weights:
         name, sep, value = item.partition("=")
@@ -114,11 +116,32 @@ def _sources_from_options(ws: Workspace, weights: list[str]) -> list[BlendSource
         if not sep or weight is None:
             raise ConfigError(f"--source {item!r} must look like NAME=WEIGHT, e.g. dldq=0.3")
         BlendSource(Path(name), weight=weight)  # a bad weight is named before a missing folder
-        sources.append(BlendSource(token_dir(ws, name), weight=weight))
+        sources.append(BlendSource(token_dir(ws, name, must_exist), weight=weight))
     return sources
 
 
 EXPORT_FORMATS = ("json", "megatron", "hf", "fl")
+
+
+def megatron_path(
+    ws: Workspace, plan: str | None, phase: str, source: list[str] | None, prefix: str | None
+) -> str:
+    """The Megatron `--data-path` of a plan's phase or a hand blend (token weights)."""
+    if plan:
+        weights = resolve_plan(plan, ws.plans_dir).require_phase(phase).blend_weights()
+    else:
+        sources = _sources_from_options(ws, source or [], must_exist=False)
+        total = sum(s.weight or 0.0 for s in sources)
+        if total <= 0:
+            raise ConfigError("blend weights sum to zero", "give a source a positive weight")
+        weights = {s.path.name: (s.weight or 0.0) / total for s in sources}
+
+    def files(corpus: str) -> str:
+        if prefix:
+            return prefix.format(corpus=corpus)
+        return str(megatron_prefix(token_dir(ws, corpus, must_exist=False)))
+
+    return megatron_data_path(weights, files)
 
 
 @app.command("blend-export")
@@ -158,14 +181,15 @@ def blend_export(
         raise ConfigError("give either --source NAME=WEIGHT (repeatable) or --plan PLAN")
     if fmt not in EXPORT_FORMATS:
         raise ConfigError(f"--format {fmt}: unknown format", f"use {', '.join(EXPORT_FORMATS)}")
+    if fmt == "megatron":  # names the Megatron files: the token datasets need not be here
+        typer.echo(megatron_path(ws, plan, phase, source, prefix))
+        return
     if plan:
         sources = plan_sources(resolve_plan(plan, ws.plans_dir).require_phase(phase), ws)
     else:
         sources = _sources_from_options(ws, source)
     exported = export_blend(sources, seed=seed, prefix=prefix)
-    if fmt == "megatron":
-        typer.echo(exported["megatron_data_path"])
-    elif fmt == "hf":
+    if fmt == "hf":
         rows = exported["sources"]
         payload = {
             "datasets": [r["name"] for r in rows],

@@ -8,11 +8,11 @@ from typing import Annotated
 import duckdb
 import typer
 
+from frontload.catalog import VIEWS, Catalog
 from frontload.cli.common import WorkspaceOption, print_table, warn_skipped, workspace_from
 from frontload.curate.report import compare_table, load_manifests
 from frontload.curate.stats import summarize
 from frontload.errors import InputError
-from frontload.workspace import VIEWS, Catalog
 
 app = typer.Typer(help="Query the workspace catalog with SQL.", no_args_is_help=True)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from loguru import logger
 
+from frontload.catalog import Catalog
 from frontload.config import dump_yaml
 from frontload.curate.corpora import (
     PLACEHOLDER,
@@ -33,7 +34,8 @@ from frontload.curate.manifest import (
 )
 from frontload.curate.schema import COLUMNS, RECORD_SCHEMA
 from frontload.errors import ConfigError, DataError, StageNotReady
-from frontload.workspace import Catalog, Workspace, check_files
+from frontload.filecheck import check_files
+from frontload.workspace import Workspace
 
 RESERVED = {"pool", "pool_all"}
 NUMERIC = ("quality", "answer_tokens", "total_tokens")

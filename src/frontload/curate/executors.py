@@ -67,7 +67,7 @@ BIN = str(Path(sys.executable).parent)
 
 class SlurmStageExecutor(SlurmPipelineExecutor):
     """datatrove's Slurm executor without its extra merge-stats job per stage: fl sums the
-    per-task stats itself (`pipeline.collect_stats`), and after a failure that job would wait in
+    per-task stats itself (`step_stats.collect_stats`), and after a failure that job would wait in
     the queue forever for its `afterok` dependency."""
 
     def launch_merge_stats(self) -> None:

@@ -114,7 +114,7 @@ def read_manifest(workspace: Workspace, name: str) -> dict[str, Any]:
             f"corpus {name!r} has no manifest at {path}",
             f"built corpora: {', '.join(built) or 'none'}; run `fl curate corpora`",
         )
-    from frontload.workspace import check_files
+    from frontload.filecheck import check_files
 
     check_files([path])  # a truncated or foreign manifest: one line naming it
     return json.loads(path.read_text(encoding="utf-8"))

@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from frontload.errors import DataError
+from frontload.filecheck import unreadable
 from frontload.workspace import Workspace
 
 # Steps whose removals say "this input is not what the recipe claims"; duplicates and
@@ -31,7 +32,6 @@ def published_run(workspace: Workspace) -> str | None:
 
 def damaged_outputs(workspace: Workspace) -> list[Path]:
     """Published files that are no longer readable (truncated, replaced): the run must be redone."""
-    from frontload.workspace import unreadable
 
     paths = sorted(workspace.pool_dir.glob("*.parquet"))
     paths += sorted(workspace.removed_dir.glob("*/*.parquet"))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from frontload.catalog import Catalog
+from frontload.curate.publish import published_run
 from frontload.errors import StageNotReady
-from frontload.workspace import Catalog, Workspace
+from frontload.workspace import Workspace
 
 
 @dataclass
@@ -17,12 +19,6 @@ class CurateSummary:
     sources: object
     domains: object
     tokens: object
-
-
-def current_run(workspace: Workspace) -> str | None:
-    """The run whose outputs are in pool/ (written by the pipeline when a run starts)."""
-    marker = workspace.curate_state_dir / "current_run"
-    return marker.read_text().strip() if marker.exists() else None
 
 
 def step_table(catalog: Catalog, run_id: str | None):
@@ -53,7 +49,7 @@ def summarize(workspace: Workspace) -> CurateSummary:
             raise StageNotReady(
                 f"no curated pool in {workspace.root}", "run `fl curate run RECIPE.yaml` first"
             )
-        run_id = current_run(workspace)
+        run_id = published_run(workspace)
         steps = step_table(catalog, run_id)
         sources = catalog.query(
             """

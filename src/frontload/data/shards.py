@@ -27,15 +27,15 @@ OFFSET_DTYPE = np.dtype("<i8")
 MASK_DTYPE = np.dtype("u1")
 
 
-def token_dir(workspace: Workspace, corpus: str) -> Path:
+def token_dir(workspace: Workspace, corpus: str, must_exist: bool = True) -> Path:
     """Where the token dataset `corpus` lives, the one way every stage resolves it: a path
     (absolute, or with a `/`) as given, else `tokens/<name>` in lower case (the names `fl data
     tokenize` writes; plans and recipes may spell a corpus `DSHQ` or `dshq`). Missing is an error
-    naming the command that makes it."""
+    naming the command that makes it (unless `must_exist` is False: a path to name elsewhere)."""
     candidate = Path(corpus).expanduser()
     named = not candidate.is_absolute() and "/" not in corpus
     path = workspace.tokens_dir / corpus.lower() if named else candidate
-    if not (path / MANIFEST).is_file():
+    if must_exist and not (path / MANIFEST).is_file():
         raise StageNotReady(
             f"token dataset {corpus!r} not found at {path}",
             f"run `fl data tokenize --corpus {candidate.name}` first, or fix the corpus name",

@@ -27,7 +27,8 @@ from frontload.data.shards import (
     token_dtype,
 )
 from frontload.errors import DataError, StageNotReady
-from frontload.workspace import Workspace, check_files
+from frontload.filecheck import check_files
+from frontload.workspace import Workspace
 
 DEFAULT_ROWS_PER_SHARD = 100_000
 BATCH_ROWS = 1024

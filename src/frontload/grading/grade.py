@@ -179,12 +179,6 @@ def parse_number(text: str) -> tuple[Fraction, bool] | None:
         return None
 
 
-def to_number(text: str) -> Fraction | None:
-    """The exact value of a plain numeric answer ("$1,080.00", "025", "\\frac{1}{2}", "18 cm")."""
-    parsed = parse_number(text)
-    return parsed[0] if parsed else None
-
-
 def fast_equal(prediction: str, reference: str) -> bool | None:
     """True/False when it can be decided exactly, else None (Math-Verify decides).
 

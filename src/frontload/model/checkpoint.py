@@ -13,27 +13,8 @@ import torch
 from safetensors import safe_open
 
 from frontload.errors import ConfigError
+from frontload.model.config import SHAPE_FIELDS
 from frontload.model.nemotron import read_config
-
-# Config fields that decide parameter shapes (the hint names those that differ).
-SHAPE_FIELDS = (
-    "layer_pattern",
-    "vocab_size",
-    "hidden_size",
-    "intermediate_size",
-    "num_attention_heads",
-    "num_key_value_heads",
-    "head_dim",
-    "mamba_num_heads",
-    "mamba_head_dim",
-    "ssm_state_size",
-    "n_groups",
-    "conv_kernel",
-    "use_conv_bias",
-    "use_bias",
-    "mlp_bias",
-    "tie_word_embeddings",
-)
 
 
 def checkpoint_shapes(folder: Path) -> dict[str, tuple[int, ...]]:

@@ -108,6 +108,16 @@ INTEGER_FIELDS = (
     "chunk_size",
     "max_position_embeddings",
 )
+# Fields that decide parameter shapes (a checkpoint's hint names those that differ): the pattern,
+# the sizes except the scan chunk and the length guard, and the bias/tying switches.
+SHAPE_FIELDS = (
+    "layer_pattern",
+    *(f for f in INTEGER_FIELDS if f not in ("chunk_size", "max_position_embeddings")),
+    "use_conv_bias",
+    "use_bias",
+    "mlp_bias",
+    "tie_word_embeddings",
+)
 
 
 def validate_config(config: HybridConfig) -> None:

@@ -93,11 +93,6 @@ def eval_values(workspace: Workspace, eval_run: str) -> dict[str, dict[str, floa
     return out
 
 
-def our_scores(workspace: Workspace, eval_run: str) -> dict[str, float]:
-    """Category means and `avg` (mean of categories) of one evaluation run, in percent."""
-    return eval_values(workspace, eval_run).get("score", {})
-
-
 def load_models(folder: Path) -> list[dict]:
     models_path = folder / "models.json"
     if not models_path.is_file():

@@ -23,16 +23,6 @@ def extract_code(text: str) -> tuple[str, str]:
     return text or "", "raw"
 
 
-def truncate_at_stop(text: str, stops: Sequence[str] = BASE_STOP) -> str:
-    """Cut a base-model completion at the first top-level stop sequence (as generation would)."""
-    cut = len(text)
-    for stop in stops:
-        index = text.find(stop)
-        if index >= 0:
-            cut = min(cut, index)
-    return text[:cut]
-
-
 def run_and_grade(jobs: Sequence[Job], rules: Sequence[str], workers: int) -> list[Graded]:
     """Run each job in the sandbox (tests judged in a separate process), one Graded per job."""
     results = run_programs(jobs, workers=workers)

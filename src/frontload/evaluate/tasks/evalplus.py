@@ -14,8 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from frontload.errors import FrontloadError
+from frontload.evaluate.generation import truncate_at
 from frontload.evaluate.tasks.base import Graded, Sample, Task, check_mode, require
-from frontload.evaluate.tasks.codecommon import BASE_STOP, extract_code, truncate_at_stop
+from frontload.evaluate.tasks.codecommon import BASE_STOP, extract_code
 from frontload.grading.sandbox import CallsResult, Limits, Raised, run_calls
 
 CHAT_TEMPLATE = (
@@ -76,7 +77,7 @@ class EvalPlusTask(Task):
     def candidate_code(self, sample: Sample, completion: str) -> tuple[str, str]:
         meta = sample.meta
         if meta["mode"] == "base" and "```" not in completion:
-            return meta["problem"] + truncate_at_stop(completion), "continuation"
+            return meta["problem"] + truncate_at(completion, BASE_STOP), "continuation"
         code, rule = extract_code(completion)
         if f"def {meta['entry_point']}" not in code:
             code = meta["problem"] + code

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from frontload.evaluate.generation import truncate_at
 from frontload.evaluate.tasks.base import Sample, Task, check_mode, require
 from frontload.evaluate.tasks.codecommon import (
     BASE_STOP,
     extract_code,
     run_and_grade,
-    truncate_at_stop,
 )
 from frontload.grading.sandbox import Job, Limits
 
@@ -55,7 +55,7 @@ class HumanEval(Task):
         """Problem + completion (base) or the extracted function (chat); `check` judged apart."""
         meta = sample.meta
         if meta["mode"] == "base":
-            code, rule = meta["problem"] + truncate_at_stop(completion), "continuation"
+            code, rule = meta["problem"] + truncate_at(completion, BASE_STOP), "continuation"
         else:
             code, rule = extract_code(completion)
             if f"def {meta['entry_point']}" not in code:

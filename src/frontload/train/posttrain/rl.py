@@ -12,6 +12,7 @@ import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -23,9 +24,7 @@ from frontload.train.moves import (
     fingerprint,
     learning_rate_recorder,
 )
-from frontload.train.posttrain.recipe import RLRecipe
-from frontload.train.posttrain.rewards import RewardLog, build_rewards, task_of
-from frontload.train.posttrain.sft import (
+from frontload.train.posttrain.common import (
     MetricsWriter,
     checkpoint_step,
     drop_printer,
@@ -34,10 +33,12 @@ from frontload.train.posttrain.sft import (
     load_model_and_tokenizer,
     mark_auto_loadable,
     metrics_callback,
-    pick_device,
     quiet_libraries,
     resolve,
+    trainer_args,
 )
+from frontload.train.posttrain.recipe import RLRecipe
+from frontload.train.posttrain.rewards import RewardLog, build_rewards, task_of
 from frontload.train.progress import capture_library_output, progress_callback
 from frontload.workspace import Workspace
 
@@ -125,32 +126,24 @@ def longest_prompt(tokenizer, prompts: list[dict]) -> int:
     return max(len(ids) for ids in tokenizer(texts)["input_ids"])
 
 
-def grpo_config(recipe: RLRecipe, run_dir: Path, weights: list[float] | None):
+def grpo_config(recipe: RLRecipe, run_dir: Path, weights: list[float] | None) -> Any:
     """The study's GRPO settings: constant LR, G rollouts per prompt, temperature, KL beta."""
     from trl import GRPOConfig
 
     rollouts = recipe.prompts_per_step * recipe.num_generations
-    return GRPOConfig(
-        output_dir=str(run_dir / "checkpoints"),
-        learning_rate=recipe.lr,
+    return trainer_args(
+        GRPOConfig,
+        recipe,
+        run_dir,
         lr_scheduler_type="constant",
         warmup_steps=0,
         num_generations=recipe.num_generations,
-        per_device_train_batch_size=recipe.micro_batch_size,
         gradient_accumulation_steps=max(1, rollouts // recipe.micro_batch_size),
         temperature=recipe.temperature,
         beta=recipe.beta,
         max_completion_length=recipe.max_completion_length,
         num_train_epochs=recipe.epochs,
-        max_steps=recipe.max_steps,
-        logging_steps=recipe.logging_steps,
-        save_steps=recipe.save_steps,
-        save_total_limit=2,
         reward_weights=weights,
-        report_to="none",
-        seed=recipe.seed,
-        disable_tqdm=True,
-        **pick_device(recipe.hardware),
     )
 
 

@@ -1,4 +1,4 @@
-"""The math-grading fidelity suite: cases built from benchmark answer keys, with known verdicts.
+"""The math-grading fidelity suite (tests/evaluate/test_fidelity.py, benchmarks/evaluate.py): cases built from benchmark answer keys, with known verdicts.
 
 Each gold answer yields: the gold against itself; the gold stated in the answer styles models use
 (boxed, "the answer is", Minerva's "Final Answer: The final answer is", `**Answer:**`, `Answer:`
