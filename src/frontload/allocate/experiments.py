@@ -24,6 +24,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from frontload.catalog import Catalog
+from frontload.config import read_yaml
 from frontload.errors import InputError, StageNotReady
 from frontload.workspace import Workspace
 
@@ -89,7 +90,6 @@ def _trained_run(row: dict, runs: set[str]) -> str | None:
 
 
 def _seed(ws: Workspace, run: str) -> int | None:
-    from frontload.config import read_yaml
 
     recipe = ws.runs_dir / run / "recipe.yaml"
     if recipe.is_file():

@@ -26,6 +26,7 @@ from frontload.allocate.model import (
 from frontload.allocate.paper import convert_paper_rows
 from frontload.allocate.pools import CorpusSpec, Pools, pools_from_specs
 from frontload.allocate.problem import Problem, affine_value, evaluate
+from frontload.config import read_yaml, validate
 from frontload.errors import InputError
 
 REQUIRED = ("run", "pretrain", "sft", "pretrain_budget", "category", "score")
@@ -75,7 +76,6 @@ def read_experiments(path: str | Path) -> list[dict]:
 
 def read_corpora(path: str | Path) -> dict[str, CorpusSpec]:
     """The `corpora:` mapping of a YAML file (an allocate config, or just that key)."""
-    from frontload.config import read_yaml, validate
 
     data = read_yaml(path)
     corpora = data.get("corpora") if isinstance(data, dict) else None

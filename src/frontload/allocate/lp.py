@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from frontload.allocate.problem import Affine, Problem, affine_value, bounds, evaluate, interval
+from frontload.allocate.problem import (
+    Affine,
+    Problem,
+    affine_matrix,
+    affine_value,
+    bounds,
+    evaluate,
+    interval,
+)
 from frontload.errors import SolverError
 
 REFINE_ROUNDS = 4  # cutting-plane rounds: tangents added where the LP's solution lies
@@ -45,8 +53,6 @@ class LPArrays:
 
     def matrices(self):
         from scipy import sparse
-
-        from frontload.allocate.problem import affine_matrix
 
         def stack(rows):
             if not rows:

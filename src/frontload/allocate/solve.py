@@ -10,8 +10,10 @@ import numpy as np
 from frontload.allocate.baselines import baseline_allocations
 from frontload.allocate.build import Built, build_problem
 from frontload.allocate.config import AllocateConfig
-from frontload.allocate.diagnose import raise_infeasible
-from frontload.allocate.lp import Solution
+from frontload.allocate.conic import solve_conic
+from frontload.allocate.diagnose import conflicts, raise_infeasible
+from frontload.allocate.lp import Solution, solve_lp
+from frontload.allocate.milp import solve_milp
 from frontload.allocate.model import TERMS, ResponseModel, load_model, predict
 from frontload.allocate.pools import Pools, pools_from_specs, pools_from_workspace, read_manifest
 from frontload.allocate.predict import predict_oriented
@@ -101,7 +103,6 @@ def resolve_pools(
 
 def run_solver(built: Built, config: AllocateConfig) -> Solution:
     """Dispatch to the chosen backend; infeasible problems get a diagnosis."""
-    from frontload.allocate.diagnose import conflicts
 
     if conflicts(built.problem):
         raise_infeasible(built.problem)
@@ -118,14 +119,9 @@ def run_solver(built: Built, config: AllocateConfig) -> Solution:
             "or drop extra_terms",
         )
     if discrete:
-        from frontload.allocate.milp import solve_milp
-
         return solve_milp(built, config)
     if config.solver == "lp":
-        from frontload.allocate.lp import solve_lp
-
         return solve_lp(built.problem, config.lp_breakpoints)
-    from frontload.allocate.conic import solve_conic
 
     return solve_conic(built.problem, config.extra_terms)
 

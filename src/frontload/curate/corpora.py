@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from frontload.config import StrictModel
+from frontload.config import StrictModel, read_yaml, validate
 from frontload.errors import ConfigError
 from frontload.workspace import Workspace
 
@@ -213,7 +213,6 @@ def load_rules(
     workspace: Workspace, recipe: Path | None = None, overrides: dict[str, Any] | None = None
 ) -> CorporaConfig:
     """The recipe's `corpora:` section, else the rules of the last build, else the defaults."""
-    from frontload.config import read_yaml, validate
 
     saved = workspace.corpora_dir / RULES_FILE
     if recipe is not None:

@@ -16,6 +16,7 @@ from datatrove.executor.slurm import SlurmPipelineExecutor
 
 from frontload.curate.recipe import ExecutorConfig
 from frontload.curate.timing import with_laps
+from frontload.errors import InputError
 
 
 def make_executor(config: ExecutorConfig, stage: Any, logging_dir: Path, depends=None):
@@ -101,7 +102,6 @@ def connect(config: ExecutorConfig) -> None:
     Ray: the cluster at `executor.ray.address` (or RAY_ADDRESS), or a local one started here when
     neither is set. Slurm: `sbatch` must be on PATH.
     """
-    from frontload.errors import InputError
 
     if config.kind == "slurm" and shutil.which("sbatch") is None:
         raise InputError(
@@ -135,7 +135,6 @@ def connect(config: ExecutorConfig) -> None:
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
     """ray.init retries an unreachable address for minutes: try its port first."""
-    from frontload.errors import InputError
 
     host, _, port = address.removeprefix("ray://").rpartition(":")
     try:

@@ -13,6 +13,7 @@ from pathlib import Path
 from loguru import logger
 
 from frontload.curate.recipe import LengthConfig
+from frontload.data.tokenizer import train_tokenizer
 from frontload.errors import InputError
 from frontload.workspace import Workspace
 
@@ -44,7 +45,6 @@ def ensure_tokenizer(
     if existing.is_file():
         logger.info(f"counting tokens with the workspace tokenizer {existing}")
         return existing
-    from frontload.data.tokenizer import train_tokenizer
 
     texts = [t for t in islice(sample_texts, config.sample_records) if t]
     if not texts:

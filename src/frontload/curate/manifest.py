@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from frontload.errors import StageNotReady
+from frontload.filecheck import check_files
 from frontload.workspace import Workspace
 
 VOCAB_SAMPLE = 2000  # records whose words measure vocabulary entropy (fixed, so corpora compare)
@@ -105,7 +107,6 @@ def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
 
 def read_manifest(workspace: Workspace, name: str) -> dict[str, Any]:
     """A corpus manifest; a clear error when the corpus has not been built."""
-    from frontload.errors import StageNotReady
 
     path = workspace.corpus_dir(name) / "manifest.json"
     if not path.is_file():
@@ -114,7 +115,6 @@ def read_manifest(workspace: Workspace, name: str) -> dict[str, Any]:
             f"corpus {name!r} has no manifest at {path}",
             f"built corpora: {', '.join(built) or 'none'}; run `fl curate corpora`",
         )
-    from frontload.filecheck import check_files
 
     check_files([path])  # a truncated or foreign manifest: one line naming it
     return json.loads(path.read_text(encoding="utf-8"))

@@ -3,11 +3,15 @@ score records in batches; `quality_step.py` holds the curation steps that use it
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+from frontload.curate.fasttext_train import NAN_EXIT
 from frontload.curate.quality_specs import read_specs
 from frontload.curate.recipe import QualityTrainConfig
 from frontload.errors import InputError, TrainingError
@@ -91,10 +95,6 @@ def train_classifier(
 
 def _train_in_subprocess(train_file: Path, out: Path, settings: QualityTrainConfig) -> float:
     """Train in a fresh process (see `fasttext_train`), halving lr on divergence; returns the lr."""
-    import subprocess
-    import sys
-
-    from frontload.curate.fasttext_train import NAN_EXIT
 
     lr = settings.lr
     for _ in range(4):  # fastText can diverge on small, very separable data: retry at half the lr
@@ -133,7 +133,6 @@ def _load_quiet(path: Path):
 
 def model_sha256(path: Path) -> str:
     """The model file's hash, recorded beside it and in corpus manifests (reproducibility)."""
-    import hashlib
 
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 

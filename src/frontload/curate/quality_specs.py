@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from frontload.benchdata import expand_shipped
+from frontload.curate.readers import Malformed, RecordError, iter_raw, map_records, resolve_sources
 from frontload.errors import ConfigError, InputError, StageNotReady
 from frontload.workspace import Workspace
 
@@ -106,13 +107,6 @@ def _read_pool_query(sql: str, workspace: Workspace, limit: int) -> Iterator[str
 def _read_sources(spec: str, sources: list | None, workspace: Workspace, limit: int):
     """Texts of recipe sources (`source:NAME` or `tag:TAG`), read and mapped as the pipeline does,
     an equal share of `limit` from each chosen source."""
-    from frontload.curate.readers import (
-        Malformed,
-        RecordError,
-        iter_raw,
-        map_records,
-        resolve_sources,
-    )
 
     kind, _, name = spec.partition(":")
     chosen = [s for s in sources or [] if (s.name == name if kind == "source" else name in s.tags)]

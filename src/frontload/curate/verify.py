@@ -13,6 +13,9 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.batching import batched
 
+from frontload.grading.extract import extract_answer
+from frontload.grading.grade import grade_math_batch
+
 
 class VerifyStep(PipelineStep):
     """Sets doc.metadata["verified"]: True/False, or None when the record has no reference."""
@@ -29,8 +32,6 @@ class VerifyStep(PipelineStep):
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data is None:
             return
-        from frontload.grading.extract import extract_answer
-        from frontload.grading.grade import grade_math_batch
 
         for batch in batched(data, self.batch_size):
             with self.track_time("batch"):

@@ -9,6 +9,7 @@ The manifest is written last.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from itertools import islice
 from pathlib import Path
 
 from frontload.data.corpus import TEXT_COLUMNS
+from frontload.data.encode import Encoder
 from frontload.data.shards import (
     FORMAT_VERSION,
     MANIFEST,
@@ -26,8 +28,10 @@ from frontload.data.shards import (
     shard_name,
     token_dtype,
 )
+from frontload.data.tokenizer import load_tokenizer, require_eos, tokenizer_hash
 from frontload.errors import DataError, StageNotReady
 from frontload.filecheck import check_files
+from frontload.progress import make_progress
 from frontload.workspace import Workspace
 
 DEFAULT_ROWS_PER_SHARD = 100_000
@@ -112,8 +116,6 @@ _WORKER: dict = {}
 def _init_worker(tokenizer_path: str, field: str, threads: int | None) -> None:
     """Pin the tokenizer's thread pool (several processes share the CPUs); a forked worker keeps
     the parent's encoder, any other loads the tokenizer once."""
-    from frontload.data.encode import Encoder
-    from frontload.data.tokenizer import load_tokenizer
 
     if threads is not None:
         os.environ["RAYON_NUM_THREADS"] = str(threads)
@@ -165,8 +167,6 @@ def tokenize_corpus(
     name: str | None = None,
 ) -> dict:
     """Tokenize `corpora/<corpus>` into `tokens/<name or corpus>`; resumes; returns the manifest."""
-    from frontload.data.encode import Encoder
-    from frontload.data.tokenizer import load_tokenizer, require_eos, tokenizer_hash
 
     tokenizer = load_tokenizer(tokenizer_path)
     require_eos(tokenizer, tokenizer_path)
@@ -233,7 +233,6 @@ def workspace_corpora(workspace: Workspace) -> list[str]:
 
 def _execute(todo, args, workers, out_dir, dtype, identity, progress, corpus):
     """Run units in-process (one worker) or in a process pool; yield shard metadata as they finish."""
-    from frontload.progress import make_progress
 
     with make_progress(transient=not progress) as bar:
         task = bar.add_task(f"tokenize {corpus}", total=len(todo), status="")
@@ -245,7 +244,6 @@ def _execute(todo, args, workers, out_dir, dtype, identity, progress, corpus):
                 bar.update(task, advance=1, status=f"{tokens:,} tokens")
                 yield meta
             return
-        import multiprocessing
 
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(

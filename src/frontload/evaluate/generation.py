@@ -4,10 +4,12 @@ log-likelihood scoring of choices. torch/transformers are imported here only (th
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
 
 from frontload.errors import InputError
+from frontload.progress import no_library_bars
 
 
 def load_model(path: str | Path, device: str | None = None):
@@ -37,7 +39,6 @@ def load_model(path: str | Path, device: str | None = None):
             f"{folder}: cannot load the tokenizer ({first})",
             hint="save a fast tokenizer (tokenizer.json) next to the weights",
         ) from None
-    from frontload.progress import no_library_bars
 
     no_library_bars()
     try:
@@ -132,7 +133,6 @@ def loglik(model, tokenizer, pairs: Sequence[tuple[str, str]], batch_size: int =
 
 def accepts_logits_to_keep(model) -> bool:
     """Whether the model's forward can return logits for the last positions only."""
-    import inspect
 
     try:
         return "logits_to_keep" in inspect.signature(model.forward).parameters

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import pickle
 import random
 import re
 import shutil
@@ -24,6 +25,8 @@ import torch
 import torch.distributed as dist
 
 from frontload.errors import TrainingError
+from frontload.model import HybridForCausalLM
+from frontload.progress import no_library_bars
 
 STEP_DIR = re.compile(r"^step_(\d{8})$")
 META_FILE = "meta.json"
@@ -72,7 +75,6 @@ def load_rank_state(rank_file: Path) -> dict[str, Any]:
     A file that needs arbitrary unpickling -- code smuggled into a shared run folder, or a
     checkpoint written before trainer state was kept plain -- is refused, never executed.
     """
-    import pickle
 
     try:
         return torch.load(rank_file, weights_only=True, map_location="cpu")
@@ -246,9 +248,6 @@ def export_hf(
     options = StateDictOptions(full_state_dict=True, cpu_offload=True)
     state = get_model_state_dict(model, options=options)
     if rank == 0:
-        from frontload.model import HybridForCausalLM
-        from frontload.progress import no_library_bars
-
         no_library_bars()
         export = HybridForCausalLM(config)
         export.load_state_dict(state, strict=True)

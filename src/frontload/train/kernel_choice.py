@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import torch
 
+from frontload.model.kernels import select
 from frontload.progress import console
 
 
 def choose_kernels(mode: str, device: torch.device, rank: int) -> dict[str, str]:
     """Resolve `kernels: auto | require | torch` (a ConfigError under `require` when a piece is
     missing) and print the kernel and version of each op on rank 0; returns that description."""
-    from frontload.model.kernels import select
 
     described = select(mode).describe(device)
     if rank == 0:

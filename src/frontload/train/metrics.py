@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from frontload.progress import console, make_progress
+
 # bf16 dense peak per device (datasheet, TFLOP/s), matched against torch.cuda.get_device_name().
 PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0}
 
@@ -132,8 +134,6 @@ def _tensorboard_writer(folder: Path, enabled: bool):
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
-        from frontload.progress import console
-
         console.print("[yellow]tensorboard is not installed; logging to metrics.jsonl only")
         return _NullWriter()
     return SummaryWriter(log_dir=str(folder))
@@ -198,8 +198,6 @@ class TrainProgress:
     def __init__(self, enabled: bool, total_steps: int, start_step: int, run: str) -> None:
         self.progress = None
         if enabled:
-            from frontload.progress import make_progress
-
             self.progress = make_progress()
             self.progress.start()
             self.task = self.progress.add_task(

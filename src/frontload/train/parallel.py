@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import hashlib
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from frontload.errors import ConfigError
 from frontload.progress import console
 
 
@@ -189,7 +192,6 @@ def data_parallel_mesh(device_type: str, world_size: int, replicate: int = 1):
 
 def replicas(strategy: str, world_size: int, shard_size: int | None, per_node: int) -> int:
     """How many replica groups the recipe's `parallel:` asks for (1 = plain FSDP)."""
-    from frontload.errors import ConfigError
 
     if strategy == "fsdp" or world_size == 1:
         return 1
@@ -216,8 +218,6 @@ def init_weights(model: nn.Module, seed: int, device: torch.device) -> None:
     seed, never on how many processes share them, so 1, 1 x 2 and 2 x 1 processes start from the
     same model. A parameter the model's init does not write is an error, not garbage.
     """
-    import copy
-    import hashlib
 
     from torch.distributed.tensor import DTensor, distribute_tensor
 

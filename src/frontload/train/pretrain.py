@@ -18,7 +18,10 @@ import torch
 import torch.distributed as dist
 
 from frontload.config import dump_yaml
+from frontload.data.loader import DeviceLoader
+from frontload.data.tokenizer import load_tokenizer, tokenizer_hash
 from frontload.errors import FrontloadError, TrainingError
+from frontload.model import HybridForCausalLM, preset
 from frontload.plan import Plan, resolve_plan
 from frontload.train.checkpoint import CheckpointManager, export_hf, rng_state, set_rng_state
 from frontload.train.handoff import read_launch
@@ -32,6 +35,7 @@ from frontload.train.metrics import (
     write_summary,
 )
 from frontload.train.moves import check_learning_rates, check_moved, fingerprint
+from frontload.train.parallel import init_weights, parallelize, replicas
 from frontload.train.phases import (
     StagedData,
     plan_phases,
@@ -106,8 +110,6 @@ def pretrain(
 def _train(
     recipe: PretrainRecipe, workspace: Workspace, plan: Plan | None, resume: bool, env: Dist
 ) -> Path:
-    from frontload.data.loader import DeviceLoader
-    from frontload.train.parallel import init_weights, parallelize, replicas
 
     kernel_names = choose_kernels(recipe.kernels, env.device, env.rank)
     run_dir = workspace.runs_dir / recipe.name
@@ -354,7 +356,6 @@ def _workspace_tokenizer(workspace: Workspace):
     """The workspace tokenizer if one was trained (it fixes the vocabulary), else None."""
     if not (workspace.tokenizer_dir / "tokenizer.json").is_file():
         return None
-    from frontload.data.tokenizer import load_tokenizer
 
     return load_tokenizer(workspace.tokenizer_dir)
 
@@ -362,14 +363,12 @@ def _workspace_tokenizer(workspace: Workspace):
 def _tokenizer_hash(tokenizer: Any) -> str | None:
     if tokenizer is None:
         return None
-    from frontload.data.tokenizer import tokenizer_hash
 
     return tokenizer_hash(tokenizer)
 
 
 def _model_config(recipe: PretrainRecipe, tokenizer: Any):
     """The recipe's preset with its overrides; the vocabulary sized to the workspace tokenizer."""
-    from frontload.model import preset
 
     overrides = dict(recipe.model.overrides)
     if tokenizer is not None:
@@ -386,7 +385,6 @@ def _model_config(recipe: PretrainRecipe, tokenizer: Any):
 def _build_model(config: Any, seed: int, env: Dist) -> torch.nn.Module:
     """An empty (meta) model: FSDP shards it before any memory is allocated, then
     `parallel.init_weights` fills each process's shards (the same weights for any process count)."""
-    from frontload.model import HybridForCausalLM
 
     torch.manual_seed(seed)  # the RNG state training starts from, as before any init
     with torch.device("meta"):

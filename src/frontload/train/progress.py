@@ -9,6 +9,8 @@ import time
 import warnings
 from pathlib import Path
 
+from frontload.progress import make_progress
+
 _installed: dict[str, logging.Handler] = {}
 
 
@@ -44,8 +46,6 @@ def capture_library_output(log_path: Path) -> None:
 def progress_callback(stage: str, run: str, value: str):
     """A TrainerCallback drawing the bar on the main process; `value` is `loss` or `reward`."""
     from transformers import TrainerCallback
-
-    from frontload.progress import make_progress
 
     class _Progress(TrainerCallback):
         def __init__(self) -> None:

@@ -16,6 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from frontload.errors import TrainingError
+from frontload.grading.extract import extract_answer, extract_choice
+from frontload.grading.grade import math_equal
+from frontload.grading.sandbox import Job, Limits, called_names, run_programs
+
 CODE_BLOCK = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
 Reward = Callable[..., list[float | None]]
 
@@ -29,8 +34,6 @@ def completion_text(completion: Any) -> str:
 
 def math_reward(prompts, completions, reference, task, **_: Any) -> list[float | None]:
     """1 when the extracted final answer equals the reference (Math-Verify), else 0."""
-    from frontload.grading.extract import extract_answer
-    from frontload.grading.grade import math_equal
 
     scores: list[float | None] = []
     for completion, ref, kind in zip(completions, reference, task, strict=True):
@@ -44,7 +47,6 @@ def math_reward(prompts, completions, reference, task, **_: Any) -> list[float |
 
 def format_reward(prompts, completions, task, **_: Any) -> list[float | None]:
     """1 when the final answer is stated explicitly (boxed or "the answer is"), for math prompts."""
-    from frontload.grading.extract import extract_answer
 
     scores: list[float | None] = []
     for completion, kind in zip(completions, task, strict=True):
@@ -55,7 +57,6 @@ def format_reward(prompts, completions, task, **_: Any) -> list[float | None]:
 
 def choice_reward(prompts, completions, reference, task, **_: Any) -> list[float | None]:
     """1 when the chosen letter matches the reference letter."""
-    from frontload.grading.extract import extract_choice
 
     scores: list[float | None] = []
     for completion, ref, kind in zip(completions, reference, task, strict=True):
@@ -79,7 +80,6 @@ def make_code_reward(timeout_s: float, workers: int = 2) -> Reward:
     reward's). A sandbox that cannot run raises, and is counted as a reward error."""
 
     def code_reward(prompts, completions, reference, task, **_: Any) -> list[float | None]:
-        from frontload.grading.sandbox import Job, Limits, called_names, run_programs
 
         limits = Limits(timeout_s=timeout_s)
         rows = [i for i, kind in enumerate(task) if kind == "code"]
@@ -140,7 +140,6 @@ class RewardLog:
 
     def check(self, minimum: int = ERROR_MIN_SAMPLES) -> None:
         """Stop the run (TrainingError) when a reward erred on more than 5% of its samples."""
-        from frontload.errors import TrainingError
 
         for reward, failed in self.failed.items():
             seen = self.seen.get(reward, 0)
