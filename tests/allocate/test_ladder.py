@@ -86,3 +86,14 @@ def test_every_rung_saves_and_loads_to_the_same_predictions(rung):
     again = load(fitted.state())
     fresh = Inputs.of(rows, pools, data.inputs.corpora)  # no caches shared
     assert np.allclose(again.predict(fresh), fitted.predict(data.inputs), rtol=1e-9, atol=1e-9)
+
+
+def test_one_seed_per_point_ranks_on_all_pairs():
+    rows, _, pools = known_runs(points=12, seeds=1)
+    data = prepare(_mark_anchors(rows), pools, 1.0)
+    report = run_ladder(data, "score", True, ladder(GRID), repeats=2)
+    assert report.noise is None and report.clear_pairs == 0
+    assert all(r.scores["decision_accuracy_clear"].estimate is None for r in report.rows)
+    assert report.best in ("structured", "ridge_structured", "structured_free")
+    assert any("decision acc" in note for note in report.notes)  # verdicts on all pairs
+    assert "n/a (one seed per point)" in format_ladder(report)

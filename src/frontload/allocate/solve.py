@@ -220,7 +220,7 @@ def solve_plan(
     searched = program is None and not set_share_objective(built, model)
     solution = search(built, model, pools) if searched else run_solver(built, config)
     x = solution.x
-    if model.rung != "structured":
+    if model.ladder is not None or model.rung != "structured":
         how = f"a search over {SAMPLES} sampled feasible plans" if searched else "its program"
         notes.append(f"solved with rung {model.rung} (ranked best by the ladder) by {how}")
 
