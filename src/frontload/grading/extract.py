@@ -18,6 +18,15 @@ ANSWER_LABEL = re.compile(
 )
 GSM8K_MARK = re.compile(r"####\s*(.+)")
 _TEXT_WRAP = re.compile(r"\\(?:text|textbf|mathrm)\{([^{}]*)\}")
+BOX = re.compile(r"\\(?:boxed|fbox)")
+BRACE = re.compile(r"[{}]")
+SPACES = re.compile(r"\s*")
+BARE_TOKEN = re.compile(r"\s*([^\s$]+)")
+# Text between two boxes of one answer (`\boxed{69}, and \boxed{84}`). No two neighbouring
+# quantifiers take the same characters: a long gap must not backtrack quadratically.
+BOX_JOINER = re.compile(r"[\s$]*,[\s$]*(?:and\s[\s$]*)?")
+ARTICLE_NEXT = re.compile(r"\s+[a-z]")
+SPAN_JOINER = re.compile(r"\s*(?:,|and|,\s*and)\s*(?=\$)")
 
 
 @dataclass(frozen=True)
@@ -28,34 +37,42 @@ class Extracted:
     rule: str  # boxed | answer_is | answer_line | gsm8k | last_number | none
 
 
-def _boxes(text: str) -> list[tuple[int, int, str | None]]:
-    """(start, end, content) of every `\\boxed`/`\\fbox`; content None when cut off unbalanced."""
-    found = []
-    pattern = re.compile(r"\\(?:boxed|fbox)")
-    for match in pattern.finditer(text):
-        rest = text[match.end() :]
-        if rest.startswith(" ") and not rest.lstrip().startswith("{"):
+def _closing_braces(text: str) -> dict[int, int]:
+    """For each `{` that is closed, where its `}` is: one pass over the text, so that finding the
+    end of every box costs no more than the text's length (a completion of ten thousand unclosed
+    `\\boxed{` would otherwise be scanned to its end once per box)."""
+    closing: dict[int, int] = {}
+    opened: list[int] = []
+    for brace in BRACE.finditer(text):
+        if brace.group() == "{":
+            opened.append(brace.start())
+        elif opened:
+            closing[opened.pop()] = brace.start()
+    return closing
+
+
+def _boxes(text: str) -> list[tuple[int, int, slice | None]]:
+    """(start, end, where the content is) of every `\\boxed`/`\\fbox`; None when cut off
+    unbalanced. Positions, not strings: nested boxes would otherwise copy the text once each."""
+    found: list[tuple[int, int, slice | None]] = []
+    closing: dict[int, int] | None = None
+    for match in BOX.finditer(text):
+        brace = SPACES.match(text, match.end()).end()
+        if text.startswith(" ", match.end()) and not text.startswith("{", brace):
             # `\boxed 5` (no braces): the token up to whitespace or `$`.
-            token = re.match(r"\s*([^\s$]+)", rest)
+            token = BARE_TOKEN.match(text, match.end())
             if token:
-                found.append((match.start(), match.end() + token.end(), token.group(1)))
+                found.append((match.start(), token.end(), slice(*token.span(1))))
             continue
-        offset = len(rest) - len(rest.lstrip())
-        rest = rest.lstrip()
-        if not rest.startswith("{"):
+        if not text.startswith("{", brace):
             continue
-        depth, content = 0, None
-        for index, char in enumerate(rest):
-            if char == "{":
-                depth += 1
-            elif char == "}":
-                depth -= 1
-                if depth == 0:
-                    content = rest[1:index].strip()
-                    found.append((match.start(), match.end() + offset + index + 1, content))
-                    break
-        if content is None:
+        if closing is None:
+            closing = _closing_braces(text)
+        close = closing.get(brace)
+        if close is None:
             found.append((match.start(), len(text), None))
+        else:
+            found.append((match.start(), close + 1, slice(brace + 1, close)))
     return found
 
 
@@ -68,12 +85,12 @@ def last_boxed(text: str) -> str | None:
     boxes = _boxes(text)
     if not boxes or boxes[-1][2] is None:
         return None  # unbalanced: the completion was cut off inside the box
-    parts = [boxes[-1][2]]
+    parts = [text[boxes[-1][2]].strip()]  # from the last box backwards
     for (_, end, content), (start, _, _) in zip(boxes[-2::-1], boxes[:0:-1], strict=False):
-        if content is None or not re.fullmatch(r"[\s$]*,[\s$]*(?:and\s+)?[\s$]*", text[end:start]):
+        if content is None or not BOX_JOINER.fullmatch(text, end, start):
             break
-        parts.insert(0, content)
-    return ", ".join(parts)
+        parts.append(text[content].strip())
+    return ", ".join(reversed(parts))
 
 
 def math_spans(tail: str) -> list[str]:
@@ -82,24 +99,23 @@ def math_spans(tail: str) -> list[str]:
     An escaped `\\$` is a dollar sign inside the span, not its end (`$\\$40$` -> `\\$40`).
     """
     spans: list[str] = []
-    rest = tail
-    while rest.startswith("$"):
-        fence = "$$" if rest.startswith("$$") else "$"
-        index = len(fence)
+    at = 0  # a position, not a shrinking copy of the tail: thousands of spans stay linear
+    while tail.startswith("$", at):
+        fence = "$$" if tail.startswith("$$", at) else "$"
+        index = at + len(fence)
         while True:
-            found = rest.find(fence, index)
-            if found < 0 or rest[found - 1] != "\\":
+            found = tail.find(fence, index)
+            if found < 0 or tail[found - 1] != "\\":
                 break
             index = found + 1
         if found < 0:
-            spans.append(rest[len(fence) :])
+            spans.append(tail[at + len(fence) :])
             return spans
-        spans.append(rest[len(fence) : found])
-        rest = rest[found + len(fence) :]
-        joiner = re.match(r"\s*(?:,|and|,\s*and)\s*(?=\$)", rest)
+        spans.append(tail[at + len(fence) : found])
+        joiner = SPAN_JOINER.match(tail, found + len(fence))
         if not joiner:
             break
-        rest = rest[joiner.end() :]
+        at = joiner.end()
     return spans
 
 
@@ -171,7 +187,7 @@ def extract_answer(text: str) -> Extracted:
 
 CHOICE_EXPLICIT = re.compile(
     r"(?:answer\s+is|answer\s*[:：]|correct\s+(?:answer|option|choice)\s+is|(?:option|choice)\s+is)"
-    r"[\s*_:$(\[{]*(?:\\(?:boxed|text|textbf|mathrm)\{)?[\s(]*"
+    r"[\s*_:$(\[{]*(?:\\(?:boxed|text|textbf|mathrm)\{[\s(]*)?"
     r"(?:option\s+|choice\s+)?\(?([A-Ja-j])(?![A-Za-z0-9])",
     re.IGNORECASE,
 )
@@ -185,7 +201,7 @@ def _article(text: str, match: re.Match) -> bool:
     return (
         match.group(1).islower()
         and text[start - 1 : start] != "("
-        and re.match(r"\s+[a-z]", text[end:]) is not None
+        and ARTICLE_NEXT.match(text, end) is not None
     )
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import random
+import secrets
 import shlex
 import signal
 import sys
@@ -92,7 +92,7 @@ def _below(mount: Mount, path: str) -> Path:
 
 def _probe(parent: Path) -> set[str] | None:
     """None when no group can be made in `parent`, else the files a new group there has."""
-    probe = parent / f"fl-probe-{os.getpid()}-{random.getrandbits(32):x}"
+    probe = parent / f"fl-probe-{os.getpid()}-{secrets.token_hex(4)}"
     try:
         probe.mkdir()
     except OSError:
@@ -217,12 +217,17 @@ class RunGroup:
     def make(cls, processes: int, memory_mb: int, plan: dict[str, Hierarchy]) -> RunGroup:
         """Groups for one run under `plan`; a hierarchy that refuses is left out (the cgroup is an
         extra layer: namespaces and rlimits still hold)."""
-        name = f"fl-sandbox-{os.getpid()}-{random.getrandbits(48):x}"
+        # From the OS's randomness: a seeded `random` module could draw a name in use, and
+        # the group of another run must never be taken for this one's (and removed with it).
+        name = f"fl-sandbox-{os.getpid()}-{secrets.token_hex(6)}"
         folders: dict[Hierarchy, Path] = {}
         for hierarchy in dict.fromkeys(plan.values()):
             folder = hierarchy.parent / name
             try:
                 folder.mkdir()
+            except OSError:
+                continue
+            try:
                 for resource, chosen in plan.items():
                     if chosen == hierarchy:
                         _limit(folder, hierarchy.version, resource, processes, memory_mb)

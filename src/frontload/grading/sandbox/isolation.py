@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import functools
 import os
-import random
+import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -48,8 +49,11 @@ BOOT_INSIDE = "/fl/boot.pyc"
 SCRATCH_KINDS = ("boot", "probe", "sandbox")  # temporary folders: fl-<kind>-<pid>-...
 UID_BASE = 0x7A000000
 UID_SPAN = 1 << 20
+TMPFS_SIZE_SINCE = (0, 10)  # bubblewrap's --size (the private /tmp's cap) came in 0.10
 _weak_state = {"allowed": False, "warned": False}
 _warn_lock = threading.Lock()
+_live_uids: set[int] = set()  # the uids of this evaluator's sandboxes that are running
+_uid_lock = threading.Lock()
 
 
 def allow_weak_sandbox(allowed: bool = True) -> None:
@@ -67,8 +71,24 @@ def as_root() -> bool:
 
 def sandbox_uid() -> int:
     """A fresh unprivileged uid for one sandboxed process when fl runs as root; -1 otherwise (the
-    sandbox runs as the caller, who is not root)."""
-    return UID_BASE + random.randrange(UID_SPAN) if as_root() else -1
+    sandbox runs as the caller, who is not root). Drawn from the OS's randomness, never from the
+    `random` module: a program that seeds it (transformers' `set_seed` does, alike on every rank)
+    would draw the same uids in every evaluator, and two sandboxes sharing a uid share its process
+    cap. None of this evaluator's running sandboxes has it; `release_uid` gives it back."""
+    if not as_root():
+        return -1
+    with _uid_lock:
+        while True:
+            uid = UID_BASE + secrets.randbelow(UID_SPAN)
+            if uid not in _live_uids:
+                _live_uids.add(uid)
+                return uid
+
+
+def release_uid(uid: int) -> None:
+    """The sandbox that ran as `uid` is gone: the uid may be drawn again."""
+    with _uid_lock:
+        _live_uids.discard(uid)
 
 
 @functools.cache
@@ -83,6 +103,19 @@ def bwrap_binary() -> str | None:
         return str(bwrap_path())
     except Exception:  # noqa: BLE001 - not installed or no binary for this platform
         return None
+
+
+@functools.cache
+def tmpfs_size_supported() -> bool:
+    """Whether this bubblewrap caps a tmpfs (`--size`, 0.10 and later): the private /tmp then holds
+    at most the run's memory limit, even where no memory cgroup counts it."""
+    binary = bwrap_binary()
+    try:
+        shown = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired, TypeError):
+        return False
+    found = re.search(r"(\d+)\.(\d+)", shown.stdout)
+    return found is not None and (int(found[1]), int(found[2])) >= TMPFS_SIZE_SINCE
 
 
 @functools.cache
@@ -162,9 +195,11 @@ def boot_code() -> str:
     return target
 
 
-def bwrap_command(folder: Path, inner: list[str], seccomp_fd: int) -> list[str]:
-    """bubblewrap around `inner`, with `folder` read-only at /sandbox and the filter in
-    `seccomp_fd` (bubblewrap reads it to the end and loads it just before `inner` starts)."""
+def bwrap_command(folder: Path, inner: list[str], seccomp_fd: int, tmp_mb: int) -> list[str]:
+    """bubblewrap around `inner`, with `folder` read-only at /sandbox, the filter in `seccomp_fd`
+    (bubblewrap reads it to the end and loads it just before `inner` starts) and a private /tmp
+    of at most `tmp_mb` MB (a tmpfs is memory: no rlimit counts it, a memory cgroup only where
+    there is one)."""
     binary = bwrap_binary()
     assert binary is not None
     command = [binary, "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
@@ -177,7 +212,10 @@ def bwrap_command(folder: Path, inner: list[str], seccomp_fd: int) -> list[str]:
         command += ["--unshare-all"]
     # The private /tmp first, then the binds: an interpreter or venv living under /tmp stays visible.
     command += ["--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys", "--dev", "/dev"]
-    command += ["--perms", "1777", "--tmpfs", "/tmp"]
+    command += ["--perms", "1777"]
+    if tmpfs_size_supported():
+        command += ["--size", str(tmp_mb << 20)]
+    command += ["--tmpfs", "/tmp"]
     command += _mounts()
     command += [
         "--ro-bind",
@@ -209,8 +247,8 @@ _CHECK = (
 )
 
 
-def _check_command() -> list[str]:
-    return [sys.executable, "-S", "-c", _CHECK, str(sandbox_uid()), *site_packages()]
+def _check_command(uid: int) -> list[str]:
+    return [sys.executable, "-S", "-c", _CHECK, str(uid), *site_packages()]
 
 
 def _failure(done: subprocess.CompletedProcess) -> str:
@@ -228,9 +266,10 @@ def _probe() -> str:
     except (ImportError, OSError) as error:
         return f"no seccomp filter: {error} (apt-get install libseccomp2)"
     folder = scratch_folder("probe")
+    uid = sandbox_uid()
     try:
         os.chmod(folder, 0o755)
-        command = bwrap_command(folder, _check_command(), fd)
+        command = bwrap_command(folder, _check_command(uid), fd, tmp_mb=16)
         done = subprocess.run(
             command, env=SAFE_ENV, capture_output=True, timeout=30, check=False, pass_fds=(fd,)
         )
@@ -238,6 +277,7 @@ def _probe() -> str:
         return f"bwrap failed to start ({error})"
     finally:
         os.close(fd)
+        release_uid(uid)
         shutil.rmtree(folder, ignore_errors=True)
     if done.returncode != 0:
         return f"bwrap cannot run here ({_failure(done)})"
@@ -248,12 +288,15 @@ def _probe() -> str:
 def _weak_probe() -> str:
     """'' when the weak mode can run Python as the sandbox uid here, else why not (as root, the
     interpreter must be readable by other users: no mount namespace hides a 0700 /root)."""
+    uid = sandbox_uid()
     try:
         done = subprocess.run(
-            _check_command(), env=SAFE_ENV, capture_output=True, timeout=30, check=False
+            _check_command(uid), env=SAFE_ENV, capture_output=True, timeout=30, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"python failed to start ({error})"
+    finally:
+        release_uid(uid)
     if done.returncode != 0:
         return f"the interpreter is not readable by an unprivileged uid ({_failure(done)})"
     return ""

@@ -91,6 +91,24 @@ def start(
 ) -> Proc:
     """One boot process in role `role`, its files in `folder` (seen as /sandbox inside)."""
     uid = isolation.sandbox_uid()
+    try:
+        return _launch(mode, folder, role, config, limits, (stdin, stdout, stderr), fds, uid)
+    except BaseException:
+        isolation.release_uid(uid)
+        raise
+
+
+def _launch(
+    mode: str,
+    folder: Path,
+    role: str,
+    config: dict,
+    limits: Limits,
+    streams: tuple[Any, Any, Any],
+    fds: Sequence[int],
+    uid: int,
+) -> Proc:
+    """`start` once the uid is drawn (it goes back to the pool if this raises)."""
     prepare(folder, uid, mode)
     where = isolation.INSIDE if mode == "bwrap" else str(folder)
     boot = isolation.BOOT_INSIDE if mode == "bwrap" else isolation.boot_code()
@@ -120,8 +138,12 @@ def start(
         if mode == "weak":
             settings["seccomp"] = filter_fd  # the boot loads it itself (-1: no libseccomp here)
         inner = [sys.executable, "-B", "-S", "-s", boot, *(f"{k}={v}" for k, v in settings.items())]
-        command = isolation.bwrap_command(folder, inner, filter_fd) if mode == "bwrap" else inner
+        if mode == "bwrap":
+            command = isolation.bwrap_command(folder, inner, filter_fd, limits.memory_mb)
+        else:
+            command = inner
         env = isolation.SAFE_ENV if mode == "bwrap" else {**isolation.SAFE_ENV, "HOME": str(folder)}
+        stdin, stdout, stderr = streams
         process = subprocess.Popen(
             group.launcher(command),
             stdin=stdin,
@@ -153,6 +175,7 @@ def stop(proc: Proc) -> None:
     proc.group.remove()
     if not proc.group.folders and proc.uid >= 0:
         _reap_uid(proc.uid)  # no cgroup to wait on: the pid namespace empties a moment later
+    isolation.release_uid(proc.uid)
 
 
 def _uid_processes(uid: int) -> list[int]:

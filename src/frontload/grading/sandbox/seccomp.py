@@ -2,7 +2,8 @@
 
 A deny list on top of an allow-by-default policy, like Docker's and Flatpak's profiles: ordinary
 programs (threads, files, pipes, subprocesses, mmap) keep working, and the calls that reach kernel
-state shared with the host are refused with EPERM. bubblewrap loads the compiled program right
+state shared with the host are refused with EPERM; sockets of a family outside a short allow list
+(`SOCKET_FAMILIES`) with EAFNOSUPPORT. bubblewrap loads the compiled program right
 before it starts the boot script (`bwrap --seccomp FD`); in the weak mode the boot loads it itself.
 Calls of another ABI (i386 or x32 on x86-64) kill the process: the filter is built for the native
 architecture only, libseccomp's default for a foreign one.
@@ -20,6 +21,7 @@ DENIED = {
     "keyrings": ("add_key", "request_key"),  # keyctl: see KEYCTL_JOIN_SESSION_KEYRING below
     # a large kernel attack surface, and a way around the other rules (io_uring)
     "kernel interfaces": (
+        "io_setup",  # AIO contexts come from one host-wide pool (fs.aio-max-nr): all of it
         "io_uring_setup",
         "io_uring_enter",
         "io_uring_register",
@@ -65,6 +67,12 @@ NAMESPACE_FLAGS = {
     "CLONE_NEWNET": 0x40000000,
 }
 KEYCTL_JOIN_SESSION_KEYRING = 1  # the one keyctl allowed: a new anonymous session keyring
+# The socket families a sandbox may open: local and IP sockets (the network namespace has only
+# loopback) and netlink (per namespace). Others are refused with EAFNOSUPPORT: AF_VSOCK reaches
+# the hypervisor and other VMs whatever the network namespace (as Docker's profile says),
+# AF_ALG is the kernel's crypto API (CVE-2026-31431's page-cache write), the rest are rarely
+# audited and no Python program here needs them.
+SOCKET_FAMILIES = {"AF_UNIX": 1, "AF_INET": 2, "AF_INET6": 10, "AF_NETLINK": 16}
 
 
 def _library():
@@ -91,10 +99,24 @@ def program() -> bytes:
     for flag in NAMESPACE_FLAGS.values():
         rules.add_rule(denied, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
     rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
+    _socket_families(seccomp, rules)
     with os.fdopen(os.memfd_create("fl-seccomp-export", os.MFD_CLOEXEC), "w+b") as sink:
         rules.export_bpf(sink)
         sink.seek(0)
         return sink.read()
+
+
+def _socket_families(seccomp, rules) -> None:
+    """Refuse `socket` for every family but SOCKET_FAMILIES. The filter compares all 64 bits of
+    the argument and the kernel reads only the low 32 (an `int`), so the rules refuse every value
+    above the largest allowed family (a family with high bits set included) and each value below
+    it that is not allowed; a list of refused families would let `AF_VSOCK | 1 << 32` through."""
+    refused = seccomp.ERRNO(errno.EAFNOSUPPORT)
+    allowed = set(SOCKET_FAMILIES.values())
+    rules.add_rule(refused, "socket", seccomp.Arg(0, seccomp.GT, max(allowed)))
+    for family in range(max(allowed)):
+        if family not in allowed:
+            rules.add_rule(refused, "socket", seccomp.Arg(0, seccomp.EQ, family))
 
 
 def program_fd() -> int:
@@ -115,4 +137,8 @@ def syscall_number(name: str) -> int:
 def describe() -> str:
     """One line for the evaluation summary."""
     groups = ", ".join(DENIED)
-    return f"deny list ({groups}; keyctl except a new session keyring; namespace clone flags)"
+    families = ", ".join(SOCKET_FAMILIES)
+    return (
+        f"deny list ({groups}; keyctl except a new session keyring; namespace clone flags; "
+        f"sockets other than {families})"
+    )

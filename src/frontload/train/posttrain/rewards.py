@@ -21,7 +21,9 @@ from frontload.grading.extract import extract_answer, extract_choice
 from frontload.grading.grade import math_equal
 from frontload.grading.sandbox import Job, Limits, called_names, run_programs
 
-CODE_BLOCK = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
+# `[ \t]*\n`, not `\s*\n`: two quantifiers that both take newlines backtrack quadratically on
+# a completion of "```" and thousands of newlines, in the trainer's own process.
+CODE_BLOCK = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.DOTALL)
 Reward = Callable[..., list[float | None]]
 
 
