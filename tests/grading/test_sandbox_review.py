@@ -11,12 +11,21 @@ import subprocess
 import sys
 import textwrap
 import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from frontload.grading.extract import extract_answer, extract_choice
-from frontload.grading.sandbox import Limits, cgroups, isolation, run_program, seccomp
+from frontload.grading.sandbox import (
+    Job,
+    Limits,
+    cgroups,
+    isolation,
+    run_program,
+    run_programs,
+    seccomp,
+)
 from frontload.grading.sandbox.cgroups import Hierarchy, RunGroup
 from frontload.train.posttrain.rewards import extract_program
 
@@ -228,3 +237,28 @@ def test_filter_refuses_high_bit_families_in_a_bare_child():
         codes = handle.read().split()
     os.waitpid(pid, 0)
     assert codes == [str(errno.EAFNOSUPPORT)] * 8
+
+
+def test_a_pool_of_jobs_keeps_no_programs_whole_output():
+    # each result held a million characters of the program's output (4 MB as a string) until the
+    # pool's last job ended: `fl evaluate score` on 4,270 MBPP rows would have held 15 GB
+    flood = (
+        "import sys\n"
+        "sys.stdout.write('\\U0001F600' * 1_000_000)\n"
+        "def add(a, b):\n    return a + b\n"
+    )
+    limits = Limits(timeout_s=20.0)
+    jobs = [Job(flood, tests="assert add(1, 2) == 3\n", limits=limits)] * 3
+    jobs.append(Job(flood, expected_stdout="3", limits=limits))
+    tracemalloc.start()
+    try:
+        results = run_programs(jobs, workers=2)
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [r.verdict for r in results] == ["passed"] * 3 + ["failed"]
+    assert all(len(r.stdout) <= limits.stderr_chars for r in results)
+    assert held < 4 * 1024 * 1024, f"{held / 2**20:.1f} MB"
+    # a single run still returns what the program printed (the evaluator compares it)
+    single = run_program("print('x' * 5000)", limits=QUICK)
+    assert single.stdout == "x" * 5000 + "\n"
