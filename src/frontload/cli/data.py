@@ -222,7 +222,7 @@ def export_megatron_cmd(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Write Megatron-LM's indexed dataset (.bin + .idx, one sequence per document) from the
-    token shards; `fl data blend-export` and `fl allocate explain --export megatron` point at it."""
+    token shards; `fl data blend-export` (any --format) points at it."""
 
     info = export_megatron(token_dir(workspace_from(workspace), corpus), out)
     typer.echo(
