@@ -1,8 +1,14 @@
 """The nano study and the nano loop: wall time per stage, metric signal-to-noise, decision accuracy.
 
     python benchmarks/loop.py run -w WS [--study recipes/nano/study.yaml] [--loop recipes/nano/loop.yaml]
+            [--transfer recipes/micro/transfer.yaml --source NANO_WS]
         runs the pipeline files (resumable: stages already done are timed as skipped) and times
-        every stage, grouped by kind (data, design, pretrain, sft, evaluate, fit, solve, verify);
+        every stage, grouped by kind (data, design, pretrain, sft, evaluate, fit, solve, verify),
+        with the CPU-seconds of the process and its children and the load average before and
+        after (the machine is shared: wall time alone says little);
+    python benchmarks/loop.py transfer NANO_WS MICRO_WS
+        the transfer figures (rank agreement with intervals, the findings at both scales) with the
+        machine and the date;
     python benchmarks/loop.py measure -w WS
         on a workspace where runs finished: for each metric (accuracy, bits per byte, answer
         log-prob, choice probability) the signal-to-noise across arms (std of arm means over the
@@ -23,10 +29,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import resource
 import sys
 import time
 import warnings
 from collections import defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +51,25 @@ def _kind(stage: str) -> str:
         if part in KINDS:
             return part
     return stage.split("/")[0]
+
+
+def cpu_seconds() -> float:
+    """User + system time of this process and its finished children."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def machine() -> dict:
+    return {
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def run(args) -> dict:
@@ -62,20 +91,39 @@ def run(args) -> dict:
 
     pipeline.StageState.run = timed
     ws = Workspace.resolve(args.workspace)
-    for name, path in (("study", args.study), ("loop", args.loop)):
+    out: dict = {"mode": "run", "seconds": times, "cpu_seconds": {}, "machine_before": machine()}
+    for name, path in (("study", args.study), ("loop", args.loop), ("transfer", args.transfer)):
         if not path:
             continue
         current.clear()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), cpu_seconds()
         if name == "study":
             pipeline.run_pipeline(path, ws)
-        else:
+        elif name == "loop":
             from frontload.study.sweep import run_loop
 
             print(run_loop(path, ws).summary(), file=sys.stderr)
+        else:
+            from frontload.study.transfer import run_transfer
+            from frontload.study.transfer_report import format_transfer, transfer
+
+            source = Workspace.resolve(args.source)
+            run_transfer(path, ws, source)
+            print(format_transfer(transfer(source, ws)), file=sys.stderr)
         times[name] = {k: round(v, 1) for k, v in current.items()}
         times[name]["total"] = round(time.perf_counter() - start, 1)
-    return {"mode": "run", "seconds": times}
+        out["cpu_seconds"][name] = round(cpu_seconds() - cpu, 1)
+    out["machine_after"] = machine()
+    return out
+
+
+def transfer_figures(args) -> dict:
+    """The transfer between two workspaces, as `fl report transfer` computes it."""
+    from frontload.study.transfer_report import transfer
+    from frontload.workspace import Workspace
+
+    data = transfer(Workspace.resolve(args.nano), Workspace.resolve(args.micro))
+    return {"mode": "transfer", "machine": machine(), **data}
 
 
 def _snr(rows: list[dict]) -> dict:
@@ -158,10 +206,6 @@ def synthetic(args) -> dict:
 
 def ladder_mode(args) -> dict:
     """`fl allocate fit --workspace`'s ladder, timed, with the machine and the date."""
-    import os
-    import platform
-    from datetime import UTC, datetime
-
     from frontload.allocate.experiments import build_table
     from frontload.allocate.fit import read_experiments
     from frontload.allocate.ladder import fit_runs
@@ -197,6 +241,11 @@ def main() -> None:
     p.add_argument("-w", "--workspace", required=True)
     p.add_argument("--study")
     p.add_argument("--loop")
+    p.add_argument("--transfer")
+    p.add_argument("--source", help="the transfer's source workspace (the loop's)")
+    p = sub.add_parser("transfer")
+    p.add_argument("nano")
+    p.add_argument("micro")
     p = sub.add_parser("measure")
     p.add_argument("-w", "--workspace", required=True)
     p = sub.add_parser("synthetic")
@@ -208,6 +257,7 @@ def main() -> None:
     p.add_argument("--table", help="experiments CSV (default: built from the catalog)")
     args = parser.parse_args()
     modes = {"run": run, "measure": measure, "synthetic": synthetic, "ladder": ladder_mode}
+    modes["transfer"] = transfer_figures
     result = modes[args.mode](args)
     print(json.dumps(_finite(result), indent=1))
 

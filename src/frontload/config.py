@@ -33,6 +33,11 @@ def format_validation_error(error: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
+# libyaml's safe loader when PyYAML was built with it (same documents, ~10x faster: a loop reads
+# its plans and recipes hundreds of times), else the pure-Python one
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def read_yaml(path: str | Path) -> Any:
     """Parse a YAML file; a missing file or a syntax error names the file and line."""
     path = Path(path)
@@ -42,7 +47,7 @@ def read_yaml(path: str | Path) -> Any:
             "check the path (a recipe named inside a pipeline file is relative to that file)",
         )
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""

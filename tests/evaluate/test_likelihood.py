@@ -1,6 +1,7 @@
 """Likelihood metrics: bits per byte of a known string under models whose probabilities are known
 exactly, the same numbers batched or one by one, and the metrics in samples.parquet and summaries."""
 
+import json
 import math
 from types import SimpleNamespace
 
@@ -110,9 +111,10 @@ def test_gold_solutions_in_the_tasks_own_format():
     sample = SimpleNamespace(reference="7", id="0")
     record = {"question": "q", "answer": "3+4=<<3+4=7>>7\n#### 7"}
     base = likelihood.gold_solution(gsm8k, sample, record, "base")
-    assert base.text == " 3+4=<<3+4=7>>7 The answer is 7." and base.answer == "7"
+    # GSM8K's calculator annotations are not scored: the model is never asked to write them
+    assert base.text == " 3+4=7 The answer is 7." and base.answer == "7"
     chat = likelihood.gold_solution(gsm8k, sample, record, "chat")
-    assert chat.answer == "7" and "\\boxed{" in chat.body
+    assert chat.answer == "7" and "\\boxed{" in chat.body and "<<" not in chat.body
     boxed = likelihood.gold_solution(
         math500, sample, {"solution": "So $\\boxed{\\frac{1}{2}}$ done."}, "base"
     )
@@ -150,3 +152,31 @@ def test_runner_stores_metrics_per_sample_and_per_task(tiny_model, mini_data, tm
     assert rows["gsm8k"]["category_means"]["bpb"] == pytest.approx(math_bpb)
     # an untrained model is close to uniform over its vocabulary: bpb near log2(V)/bytes-per-token
     assert rows["gsm8k"]["bpb"] < 2 * math.log2(320)
+
+
+def test_few_shot_examples_carry_no_calculator_annotations(tmp_path):
+    from frontload.evaluate.tasks import parse_tasks
+    from frontload.evaluate.tasks.sources import BenchFiles
+
+    (gsm8k,) = parse_tasks("gsm8k")
+    train = [
+        {"question": f"q{i}", "answer": f"2*{i}=<<2*{i}={2 * i}>>{2 * i}\n#### {2 * i}"}
+        for i in range(8)
+    ]
+    (tmp_path / "gsm8k_train.jsonl").write_text("\n".join(json.dumps(r) for r in train))
+    test = [{"question": "What is 2*3?", "answer": "2*3=<<2*3=6>>6\n#### 6"}]
+    (sample,) = gsm8k.build(test, "base", 2, BenchFiles.of(tmp_path))
+    assert "The answer is" in sample.prompt and "<<" not in sample.prompt
+
+
+def test_problems_drawn_at_random_are_fixed_by_the_seed():
+    from frontload.evaluate.runner import pick_problems
+
+    records = [{"i": i} for i in range(100)]
+    first = pick_problems(records, 10, None)
+    drawn = pick_problems(records, 10, 7)
+    assert [r["i"] for r in first] == list(range(10))
+    assert drawn == pick_problems(records, 10, 7) and drawn != first
+    assert [r["i"] for r in drawn] == sorted(r["i"] for r in drawn)
+    assert pick_problems(records, 10, 8) != drawn
+    assert pick_problems(records, 500, 7) == records

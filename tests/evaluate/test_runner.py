@@ -33,7 +33,7 @@ def test_run_writes_samples_and_summary_and_resumes(tiny_model, mini_data, tmp_p
     assert gsm["samples_per_problem"] == 2 and gsm["problems"] == 3 and "pass_at_2" in gsm
     assert rows[1]["samples_per_problem"] == 1  # log-likelihood: one scored "sample"
     assert gsm["settings"]["temperature"] == 0.8 and gsm["versions"]["torch"] != "missing"
-    assert gsm["data_hash"] and gsm["task_version"] == "1"
+    assert gsm["data_hash"] and gsm["task_version"] == "2"  # 2: no calculator annotations
     table = pq.read_table(out / "samples.parquet").to_pylist()
     assert len(table) == 3 * 2 + 2 + 1 + 1 + 1 * 2
     assert {r["verdict"] for r in table} <= {"passed", "failed", "timeout", "error"}

@@ -126,3 +126,14 @@ def test_repeated_seeds_and_sft_arms_naming_strangers_are_errors(tmp_path, works
     )
     with pytest.raises(ConfigError, match="2xLDQ: arms \\['M_LDQ'\\]"):
         run_pipeline(path, workspace)
+
+
+def test_task_limits_name_evaluated_tasks():
+    from pydantic import ValidationError
+
+    from frontload.study.config import EvalStage
+
+    stage = EvalStage(chat_tasks=["gsm8k", "math500"], limit=8, task_limits={"math500": 64})
+    assert stage.task_limits == {"math500": 64}
+    with pytest.raises(ValidationError, match="no model is evaluated on"):
+        EvalStage(chat_tasks=["gsm8k"], task_limits={"mmlu": 64})

@@ -60,3 +60,31 @@ def test_no_published_numbers_where_the_design_differs():
 def test_report_before_the_pipeline_ran_is_a_clear_error(workspace):
     with pytest.raises(StageNotReady, match="fl run"):
         write_report(workspace.root / "pipeline" / "none", workspace)
+
+
+def test_signal_to_noise_per_source(workspace):
+    """The math category's signal-to-noise, and GSM8K's and MATH-500's each beside it."""
+    folder = workspace.root / "pipeline" / "toy"
+    folder.mkdir(parents=True)
+    models = []
+    bpb = {("M_LDQ", 0): (3.0, 4.0), ("M_LDQ", 1): (3.1, 4.1)}
+    bpb |= {("M_base", 0): (3.5, 4.0), ("M_base", 1): (3.6, 4.2)}
+    for (arm, seed), (gsm8k, math500) in bpb.items():
+        run = f"{arm}-{seed}"
+        models.append(
+            {"model": arm, "pt_reasoning": arm[2:], "sft_data": "", "rl": 0, "stage": "base"}
+            | {"run": run, "eval": run, "seed": seed}
+        )
+        (workspace.evals_dir / run).mkdir(parents=True)
+        rows = [
+            {"task": "gsm8k", "category": "math", "score": 0.0, "bpb": gsm8k},
+            {"task": "math500", "category": "math", "score": 0.0, "bpb": math500},
+        ]
+        (workspace.evals_dir / run / "summary.json").write_text(json.dumps(rows))
+    (folder / "models.json").write_text(json.dumps(models))
+    md_path, _, tables = write_report(folder, workspace)
+    noise = {(r["metric"], r["source"]): r for r in tables["noise"]}
+    assert {("bpb", "math"), ("bpb", "gsm8k"), ("bpb", "math500")} <= set(noise)
+    # GSM8K separates the arms (0.5 apart, seeds 0.1), MATH-500 hardly (0.05 apart, seeds 0.1-0.2)
+    assert noise["bpb", "gsm8k"]["snr"] > 4 > noise["bpb", "math500"]["snr"]
+    assert "| base | bpb | gsm8k |" in md_path.read_text()

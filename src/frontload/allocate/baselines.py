@@ -4,8 +4,10 @@ no_pretrain_reasoning: the plan's SFT, no reasoning data in pretraining. all_sft
 in SFT, spread in proportion to size. proportional: the plan's phase totals split in proportion to
 corpus sizes. unimax (Chung et al. 2023): equal shares, capped at the epoch limit, leftover spread
 over the rest. study: the paper's recipe, the largest (most diverse) corpus at 20% of pretraining and
-the best long-CoT corpus in SFT. `random_allocations` draws feasible plans at random (the design's
-candidates, and the search a flexible rung solves by).
+the best long-CoT corpus in SFT. study_share: the same recipe at the plan's own reasoning share of
+pretraining, so that a comparison with the plan is about where the data goes, not how much of it.
+`random_allocations` draws feasible plans at random (the design's candidates, and the search a
+flexible rung solves by).
 """
 
 from __future__ import annotations
@@ -100,14 +102,20 @@ def baseline_allocations(built: Built, x_plan: np.ndarray) -> dict[str, tuple[st
     _fit_sft_budget(built, x)
     out["unimax"] = ("equal shares capped at the epoch limits (UniMax)", x)
 
-    x = np.zeros_like(x_plan)
     widest = max(pools.corpora, key=lambda c: sizes[c])
-    _fill(built, x, "pretrain", 0.2, {widest: 1.0})
-    if "sft" in built.phases:
-        best = max(pools.corpora, key=lambda c: pools.corpus_index(c, "sft_index"))
-        _fill(built, x, "sft", built.budget_tokens["sft"] / built.scale, {best: 1.0})
-        _fit_sft_budget(built, x)
-        out["study"] = (f"the study's recipe: {widest} at 20% of pretraining, SFT on {best}", x)
-    else:
-        out["study"] = (f"the study's recipe: {widest} at 20% of pretraining", x)
+    out["study"] = _study(built, widest, 0.2, x_plan)
+    out["study_share"] = _study(built, widest, totals["pretrain"], x_plan)
     return out
+
+
+def _study(built: Built, widest: str, share: float, like: np.ndarray) -> tuple[str, np.ndarray]:
+    """The study's recipe with `widest` at `share` of pretraining (capped at its epoch limit)."""
+    x = np.zeros_like(like)
+    _fill(built, x, "pretrain", share, {widest: 1.0})
+    what = f"the study's recipe: {widest} at {share:.0%} of pretraining"
+    if "sft" not in built.phases:
+        return what, x
+    best = max(built.pools.corpora, key=lambda c: built.pools.corpus_index(c, "sft_index"))
+    _fill(built, x, "sft", built.budget_tokens["sft"] / built.scale, {best: 1.0})
+    _fit_sft_budget(built, x)
+    return f"{what}, SFT on {best}", x

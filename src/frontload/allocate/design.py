@@ -50,6 +50,10 @@ class DesignPoint(StrictModel):
     description: str = Field(default="", description="What the point is.")
     plan: str = Field(description="Plan file, relative to the sweep file.")
     predicted: float | None = Field(default=None, description="Current model's avg prediction.")
+    pt_reasoning: str | None = Field(
+        default=None, description="Study arms: reasoning data in pretraining (none, LDQ, SHQ, LMQ)."
+    )
+    sft_data: str | None = Field(default=None, description="Study arms: SFT data (SHQ, LDQ).")
 
 
 class Sweep(StrictModel):
@@ -69,6 +73,7 @@ class _Candidate:
     kind: str
     description: str
     x: np.ndarray
+    study: tuple[str, str] | None = None  # (pt_reasoning, sft_data) of a study arm
 
 
 def _match(corpora: list[str], key: str | None) -> str | None:
@@ -101,7 +106,9 @@ def study_arms(built: Built) -> list[_Candidate]:
                 _fit_sft_budget(built, x)
             name = f"M_{pt_label}" + (f"+SFT_{sft_label}" if sft else "")
             what = f"{pt or 'no reasoning'} at 20% of pretraining" if pt else "no reasoning"
-            out.append(_Candidate(name, "anchor", f"study arm: {what}, SFT on {sft}", x))
+            description = f"study arm: {what}, SFT on {sft}"
+            study = (pt_label if pt_key else "none", sft_label) if sft else None
+            out.append(_Candidate(name, "anchor", description, x, study))
     return out
 
 
@@ -246,6 +253,8 @@ def write_sweep(
                 description=point.description,
                 plan=f"plans/{name}.yaml",
                 predicted=avg.score if avg else None,
+                pt_reasoning=point.study[0] if point.study else None,
+                sft_data=point.study[1] if point.study else None,
             )
         )
     sweep = Sweep(

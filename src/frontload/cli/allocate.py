@@ -208,13 +208,14 @@ def verify(
     model: Annotated[Path, typer.Option("--model", help="Fitted model (fl allocate fit).")],
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Train the plan and its baselines (proportional, UniMax, the study's recipe) at the same
-    budget and seeds; print predicted (interval) next to realized, and the plan's rank."""
+    """Train the plan and its baselines (proportional, UniMax, the study's recipe at the plan's
+    reasoning share, the best design point observed) on fresh seeds; print predicted (interval)
+    next to realized, and each comparison's paired 95% interval and verdict."""
 
     ws = workspace_from(workspace)
     check_corpora(load_plan(plan), ws, plan)
     config = load_yaml(loop, LoopConfig)
     runner = Loop(config, loop.resolve().parent, ws)
     key = runner.study.data_stages()
-    rows = verify_plan(plan, model, runner, key, config.fit.metric)
-    typer.echo(format_table(rows, config.fit.metric))
+    result = verify_plan(plan, model, runner, key, config.fit.metric)
+    typer.echo(format_table(result))

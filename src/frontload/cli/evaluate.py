@@ -110,6 +110,10 @@ def run(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 8,
     limit: Annotated[int | None, typer.Option("--limit", help="First N problems per task.")] = None,
+    draw_seed: Annotated[
+        int | None,
+        typer.Option("--draw-seed", help="Draw the --limit problems at random with this seed."),
+    ] = None,
     shots: Annotated[int | None, typer.Option("--shots", help="Default: the study's.")] = None,
     data_dir: DataDirOption = None,
     hub: Annotated[
@@ -145,6 +149,7 @@ def run(
             "seed": seed,
             "batch_size": batch_size,
             "limit": limit,
+            "draw_seed": draw_seed,
             "shots": shots,
             "data_dir": str(data_dir) if data_dir else None,
             "benchmark_store": str(store_folder(ws.root)),

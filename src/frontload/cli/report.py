@@ -17,6 +17,7 @@ from frontload.evaluate.report import write_report as write_eval_report
 from frontload.study.html_report import write_html
 from frontload.study.report import print_tables
 from frontload.study.report import write_report as write_study_report
+from frontload.study.transfer_report import format_transfer, transfer
 
 app = typer.Typer(
     help="Tables and PNG charts of corpora, plans, evaluations and the study.",
@@ -99,3 +100,21 @@ def html(
     """One self-contained HTML page for the workspace: curation funnel, corpora, plan, the study's
     tables and findings, the loop's model ladder, verify and transfer tables (no network needed)."""
     typer.echo(f"wrote {write_html(workspace_from(workspace), out)}")
+
+
+@app.command("transfer")
+def transfer_(
+    nano: Annotated[Path, typer.Argument(help="Workspace of the loop (e.g. the nano loop).")],
+    micro: Annotated[
+        Path | None,
+        typer.Argument(help="Workspace of its transfer (default: -w, the current workspace)."),
+    ] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Do the loop's decisions hold at the second scale? Rank agreement of the arms both scales
+    trained (Spearman, pairwise decision accuracy, bootstrap intervals) and the four findings'
+    verdicts at both scales; writes MICRO/reports/transfer.json."""
+    target = workspace_from(micro if micro is not None else workspace)
+    data = transfer(workspace_from(nano), target)
+    typer.echo(format_transfer(data))
+    typer.echo(f"wrote {target.reports_dir / 'transfer.json'}")

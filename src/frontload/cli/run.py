@@ -11,6 +11,8 @@ from frontload.cli.common import WorkspaceOption, workspace_from
 from frontload.study.pipeline import run_pipeline
 from frontload.study.report import print_stage_tables, print_tables
 from frontload.study.sweep import is_loop, run_loop
+from frontload.study.transfer import is_transfer, run_transfer
+from frontload.study.transfer_report import format_transfer
 
 app = typer.Typer()
 
@@ -31,14 +33,25 @@ def run(
             "the corpora and the plan (as `make demo` does).",
         ),
     ] = False,
+    source: Annotated[
+        Path | None,
+        typer.Option("--source", help="A transfer file's source: the workspace its loop ran in."),
+    ] = None,
 ) -> None:
     """Run curate -> tokenizer -> allocate -> pretrain -> SFT -> RL -> evaluate -> report, skipping
-    stages that are up to date; rerun the same command to resume."""
+    stages that are up to date; rerun the same command to resume. A loop file (`sweep:`) runs
+    design -> sweep -> findings -> fit -> solve -> verify; a transfer file (`source:`) trains a
+    loop's arms at another scale (`--source` names the loop's workspace) and prints the transfer."""
     ws = workspace_from(workspace)
     if is_loop(pipeline):  # design -> sweep -> fit -> solve -> verify
         loop = run_loop(pipeline, ws, force=force)
         typer.echo(loop.summary())
         return typer.echo(f"page: {loop.html}")
+    if is_transfer(pipeline):
+        origin = workspace_from(source) if source is not None else None
+        done = run_transfer(pipeline, ws, origin, force=force)
+        typer.echo(format_transfer(done.report))
+        return typer.echo(f"page: {done.html}")
     study = run_pipeline(pipeline, ws, force=force)
     md_path, png_path, tables = study.report
     if stage_tables:

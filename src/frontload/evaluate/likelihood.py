@@ -4,7 +4,9 @@ Accuracy of a 1M-parameter model is 0% on every arm, so it cannot rank data; the
 gold continuation moves smoothly long before accuracy does (DataDecide, Magnusson et al. 2025; OLMES).
 Per sample, in one teacher-forced pass over prompt + gold:
 - `bpb`: bits per UTF-8 byte of the gold solution given the prompt, in the model's own format (the
-  prompt is already rendered: plain few-shot text for base models, the chat template for SFT ones);
+  prompt is already rendered: plain few-shot text for base models, the chat template for SFT ones;
+  GSM8K's `<<48/2=24>>` calculator annotations are removed, so it scores reasoning, not GSM8K's
+  tool-call format);
 - `answer_logprob`: natural-log probability of the gold final answer where it sits in the solution;
 - `choice_prob` (multiple choice): the gold option's probability renormalised over the options.
 """
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 
 from frontload.evaluate import metrics
 from frontload.evaluate.tasks.base import Sample, Task
+from frontload.evaluate.tasks.gsm8k import worked_solution
 
 CHOICE_LETTERS = "ABCDEFGHIJ"
 
@@ -56,7 +59,7 @@ def gold_solution(task: Task, sample: Sample, record: dict, mode: str) -> Gold |
         return hook(sample, record, mode)
     chat = mode == "chat"
     if task.name == "gsm8k" and isinstance(record.get("answer"), str):
-        reasoning = record["answer"].split("####")[0].strip()
+        reasoning = worked_solution(record["answer"])  # calculator annotations removed
         answer = str(sample.reference)
         if chat:  # the chat prompt asks for \boxed{}
             return Gold(f"{reasoning}\nThe final answer is $\\boxed{{", answer, "}$.")

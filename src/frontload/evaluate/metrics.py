@@ -146,3 +146,29 @@ def signal_to_noise(per_arm: Mapping[str, Sequence[float]]) -> float | None:
     if within == 0:
         return math.inf if between > 0 else None
     return between / within
+
+
+def within_group_signal_to_noise(
+    groups: Mapping[str, Mapping[str, Sequence[float]]],
+) -> float | None:
+    """`signal_to_noise` of arms that share a group, their group's mean taken out: the spread of
+    arm means within groups (pooled over groups) over the pooled seed standard deviation. With
+    groups = pretraining allocations and arms = SFT choices on them, it is the SFT phase's signal;
+    None without a group of two arms and two seeds somewhere."""
+    between_ss, between_dof, within_ss, within_dof = 0.0, 0, 0.0, 0
+    for arms in groups.values():
+        lists = [list(v) for v in arms.values() if v]
+        if len(lists) < 2:
+            continue
+        means = [sum(v) / len(v) for v in lists]
+        grand = sum(means) / len(means)
+        between_ss += sum((m - grand) ** 2 for m in means)
+        between_dof += len(means) - 1
+        within_ss += sum(sum((x - m) ** 2 for x in v) for v, m in zip(lists, means, strict=True))
+        within_dof += sum(len(v) - 1 for v in lists)
+    if between_dof == 0 or within_dof == 0:
+        return None
+    between, within = math.sqrt(between_ss / between_dof), math.sqrt(within_ss / within_dof)
+    if within == 0:
+        return math.inf if between > 0 else None
+    return between / within

@@ -65,6 +65,14 @@ class EvalSettings(StrictModel):
     limit: int | None = Field(
         None, ge=1, description="Evaluate only the first N problems of each task."
     )
+    task_limits: dict[str, int] = Field(
+        default_factory=dict, description="Per task, a `limit` of its own (e.g. {gsm8k: 64})."
+    )
+    draw_seed: int | None = Field(
+        None,
+        description="With `limit`: N problems per task drawn at random with this seed instead of "
+        "the first N (the first N of a file are often one topic or one author).",
+    )
     shots: int | None = Field(
         None, ge=0, description="Few-shot examples (default: the study's per task)."
     )
@@ -320,6 +328,7 @@ def run_evaluation(settings: EvalSettings, out_dir: Path) -> list[dict]:
         task_file=settings.task_files,
         field=settings.fields,
         sandbox_limit=settings.sandbox_limits,
+        task_limit=settings.task_limits,
     )
     if not (Path(settings.model) / "config.json").is_file():
         raise InputError(
@@ -340,8 +349,8 @@ def run_evaluation(settings: EvalSettings, out_dir: Path) -> list[dict]:
         location, records = load_task_records(
             task, files, source, settings.task_files, settings.fields
         )
-        if settings.limit:
-            records = records[: settings.limit]
+        limit = settings.task_limits.get(task.name, settings.limit)
+        records = pick_problems(records, limit, settings.draw_seed)
         samples = task.build(records, settings.mode, settings.shots, files)
         golds = gold_solutions(task, samples, records, settings.mode)
         prepared.append((task, samples, location, golds))
@@ -357,6 +366,18 @@ def run_evaluation(settings: EvalSettings, out_dir: Path) -> list[dict]:
             parts += evaluator.run_task(task, samples, progress, bar, golds)
     rows = summarise(settings, out_dir, prepared, parts, time.monotonic() - started)
     return rows
+
+
+def pick_problems(records: list[dict], limit: int | None, seed: int | None) -> list[dict]:
+    """The first `limit` records, or `limit` drawn at random with `seed` (kept in file order)."""
+    if not limit or limit >= len(records):
+        return records
+    if seed is None:
+        return records[:limit]
+    import random
+
+    chosen = sorted(random.Random(seed).sample(range(len(records)), limit))
+    return [records[i] for i in chosen]
 
 
 def gold_solutions(

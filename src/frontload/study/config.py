@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from frontload.config import StrictModel, load_yaml
 
@@ -76,6 +76,13 @@ class EvalStage(StrictModel):
         default_factory=lambda: ["gsm8k"], description="SFT and RL models (chat template)."
     )
     limit: int | None = Field(8, ge=1, description="First N problems per task (None: all).")
+    task_limits: dict[str, int] = Field(
+        default_factory=dict, description="Per task, a limit of its own (e.g. {gsm8k: 64})."
+    )
+    draw_seed: int | None = Field(
+        None,
+        description="Draw the `limit` problems per task at random with this seed (None: first N).",
+    )
     max_new_tokens: int | None = Field(64, ge=1, description="Cap on generated tokens.")
     batch_size: int = Field(8, ge=1, description="Prompts per generation batch.")
     shots: int | None = Field(
@@ -86,6 +93,13 @@ class EvalStage(StrictModel):
         description="Benchmark folder, relative to the pipeline file, searched first (then the "
         "workspace store, $FL_BENCH_DIR and the files shipped with fl).",
     )
+
+    @model_validator(mode="after")
+    def _limits_name_tasks(self) -> EvalStage:
+        unknown = sorted(set(self.task_limits) - set(self.base_tasks) - set(self.chat_tasks))
+        if unknown:
+            raise ValueError(f"task_limits names tasks no model is evaluated on: {unknown}")
+        return self
 
 
 class ReportStage(StrictModel):

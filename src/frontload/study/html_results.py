@@ -149,7 +149,17 @@ def verify_section(folder: Path) -> str | None:
 
 def transfer_section(folder: Path) -> str | None:
     """The second-scale check: rank agreement and which findings keep their verdict."""
-    return _rows_section(folder / "transfer.json", None)
+    path = folder / "transfer.json"
+    body = _rows_section(path, "arm")
+    if body is None:
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    findings = data.get("findings", []) if isinstance(data, dict) else []
+    rows = [
+        [f"{f['id']}. {f['title']}", f["nano"]["verdict"], f["micro"]["verdict"], f["kept"]]
+        for f in findings
+    ]
+    return body + (table(["finding", "nano", "micro", "kept"], rows) if rows else "")
 
 
 def _rows_section(path: Path, first: str | None) -> str | None:

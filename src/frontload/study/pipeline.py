@@ -296,11 +296,14 @@ class Study:
         from frontload.evaluate.runner import EvalSettings, run_evaluation
 
         cfg = self.config.evaluate
+        tasks = cfg.base_tasks if mode == "base" else cfg.chat_tasks
         settings = EvalSettings(
             model=str(model_dir),
-            tasks=cfg.base_tasks if mode == "base" else cfg.chat_tasks,
+            tasks=tasks,
             mode=mode,
             limit=cfg.limit,
+            task_limits={t: n for t, n in cfg.task_limits.items() if t in tasks},
+            draw_seed=cfg.draw_seed,
             max_new_tokens=cfg.max_new_tokens,
             batch_size=cfg.batch_size,
             shots=cfg.shots,

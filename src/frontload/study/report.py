@@ -73,7 +73,8 @@ def published_match(model: dict, rows: list[dict]) -> dict[str, float]:
 
 def eval_values(workspace: Workspace, eval_run: str) -> dict[str, dict[str, float]]:
     """metric -> category (and `avg`) -> value for one evaluation run: accuracy as a percentage,
-    likelihood metrics as they are (categories without the metric are left out)."""
+    likelihood metrics as they are (categories without the metric are left out). Each task's own
+    value sits beside its category's under the task's name (`gsm8k`, `math500`): per source."""
     path = workspace.evals_dir / eval_run / "summary.json"
     if not path.is_file():
         return {}
@@ -89,6 +90,10 @@ def eval_values(workspace: Workspace, eval_run: str) -> dict[str, dict[str, floa
         values = {category: mean(v) for category, v in by_category.items()}
         if values:
             values["avg"] = mean(values.values())
+            for row in rows:
+                if row.get(metric) is not None and row["task"] not in values:
+                    scale = 100.0 if metric == "score" else 1.0
+                    values[row["task"]] = scale * float(row[metric])
             out[metric] = values
     return out
 
@@ -139,15 +144,34 @@ def study_tables(folder: Path, workspace: Workspace) -> dict[str, list[dict]]:
     return {stage: rows for stage, rows in tables.items() if rows}
 
 
+def sources(tables: dict[str, list[dict]], category: str) -> list[str]:
+    """The category, then each of its benchmarks that the runs were evaluated on."""
+    tasks = {
+        key
+        for models in tables.values()
+        for model in models
+        for values in model["per_seed"]
+        for metric in values.values()
+        for key in metric
+        if BENCHMARK_CATEGORY.get(key) == category
+    }
+    return [category, *sorted(tasks)]
+
+
 def noise_table(tables: dict[str, list[dict]], category: str) -> list[dict]:
-    """Per stage and metric: the spread of the arms, the seeds' standard error and their ratio
-    (signal-to-noise; above 1 the metric separates arms by more than reseeding moves one)."""
+    """Per stage, metric and source (the category, then each of its benchmarks): the spread of the
+    arms, the seeds' standard error and their ratio (signal-to-noise; above 1 the metric separates
+    arms by more than reseeding moves one)."""
     rows = []
     for stage, models in tables.items():
-        for metric in ("score", *eval_metrics.LIKELIHOOD_METRICS):
+        for metric, source in (
+            (m, s)
+            for m in ("score", *eval_metrics.LIKELIHOOD_METRICS)
+            for s in sources(tables, category)
+        ):
             per_arm = {
                 model["model"]: [
-                    v[metric][category] for v in model["per_seed"] if category in v.get(metric, {})
+                    v[metric][source] for v in model["per_seed"] if source in v.get(metric, {})
                 ]
                 for model in models
             }
@@ -163,6 +187,7 @@ def noise_table(tables: dict[str, list[dict]], category: str) -> list[dict]:
                 {
                     "stage": stage,
                     "metric": metric,
+                    "source": source,
                     "arms": len(per_arm),
                     "seeds": max(len(v) for v in per_arm.values()),
                     "mean_se": mean(errors) if errors else None,
@@ -221,11 +246,14 @@ def markdown(
         lines += findings_markdown(findings)
     if noise:
         lines += ["", "## Signal and noise", ""]
-        lines.append("| stage | metric | arms | seeds | mean SE across seeds | signal / noise |")
-        lines.append("|---|---|---|---|---|---|")
+        lines.append(
+            "| stage | metric | source | arms | seeds | mean SE across seeds | signal / noise |"
+        )
+        lines.append("|---|---|---|---|---|---|---|")
         for row in noise:
             lines.append(
-                f"| {row['stage']} | {row['metric']} | {row['arms']} | {row['seeds']} | "
+                f"| {row['stage']} | {row['metric']} | {row.get('source', '')} | {row['arms']} | "
+                f"{row['seeds']} | "
                 f"{cell(row['mean_se'], 4)} | {cell(row['snr'], 2)} |"
             )
         lines.append(
@@ -353,13 +381,14 @@ def finding_cells(finding: dict, result: dict) -> list[str]:
     ]
 
 
-NOISE_HEADERS = ["stage", "metric", "arms", "seeds", "mean SE", "signal/noise"]
+NOISE_HEADERS = ["stage", "metric", "source", "arms", "seeds", "mean SE", "signal/noise"]
 
 
 def noise_cells(row: dict) -> list[str]:
     return [
         row["stage"],
         row["metric"],
+        row.get("source", ""),
         str(row["arms"]),
         str(row["seeds"]),
         cell(row["mean_se"], 4),

@@ -1,10 +1,14 @@
-"""`fl run LOOP.yaml`: design -> run every point x seed -> fit -> solve -> verify, resumably.
+"""`fl run LOOP.yaml`: design -> run every point x seed -> findings -> fit -> solve -> verify.
 
 The data stages (sample, curate, tokenizer, tokenize) and evaluation are the study pipeline's own
-(`frontload.study.pipeline.Study`); each point x seed is a pretraining run on the point's plan, an
-SFT run on the same plan, and an evaluation, every one a stage of the same state file, so a rerun
-skips finished points and resumes the one that was interrupted. The trainers record what they
-really served (runs/*/served.jsonl); the fit reads that, never the plans' intent.
+(`frontload.study.pipeline.Study`); each point x seed is a pretraining run, an SFT run on the
+point's plan, and an evaluation, every one a stage of the same state file, so a rerun skips
+finished points and resumes the one that was interrupted. Points whose pretraining allocations are
+equal share one pretraining run per seed (the study's arms fine-tuned on SHQ and on LDQ start from
+the same model, as in the study). The trainers record what they really served
+(runs/*/served.jsonl); the fit reads that, never the plans' intent. The design's study arms also
+answer the study's four findings: their base models are evaluated and the doubled low-quality SFT
+arm (the study's T6) is trained, and `models.json` lets `fl report study` judge them.
 """
 
 from __future__ import annotations
@@ -14,13 +18,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from frontload.config import StrictModel, load_yaml, read_yaml
+from frontload.plan import save_plan
 from frontload.progress import console
-from frontload.study.config import EvalStage, SampleStage, TokenizerStage
+from frontload.study.config import EvalStage, ReportStage, SampleStage, TokenizerStage
 from frontload.study.html_report import write_html
 from frontload.study.pipeline import Study, digest, files_digest, merged
+from frontload.study.points import PointTrainer, doubled_sft
 from frontload.workspace import Workspace
 
 
@@ -43,6 +49,19 @@ class FitStage(StrictModel):
 
     metric: str = Field("bpb", description="Summary metric to fit (bpb, score, answer_logprob).")
     bootstrap: int = Field(20, ge=0, description="Bootstrap draws (settings re-selected).")
+    repeats: int = Field(
+        20, ge=1, description="Repeated grouped CV: fold seeds behind the ladder's intervals."
+    )
+
+
+class VerifyStage(StrictModel):
+    """Train the solved plan against its baselines on fresh seeds."""
+
+    enabled: bool = Field(True, description="Run verification after the solve.")
+    seeds: int = Field(3, ge=3, description="Verify seeds (t interval over their paired diffs).")
+    seed_offset: int = Field(
+        1000, ge=0, description="First verify seed; the seeds must not overlap the sweep's."
+    )
 
 
 class LoopConfig(StrictModel):
@@ -57,8 +76,19 @@ class LoopConfig(StrictModel):
     )
     sweep: SweepStage = Field(description="Design and runs.")
     fit: FitStage = Field(default_factory=FitStage, description="Fit.")
-    verify: bool = Field(True, description="Train the solved plan against its baselines.")
+    verify: VerifyStage = Field(
+        default_factory=VerifyStage, description="Verification (true/false, or its settings)."
+    )
+    findings: bool = Field(
+        True, description="Judge the study's four findings on the design's study arms."
+    )
     evaluate: EvalStage = Field(default_factory=EvalStage, description="Evaluation of every run.")
+    report: ReportStage = Field(default_factory=ReportStage, description="Findings' verdicts.")
+
+    @field_validator("verify", mode="before")
+    @classmethod
+    def _verify_switch(cls, value: Any) -> Any:
+        return {"enabled": value} if isinstance(value, bool) else value
 
 
 def is_loop(path: str | Path) -> bool:
@@ -79,8 +109,17 @@ class Loop:
         self.study = Study(pipeline, base, workspace)
         self.ws, self.folder, self.state = self.study.ws, self.study.folder, self.study.state
         self.timings: dict[str, float] = {}
-        self.fit_result = None
-        self.verify_rows: list[dict] = []
+        self.verify_result = None
+        self.models: list[dict] = []
+        sweep = config.sweep
+        self.trainer = PointTrainer(
+            self.study,
+            config.name,
+            sweep.pretrain,
+            sweep.sft,
+            sweep.pretrain_overrides,
+            sweep.sft_overrides,
+        )
         self.html: Path | None = None  # reports/report.html, written at the end of a run
 
     def timed(self, label: str, work) -> Any:
@@ -109,48 +148,9 @@ class Loop:
         return key, out / "sweep.yaml"
 
     def train_point(self, stage: str, plan_path: Path, seed: int, upstream: str) -> str:
-        """Pretrain and fine-tune on one plan with one seed, then evaluate; returns the SFT run."""
-        from frontload.plan import load_plan
-        from frontload.train.posttrain.recipe import SFTRecipe
-        from frontload.train.posttrain.sft import sft
-        from frontload.train.pretrain import pretrain
-        from frontload.train.recipe import PretrainRecipe
-
-        cfg = self.config.sweep
-        plan = load_plan(plan_path)
-        pt_name = f"{plan.name}_s{seed}".lower().replace("-", "_")  # plan names hold the loop's
-        sft_name = f"{pt_name}_sft"
-        pt = merged(
-            self.base,
-            cfg.pretrain,
-            cfg.pretrain_overrides,
-            PretrainRecipe,
-            {"name": pt_name, "seed": seed},
-        )
-        ft = merged(
-            self.base,
-            cfg.sft,
-            cfg.sft_overrides,
-            SFTRecipe,
-            {"name": sft_name, "seed": seed, "model": f"runs/{pt_name}/hf"},
-        )
-        plan_key = files_digest([plan_path])
-        key = digest([upstream, plan_key, pt.model_dump(mode="json")])
-        key = self.state.run(
-            f"{stage}/pretrain/{pt_name}",
-            key,
-            lambda resume: pretrain(pt, self.ws, plan=plan, resume=resume),
-            [self.ws.runs_dir / pt_name],
-        )
-        key = digest([key, ft.model_dump(mode="json")])
-        key = self.state.run(
-            f"{stage}/sft/{sft_name}",
-            key,
-            lambda resume: sft(ft, self.ws, plan=plan_path, resume=resume),
-            [self.ws.runs_dir / sft_name],
-        )
-        self.study.evaluate(sft_name, self.ws.runs_dir / sft_name / "hf", "chat", key)
-        return sft_name
+        """Pretrain (shared across equal pretraining allocations), fine-tune and evaluate one plan
+        with one seed; returns the SFT run."""
+        return self.trainer.train_point(stage, plan_path, seed, upstream)
 
     def run_sweep(self, sweep_path: Path, key: str) -> list[str]:
         from frontload.allocate.design import load_sweep
@@ -164,8 +164,64 @@ class Loop:
                 runs.append(self.train_point("sweep", base / point.plan, seed, key))
         return runs
 
+    def findings(self, sweep_path: Path, key: str) -> list[dict]:
+        """The study's arms of the design as the study's models: their base models evaluated, the
+        doubled low-quality SFT arm (T6) trained on M_LDQ; writes models.json and report.json."""
+        from frontload.allocate.design import load_sweep
+        from frontload.plan import load_plan
+
+        sweep, base = load_sweep(sweep_path)
+        models: list[dict] = []
+        based: set[str] = set()
+        for point in (p for p in sweep.points if p.pt_reasoning and p.sft_data):
+            plan = load_plan(base / point.plan)
+            arm = "M_base" if point.pt_reasoning == "none" else f"M_{point.pt_reasoning}"
+            study = {"pt_reasoning": point.pt_reasoning, "rl": 0, "arm": arm}
+            for seed in self.config.sweep.seeds:
+                eval_name = self.trainer.evaluate_base(plan, seed, key)
+                if eval_name not in based:
+                    based.add(eval_name)
+                    pt_name = eval_name.removesuffix("-base")
+                    models.append(
+                        study
+                        | {"model": arm, "sft_data": "", "stage": "base", "run": pt_name}
+                        | {"eval": eval_name, "sft_scale": 0, "seed": seed}
+                    )
+                run = self.train_point("sweep", base / point.plan, seed, key)
+                models.append(
+                    study
+                    | {"model": f"{arm}+SFT_{point.sft_data}", "sft_data": point.sft_data}
+                    | {"stage": "sft", "run": run, "eval": run, "sft_scale": 1, "seed": seed}
+                )
+                if (point.pt_reasoning, point.sft_data) == ("LDQ", "LDQ"):
+                    doubled = doubled_sft(plan, f"{plan.name}-2x")
+                    path = save_plan(doubled, self.folder / "findings" / f"{doubled.name}.yaml")
+                    run = self.train_point("findings", path, seed, key)
+                    models.append(
+                        study
+                        | {"model": f"{arm}+SFT_2xLDQ", "sft_data": "LDQ", "stage": "sft"}
+                        | {"run": run, "eval": run, "sft_scale": 2, "seed": seed}
+                    )
+        (self.folder / "models.json").write_text(json.dumps(models, indent=2))
+        report = json.dumps(self.config.report.model_dump(mode="json"), indent=2)
+        (self.folder / "report.json").write_text(report)
+        return models
+
+    def sweep_rows(self, metric: str) -> list[dict]:
+        """The experiments table of the sweep's own runs: its design points on its seeds (not the
+        findings' T6 arm, not verification runs)."""
+        from frontload.allocate.design import load_sweep
+        from frontload.allocate.experiments import build_table
+
+        sweep, _ = load_sweep(self.folder / "design")
+        names = {p.name for p in sweep.points}
+        seeds = set(self.config.sweep.seeds)
+        return [
+            r for r in build_table(self.ws, metric) if r["point"] in names and r["seed"] in seeds
+        ]
+
     def fit(self, key: str) -> tuple[str, Path]:
-        from frontload.allocate.experiments import build_table, write_csv
+        from frontload.allocate.experiments import write_csv
         from frontload.allocate.ladder import fit_runs, write_ladder
         from frontload.allocate.solve import load_config, resolve_pools
         from frontload.config import dump_yaml
@@ -174,10 +230,10 @@ class Loop:
         cfg = self.config.fit
 
         def work(_: bool) -> None:
-            rows = build_table(self.ws, cfg.metric)
+            rows = self.sweep_rows(cfg.metric)
             write_csv(rows, self.folder / "experiments.csv")
             pools = resolve_pools(load_config(self.base / self.config.sweep.allocate), self.ws)
-            result = fit_runs(rows, pools, cfg.metric, cfg.bootstrap)
+            result = fit_runs(rows, pools, cfg.metric, cfg.bootstrap, repeats=cfg.repeats)
             dump_yaml(result.model, out)
             write_ladder(result.ladder, self.folder / "ladder.json")
 
@@ -203,41 +259,26 @@ class Loop:
         data_key = self.timed("data", self.study.data_stages)
         key, sweep_path = self.timed("design", lambda: self.design(data_key))
         self.timed("sweep", lambda: self.run_sweep(sweep_path, key))
-        key, model = self.timed("fit", lambda: self.fit(key))
-        key, plan = self.timed("solve", lambda: self.solve(key, model))
-        if self.config.verify:
+        if self.config.findings:
+            self.models = self.timed("findings", lambda: self.findings(sweep_path, key))
+        fit_key, model = self.timed("fit", lambda: self.fit(key))
+        _, plan = self.timed("solve", lambda: self.solve(fit_key, model))
+        if self.config.verify.enabled:
             from frontload.allocate.verify import verify_plan
 
             # keyed on the data and the plan's content (not the fit), as `fl allocate verify` is
-            self.verify_rows = self.timed(
+            self.verify_result = self.timed(
                 "verify", lambda: verify_plan(plan, model, self, data_key, self.config.fit.metric)
             )
-            # the verify table as data, for `fl report html` (study.html_results.verify_section)
-            verify_json = json.dumps(self.verify_rows, indent=2, allow_nan=True)
-            (self.folder / "verify.json").write_text(verify_json + "\n")
         self.html = write_html(self.ws)
         return self.folder
 
     def summary(self) -> str:
-        """What the loop did: stage times, the fit's comparison, the verify table."""
-        lines = [
-            f"loop {self.config.name}: ran {len(self.state.ran)} stages, "
-            f"skipped {len(self.state.skipped)} up to date"
-        ]
-        lines += [f"  {stage:<8}{seconds:8.1f} s" for stage, seconds in self.timings.items()]
-        model = self.folder / "model.yaml"
-        if model.is_file():
-            from frontload.allocate.ladder import format_ladder
-            from frontload.allocate.model import load_model
+        """What the loop did: stage times, the signal per phase, the fit's ladder, the findings'
+        verdicts and the verify table; also written to loop.txt."""
+        from frontload.study.loop_report import loop_report
 
-            fitted = load_model(model)
-            if fitted.ladder is not None:
-                lines.append(format_ladder(fitted.ladder))
-        if self.verify_rows:
-            from frontload.allocate.verify import format_table
-
-            lines.append(format_table(self.verify_rows, self.config.fit.metric))
-        report = "\n".join(lines)
+        report = loop_report(self)
         (self.folder / "loop.txt").write_text(report + "\n")
         return report
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from frontload.evaluate.tasks.base import (
@@ -15,6 +16,19 @@ from frontload.evaluate.tasks.base import (
 )
 from frontload.evaluate.tasks.mathcommon import CHAT_SUFFIX, grade_math
 
+CALCULATOR = re.compile(r"<<[^<>]*>>")
+
+
+def strip_calculator(text: str) -> str:
+    """GSM8K's solutions carry calculator annotations (`<<48/2=24>>`), a tool-call format no
+    model is asked to write: they are removed wherever a solution is shown or scored."""
+    return CALCULATOR.sub("", text)
+
+
+def worked_solution(answer: str) -> str:
+    """The chain of thought of a GSM8K answer (before `####`), calculator annotations removed."""
+    return strip_calculator(answer.split("####")[0]).strip()
+
 
 def reference_answer(answer: str) -> str:
     """The number after `####` in a GSM8K solution, commas removed."""
@@ -22,13 +36,13 @@ def reference_answer(answer: str) -> str:
 
 
 def worked_example(record: dict) -> str:
-    reasoning = record["answer"].split("####")[0].strip()
+    reasoning = worked_solution(record["answer"])
     return f"Question: {record['question']}\nAnswer: {reasoning} The answer is {reference_answer(record['answer'])}."
 
 
 class GSM8K(Task):
     name = "gsm8k"
-    version = "1"
+    version = "2"  # 2: few-shot examples without calculator annotations
     category = "math"
     filename = "gsm8k_test.jsonl"
     shots_filename = "gsm8k_train.jsonl"
