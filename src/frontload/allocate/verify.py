@@ -20,8 +20,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from frontload.allocate.design import load_sweep
 from frontload.allocate.experiments import build_table, higher_is_better
+from frontload.allocate.model import load_model
 from frontload.allocate.predict import predict_allocations
+from frontload.allocate.solve import load_config, resolve_pools
 from frontload.errors import ConfigError, InputError
 from frontload.plan import Plan, load_plan, save_plan
 from frontload.workspace import Workspace
@@ -229,7 +232,7 @@ class VerifyResult:
 
 def paired(plan: dict[int, float], other: dict[int, float], level: float, higher_better: bool):
     """Mean of plan - other over shared seeds, its t interval, and the verdict for the plan."""
-    from frontload.study.findings import t_quantile
+    from scipy.stats import t as student_t
 
     seeds = sorted(set(plan) & set(other))
     diffs = [plan[s] - other[s] for s in seeds]
@@ -238,7 +241,7 @@ def paired(plan: dict[int, float], other: dict[int, float], level: float, higher
     if n < 2:
         return diff, None, None, n, "inconclusive"
     sd = math.sqrt(sum((d - diff) ** 2 for d in diffs) / (n - 1))
-    half = t_quantile(level, n - 1) * sd / math.sqrt(n)
+    half = float(student_t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)  # the study's rule
     low, high = diff - half, diff + half
     good_low, good_high = (low, high) if higher_better else (-high, -low)
     verdict = "better" if good_low > 0 else "worse" if good_high < 0 else "inconclusive"
@@ -249,9 +252,6 @@ def verify_plan(
     plan_path: Path, model_path: Path, loop, upstream: str, metric: str
 ) -> VerifyResult:
     """Train every arm x fresh seed with the loop's runner; judge; write the loop's verify.json."""
-    from frontload.allocate.design import load_sweep
-    from frontload.allocate.model import load_model
-    from frontload.allocate.solve import load_config, resolve_pools
 
     plan = load_plan(plan_path)
     check_corpora(plan, loop.ws, plan_path)

@@ -11,7 +11,12 @@ import json
 from collections import defaultdict
 from typing import Any
 
+from frontload.allocate.ladder import format_ladder
+from frontload.allocate.model import load_model
+from frontload.allocate.verify import format_table
 from frontload.evaluate import metrics as eval_metrics
+from frontload.study.findings import judge_findings
+from frontload.study.report import eval_values, published_rows
 from frontload.workspace import Workspace
 
 SFT_MEASURABLE = 2.0  # the SFT phase's signal-to-noise below which the loop says it cannot see it
@@ -96,16 +101,12 @@ def signal_lines(signal: dict[str, Any]) -> list[str]:
 def fit_lines(model_path) -> list[str]:
     """The fit's ladder (every rung out of fold, the best rung, the paired verdicts) as the model
     file records it."""
-    from frontload.allocate.ladder import format_ladder
-    from frontload.allocate.model import load_model
 
     fitted = load_model(model_path)
     return [format_ladder(fitted.ladder)] if fitted.ladder is not None else []
 
 
 def findings_lines(loop) -> list[str]:
-    from frontload.study.findings import judge_findings
-    from frontload.study.report import eval_values, published_rows
 
     cfg = loop.config.report
     judged = judge_findings(
@@ -134,9 +135,10 @@ def findings_lines(loop) -> list[str]:
 
 def loop_report(loop) -> str:
     """The loop's closing report (see module doc); writes signal.json beside it."""
+    done_before = set(loop.state.skipped) - set(loop.state.ran)  # not the shared ones
     lines = [
         f"loop {loop.config.name}: ran {len(loop.state.ran)} stages, "
-        f"skipped {len(loop.state.skipped)} up to date"
+        f"skipped {len(done_before)} up to date"
     ]
     lines += [f"  {stage:<9}{seconds:8.1f} s" for stage, seconds in loop.timings.items()]
     metric = loop.config.fit.metric
@@ -152,7 +154,5 @@ def loop_report(loop) -> str:
     if loop.models:
         lines += findings_lines(loop)
     if loop.verify_result is not None:
-        from frontload.allocate.verify import format_table
-
         lines.append(format_table(loop.verify_result))
     return "\n".join(lines)

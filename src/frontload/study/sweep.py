@@ -20,11 +20,24 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from frontload.config import StrictModel, load_yaml, read_yaml
-from frontload.plan import save_plan
+from frontload.allocate.design import load_sweep, write_sweep
+from frontload.allocate.experiments import build_table, write_csv
+from frontload.allocate.ladder import fit_runs, write_ladder
+from frontload.allocate.solve import load_config, resolve_pools, solve_plan
+from frontload.allocate.verify import verify_plan
+from frontload.config import StrictModel, dump_yaml, load_yaml, read_yaml
+from frontload.plan import load_plan, save_plan
 from frontload.progress import console
-from frontload.study.config import EvalStage, ReportStage, SampleStage, TokenizerStage
+from frontload.study.config import (
+    EvalStage,
+    PipelineConfig,
+    ReportStage,
+    SampleStage,
+    TokenizerStage,
+)
+from frontload.study.guard import check_workspace
 from frontload.study.html_report import write_html
+from frontload.study.loop_report import loop_report
 from frontload.study.pipeline import Study, digest, files_digest, merged
 from frontload.study.points import PointTrainer, doubled_sft
 from frontload.workspace import Workspace
@@ -101,7 +114,6 @@ class Loop:
     """Runs one loop file against one workspace; stage timings go to timings.json."""
 
     def __init__(self, config: LoopConfig, base: Path, workspace: Workspace) -> None:
-        from frontload.study.config import PipelineConfig
 
         data = config.model_dump(include={"name", "sample", "curate", "tokenizer", "tokenize"})
         pipeline = PipelineConfig(**data, arms=[], evaluate=config.evaluate)
@@ -131,7 +143,6 @@ class Loop:
             (self.folder / "timings.json").write_text(json.dumps(self.timings, indent=2))
 
     def design(self, data_key: str) -> tuple[str, Path]:
-        from frontload.allocate.design import write_sweep
 
         cfg = self.config.sweep
         out = self.folder / "design"
@@ -153,7 +164,6 @@ class Loop:
         return self.trainer.train_point(stage, plan_path, seed, upstream)
 
     def run_sweep(self, sweep_path: Path, key: str) -> list[str]:
-        from frontload.allocate.design import load_sweep
 
         sweep, base = load_sweep(sweep_path)
         runs = []
@@ -167,8 +177,6 @@ class Loop:
     def findings(self, sweep_path: Path, key: str) -> list[dict]:
         """The study's arms of the design as the study's models: their base models evaluated, the
         doubled low-quality SFT arm (T6) trained on M_LDQ; writes models.json and report.json."""
-        from frontload.allocate.design import load_sweep
-        from frontload.plan import load_plan
 
         sweep, base = load_sweep(sweep_path)
         models: list[dict] = []
@@ -210,8 +218,6 @@ class Loop:
     def sweep_rows(self, metric: str) -> list[dict]:
         """The experiments table of the sweep's own runs: its design points on its seeds (not the
         findings' T6 arm, not verification runs)."""
-        from frontload.allocate.design import load_sweep
-        from frontload.allocate.experiments import build_table
 
         sweep, _ = load_sweep(self.folder / "design")
         names = {p.name for p in sweep.points}
@@ -221,10 +227,6 @@ class Loop:
         ]
 
     def fit(self, key: str) -> tuple[str, Path]:
-        from frontload.allocate.experiments import write_csv
-        from frontload.allocate.ladder import fit_runs, write_ladder
-        from frontload.allocate.solve import load_config, resolve_pools
-        from frontload.config import dump_yaml
 
         out = self.folder / "model.yaml"
         cfg = self.config.fit
@@ -243,8 +245,6 @@ class Loop:
         return key, out
 
     def solve(self, key: str, model: Path) -> tuple[str, Path]:
-        from frontload.allocate.solve import load_config, solve_plan
-        from frontload.plan import save_plan
 
         out = self.folder / "plan.yaml"
         config = load_config(self.base / self.config.sweep.allocate)
@@ -264,8 +264,6 @@ class Loop:
         fit_key, model = self.timed("fit", lambda: self.fit(key))
         _, plan = self.timed("solve", lambda: self.solve(fit_key, model))
         if self.config.verify.enabled:
-            from frontload.allocate.verify import verify_plan
-
             # keyed on the data and the plan's content (not the fit), as `fl allocate verify` is
             self.verify_result = self.timed(
                 "verify", lambda: verify_plan(plan, model, self, data_key, self.config.fit.metric)
@@ -276,7 +274,6 @@ class Loop:
     def summary(self) -> str:
         """What the loop did: stage times, the signal per phase, the fit's ladder, the findings'
         verdicts and the verify table; also written to loop.txt."""
-        from frontload.study.loop_report import loop_report
 
         report = loop_report(self)
         (self.folder / "loop.txt").write_text(report + "\n")
@@ -285,7 +282,6 @@ class Loop:
 
 def run_loop(path: str | Path, workspace: Workspace, force: bool = False) -> Loop:
     """Load LOOP.yaml and run it; finished stages and points are skipped."""
-    from frontload.study.guard import check_workspace
 
     path = Path(path)
     config = load_yaml(path, LoopConfig)

@@ -21,14 +21,17 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from frontload.allocate.design import load_sweep
 from frontload.config import StrictModel, load_yaml, read_yaml
 from frontload.errors import ConfigError, StageNotReady
 from frontload.plan import Plan, load_plan, save_plan
 from frontload.progress import console
 from frontload.study.config import EvalStage, PipelineConfig, ReportStage
+from frontload.study.guard import check_workspace
 from frontload.study.html_report import write_html
 from frontload.study.pipeline import Study, files_digest, merged
 from frontload.study.points import PointTrainer, doubled_sft
+from frontload.study.sweep import LoopConfig
 from frontload.study.transfer_report import transfer as compare_scales
 from frontload.workspace import Workspace
 
@@ -104,7 +107,6 @@ def scaled(plan: Plan, factor: float, name: str) -> Plan:
 
 def source_arms(folder: Path, kinds: list[str]) -> dict[str, dict[str, Any]]:
     """label -> {plan, kind, and for study arms pt_reasoning/sft_data/sft_scale} from a loop."""
-    from frontload.allocate.design import load_sweep
 
     sweep, base = load_sweep(folder / "design")
     out: dict[str, dict[str, Any]] = {}
@@ -146,7 +148,6 @@ class Transfer:
     """Trains a loop's arms at this file's scale in this workspace (see module doc)."""
 
     def __init__(self, config: TransferConfig, base: Path, workspace: Workspace, source: Workspace):
-        from frontload.study.sweep import LoopConfig
 
         self.config, self.base, self.source = config, base, source
         loop_file = base / config.source
@@ -205,9 +206,9 @@ class Transfer:
 
     def run(self) -> Path:
         start = time.perf_counter()
-        key = self.copy_data()
+        arms = source_arms(self.source_folder, self.config.arms)  # before any work
         factor = self.factor()
-        arms = source_arms(self.source_folder, self.config.arms)
+        key = self.copy_data()
         plans: dict[str, Path] = {}
         for label, arm in arms.items():
             name = f"{self.config.name}-{label}".lower().replace("+", "-").replace("_", "-")
@@ -255,7 +256,6 @@ def run_transfer(
     path: str | Path, workspace: Workspace, source: Workspace | None, force: bool = False
 ) -> Transfer:
     """Load TRANSFER.yaml and train the source loop's arms here; finished stages are skipped."""
-    from frontload.study.guard import check_workspace
     from frontload.train.posttrain.recipe import SFTRecipe
     from frontload.train.recipe import PretrainRecipe
 
