@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from frontload.plan import load_plan
+from frontload.plan import Plan
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 ALLOCATE = {
@@ -69,6 +69,7 @@ def install(monkeypatch, calls: list) -> None:
     from frontload.train.posttrain import sft as sft_module
 
     def fake_pretrain(recipe, ws, plan=None, resume=False):
+        assert isinstance(plan, Plan), plan
         calls.append(("pretrain", recipe.name, recipe.seed))
         folder = ws.runs_dir / recipe.name
         folder.mkdir(parents=True, exist_ok=True)
@@ -77,11 +78,12 @@ def install(monkeypatch, calls: list) -> None:
         (folder / "served.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
     def fake_sft(recipe, ws, plan=None, resume=True):
+        assert isinstance(plan, Plan), plan  # the trainers take the resolved plan
         calls.append(("sft", recipe.name, recipe.seed))
         folder = ws.runs_dir / recipe.name
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "summary.json").write_text(json.dumps({"model": recipe.model}))
-        rows = served_rows(recipe.name, load_plan(plan), "sft")
+        rows = served_rows(recipe.name, plan, "sft")
         (folder / "served.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
     def fake_evaluate(self, run, model_dir, mode, upstream):

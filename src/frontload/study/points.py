@@ -100,7 +100,7 @@ class PointTrainer:
         key = study.state.run(
             f"{stage}/sft/{name}",
             key,
-            lambda resume: sft(recipe, study.ws, plan=plan_path, resume=resume),
+            lambda resume: sft(recipe, study.ws, plan=plan, resume=resume),
             [study.ws.runs_dir / name],
         )
         study.evaluate(name, study.ws.runs_dir / name / "hf", "chat", key)
