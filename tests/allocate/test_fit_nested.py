@@ -14,7 +14,7 @@ from scipy.optimize import nnls
 from typer.testing import CliRunner
 
 from frontload.allocate.fit import GRID, PRIOR_COEFS, PRIOR_STRENGTH, features, read_experiments
-from frontload.allocate.model import TERMS, Settings
+from frontload.allocate.model import TERMS, Settings, load_model
 from frontload.allocate.paper import study_corpora
 from frontload.cli import app
 
@@ -108,6 +108,15 @@ def test_printed_nested_error_agrees_with_an_independent_nested_loro(tmp_path):
         assert abs(printed[category] - rmse) < 0.1, (category, printed[category], rmse)
     # the figure a reviewer computed by hand for the study table (issue 25)
     assert abs(independent["avg"] - 2.46) < 0.01 and abs(independent["math"] - 6.73) < 0.01
+    # the shipped model is this command's output (docs/readme/allocate.md): it records the same
+    # nested figure and the same coefficients as a fresh fit
+    shipped, fresh = load_model(None), load_model(tmp_path / "m.yaml")
+    for category, rmse in shipped.fit.nested_rmse.items():
+        assert abs(fresh.fit.nested_rmse[category] - rmse) < 1e-9, category
+    assert set(shipped.fit.nested_rmse) == set(independent)
+    for category, fit in shipped.categories.items():
+        for term, value in fit.coefs.items():
+            assert abs(fresh.categories[category].coefs[term] - value) < 1e-6, (category, term)
 
 
 def test_identifiability_shortcut_agrees_with_the_scan():
