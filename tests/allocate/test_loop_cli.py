@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import shutil
 
 import numpy as np
 import yaml
@@ -15,6 +17,7 @@ from frontload.allocate.pools import pools_from_workspace
 from frontload.cli import app
 from frontload.errors import FrontloadError
 from frontload.plan import load_plan
+from frontload.train.served import record_plan
 
 runner = CliRunner()
 
@@ -71,7 +74,7 @@ def record_runs(ws, sweep_dir, metric: str, value) -> None:
                             "plan_sha256": None,
                         }
                     )
-                (ws.runs_dir / run).mkdir(parents=True)
+                record_plan(ws.runs_dir / run, plan)  # what `fl train --plan` keeps
                 (ws.runs_dir / run / "served.jsonl").write_text(
                     "".join(json.dumps(r) + "\n" for r in rows)
                 )
@@ -109,7 +112,18 @@ def known_bpb(ws):
     return value
 
 
+def without_timing(path) -> dict:
+    """A ladder.json or model file, less the ladder's wall time (the one field a rerun changes)."""
+    data = (
+        json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
+    )
+    (data.get("ladder") or data)["seconds"] = None
+    return data
+
+
 def test_design_experiments_fit(corpora_workspace, tmp_path):
+    """design (outside any loop folder) -> runs -> experiments CSV -> the ladder, from the
+    workspace and from the CSV alone: the same ladder and model file."""
     ws = corpora_workspace
     config = tmp_path / "allocate.yaml"
     config.write_text(yaml.safe_dump(CONFIG))
@@ -125,18 +139,44 @@ def test_design_experiments_fit(corpora_workspace, tmp_path):
     result = runner.invoke(app, ["allocate", "experiments", "--out", str(out), "--metric", "bpb"])
     assert result.exit_code == 0, result.output
     assert "28 runs" in result.output and len(out.read_text().splitlines()) == 1 + 28 * 2
+    # the design's kinds travel with the plans the runs kept, wherever the sweep was written
+    anchors = {p.name for p in load_sweep(sweep)[0].points if p.kind == "anchor"}
+    kinds = {(r["point"], r["kind"]) for r in csv.DictReader(out.open())}
+    assert kinds == {(p, "anchor" if p in anchors else "design") for p, _ in kinds}
+    assert 0 < len(anchors) < len(kinds)
     model = tmp_path / "model.yaml"
-    fit = ["allocate", "fit", "--metric", "bpb", "--out", str(model), "--bootstrap", "3"]
-    result = runner.invoke(app, [*fit, "--repeats", "2"])
+    fit = ["allocate", "fit", "--out", str(model), "--bootstrap", "3", "--repeats", "2"]
+    result = runner.invoke(app, [*fit, "--metric", "bpb"])
     assert result.exit_code == 0, result.output
-    for rung in ("prior", "null_share", "ridge_structured", "structured", "gp", "loglinear"):
+    for rung in ("prior", "null_share", "null_anchor", "ridge_structured", "structured", "gp"):
         assert f" {rung} " in result.output
-    assert "best rung (*)" in result.output
+    assert "best rung (*)" in result.output and "loglinear" in result.output
     fitted = load_model(model)
     assert fitted.metric == "-bpb" and fitted.fit.cross_validation["structured"]["spearman"] > 0.7
     assert fitted.ladder is not None and fitted.rung == fitted.ladder.best
-    assert (tmp_path / "ladder.json").is_file()
-    assert runner.invoke(app, ["allocate", "fit", str(out), "--out", str(tmp_path / "m2.yaml")])
+    assert fitted.ladder.anchors == len(anchors)
+    # the CSV and its pools file alone, elsewhere, with the workspace's corpora gone
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for name in ("runs.csv", "runs.pools.yaml"):
+        shutil.copy(tmp_path / name, elsewhere / name)
+    shutil.rmtree(ws.root / "corpora")
+    again = elsewhere / "model.yaml"
+    csv_fit = ["allocate", "fit", str(elsewhere / "runs.csv"), "--out", str(again)]
+    result = runner.invoke(app, [*csv_fit, "--bootstrap", "3", "--repeats", "2"])
+    assert result.exit_code == 0, result.output
+    assert without_timing(elsewhere / "ladder.json") == without_timing(tmp_path / "ladder.json")
+    assert without_timing(again) == without_timing(model)
+    # the study-table fit is for the study's table; the metric is the table's own
+    result = runner.invoke(app, [*csv_fit, "--metric", "score"])
+    assert "holds bpb" in error(result)
+    (elsewhere / "runs.pools.yaml").unlink()
+    result = runner.invoke(app, csv_fit)
+    assert f"no pools file {elsewhere / 'runs.pools.yaml'}" in error(result)
+    odd = elsewhere / "odd.csv"
+    odd.write_text("run,value\na,1\n")
+    result = runner.invoke(app, ["allocate", "fit", str(odd)])
+    assert error(result).startswith(f"{odd}: neither an experiments table nor a study table")
 
 
 def test_bad_input_is_one_line(corpora_workspace, tmp_path):

@@ -7,10 +7,13 @@ import json
 
 import numpy as np
 import pytest
+import yaml
+from typer.testing import CliRunner
 
 from frontload.allocate.crossval import group_folds, prepare
-from frontload.allocate.experiments import build_table, write_csv
-from frontload.allocate.fit import read_experiments
+from frontload.allocate.experiments import build_table, design_kind_note, write_csv
+from frontload.allocate.fit import read_table
+from frontload.cli import app
 from frontload.errors import InputError, StageNotReady
 
 
@@ -81,8 +84,12 @@ def test_table_joins_realized_allocation_and_metrics(workspace, tmp_path):
     assert b["pretrain"] == "" and b["sft"] == "dldq:10+dshq:30" and b["seed"] == 1
     assert b["tasks"] == "gsm8k,mmlu" and b["point"] == "plan-b1"
     path = write_csv(rows, tmp_path / "runs.csv")
-    back = read_experiments(path)  # the CSV fit path reads the export
-    assert len(back) == 6 and {r["category"] for r in back} == {"avg", "math", "general"}
+    kind, back = read_table(path)  # the CSV fit reads the export: the ladder's kind of table
+    assert (
+        kind == "runs"
+        and len(back) == 6
+        and {r["category"] for r in back} == {"avg", "math", "general"}
+    )
     with path.open() as handle:
         assert next(csv.reader(handle))[:3] == ["run", "point", "seed"]
 
@@ -153,3 +160,26 @@ def test_identical_allocations_collapse_to_one_point(workspace):
     resampled = data.resample(np.array([0, 0, 1]))
     assert resampled.groups.tolist().count(point["twin_a_sft"]) == 4
     assert len(set(resampled.points)) == 3
+
+
+def test_the_design_kind_travels_with_the_plans_the_runs_kept(workspace, tmp_path):
+    """`kind` comes from the design note of the plan a run kept (an SFT run without one: its
+    pretraining run's), with no sweep file anywhere; a workspace without the runs' corpora still
+    exports the table, says why there is no pools file, and removes a stale one."""
+    ws = workspace
+    for run, kind in (("a", "anchor"), ("b", "design"), ("c", None)):
+        served(ws, f"pt_{run}", "pretrain", {"general": 900, "dldq": 100 + len(run)})
+        notes = [design_kind_note(kind)] if kind else ["solved by hand"]
+        plan = {"name": f"plan-{run}", "phases": [], "notes": [*notes, "what the point is"]}
+        (ws.runs_dir / f"pt_{run}" / "plan.yaml").write_text(yaml.safe_dump(plan))
+        sft_run(ws, f"{run}1_sft", f"pt_{run}", {"dshq": 40})
+        evaluation(ws, f"e_{run}", f"{run}1_sft", {"gsm8k": ("math", {"bpb": 1.5})})
+    kinds = {r["run"]: r["kind"] for r in build_table(ws, metric="bpb")}
+    assert kinds == {"a1_sft": "anchor", "b1_sft": "design", "c1_sft": ""}
+    out = tmp_path / "runs.csv"
+    stale = tmp_path / "runs.pools.yaml"
+    stale.write_text("corpora: [old]\n")
+    result = CliRunner().invoke(app, ["allocate", "experiments", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "no pools file: runs read corpus 'dldq', which is not in workspace" in result.output
+    assert out.is_file() and not stale.exists()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from frontload.allocate.fit import read_corpora
 from frontload.allocate.paper import study_corpora
-from frontload.allocate.pools import pools_from_specs, pools_from_workspace
+from frontload.allocate.pools import load_pools, pools_from_specs, pools_from_workspace, save_pools
 from frontload.errors import ConfigError
 
 
@@ -41,3 +42,19 @@ def test_unknown_relation_is_named():
     specs["lmq"] = specs["lmq"].model_copy(update={"union": ["ldq", "nope"]})
     with pytest.raises(ConfigError, match="unknown corpus 'nope'"):
         pools_from_specs(specs)
+
+
+def test_a_pools_file_keeps_the_pools_exactly(corpora_workspace, tmp_path):
+    """The pools file `fl allocate experiments` writes reads back to the same atoms, numbers
+    and compositions (so the ladder fits the same features from a CSV); --corpora takes it."""
+    names = ["dldq", "dshq", "dlmq", "dalf"]
+    pools = pools_from_workspace({n: corpora_workspace.corpus_dir(n) for n in names})
+    path = save_pools(pools, tmp_path / "runs.pools.yaml")
+    back = read_corpora(path)
+    assert back.corpora == pools.corpora and back.atoms == pools.atoms
+    assert back.corpus_tokens == pools.corpus_tokens and back.composition == pools.composition
+    assert load_pools(path).atoms == pools.atoms
+    bad = tmp_path / "bad.pools.yaml"
+    bad.write_text(path.read_text().replace("- dalf\n", "", 1))  # dalf's atom, not listed
+    with pytest.raises(ConfigError, match="atom of unknown corpus 'dalf'"):
+        load_pools(bad)

@@ -14,6 +14,7 @@ from tests.allocate.conftest import _record, write_corpus
 from tests.study.standins import RECIPES, install, write_loop
 from typer.testing import CliRunner
 
+from frontload.allocate.pools import load_pools
 from frontload.cli import app
 from frontload.errors import ConfigError
 from frontload.study.sweep import run_loop
@@ -80,6 +81,7 @@ def test_loop_then_transfer(tmp_path, monkeypatch):
     assert "beyond" not in report
     fitted = (loop.folder / "experiments.csv").read_text()
     assert "-2x" not in fitted and "best_observed" not in fitted  # the fit sees the sweep only
+    assert load_pools(loop.folder / "experiments.pools.yaml").corpora  # fits from the CSV alone
 
     # the transfer: the loop's arms at 4x the tokens, on a copy of the loop's data
     micro = Workspace.resolve(tmp_path / "micro-ws").ensure()

@@ -26,6 +26,7 @@ from frontload.allocate.baselines import (
 )
 from frontload.allocate.build import Built, build_problem
 from frontload.allocate.config import AllocateConfig
+from frontload.allocate.experiments import design_kind_note
 from frontload.allocate.model import TERMS, load_model
 from frontload.allocate.problem import affine_value, evaluate, violations
 from frontload.allocate.solve import _phases, _predictions, resolve_pools, run_solver
@@ -242,7 +243,7 @@ def write_sweep(
             objective=evaluate(built.problem, point.x)[0],
             solver="design",
             model=config.model,
-            notes=[point.description],
+            notes=[design_kind_note(point.kind), point.description],
         )
         save_plan(plan, out / "plans" / f"{name}.yaml")
         avg = predicted.get("avg")

@@ -11,8 +11,15 @@ Runs are grouped by what was trained, not by the plan they followed: `allocation
 of the realized allocation (pretraining budget, reasoning tokens per corpus in pretraining and in
 SFT), so two plans that served the same tokens are one design point. `same_as` names the first
 plan (in sorted order) that trained the same allocation when a row's own plan is another one.
-`kind` is the design's word for the plan (`anchor` or `design`) when a sweep in the workspace
-(`pipeline/*/design/sweep.yaml`, or the sweep files given) lists it.
+`kind` is the design's word for the plan (`anchor` or `design`): `fl allocate design` writes it
+into each point's plan notes (DESIGN_KIND_NOTE), so it travels with the plan into every run that
+trained it (`runs/<run>/plan.yaml`), wherever the sweep was written; plans designed before that
+note existed are looked up in the loops' sweeps (`pipeline/*/design/sweep.yaml`, or the sweep
+files given).
+
+The CSV (`write_csv`) carries everything the ladder reads, so `fl allocate fit runs.csv` fits it
+anywhere: the columns above, and beside it a pools file (`runs.pools.yaml`, `pools_path`) with
+the corpora's disjoint pools as read from the workspace (the structured features need them).
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from frontload.allocate.fit import parse_allocation
+from frontload.allocate.pools import Pools, pools_from_workspace, save_pools
 from frontload.catalog import Catalog
 from frontload.config import read_yaml
 from frontload.errors import InputError, StageNotReady
@@ -46,6 +55,8 @@ COLUMNS = (
     "same_as",
     "kind",
 )
+DESIGN_KIND_NOTE = "design kind: "  # + anchor/design: the note `fl allocate design` writes
+KINDS = ("anchor", "design")
 
 
 def higher_is_better(metric: str) -> bool:
@@ -126,10 +137,28 @@ def mark_same_allocations(rows: list[dict]) -> list[dict]:
     return rows
 
 
-def design_kinds(ws: Workspace, sweeps: list[Path] | None = None) -> dict[str, str]:
-    """Plan name -> anchor/design, from the loops' sweeps in the workspace and `sweeps`."""
-    from frontload.config import read_yaml
+def design_kind_note(kind: str) -> str:
+    """The plan note that marks a design point's kind (anchor or design)."""
+    return f"{DESIGN_KIND_NOTE}{kind}"
 
+
+def plan_kind(ws: Workspace, run: str | None) -> str | None:
+    """anchor/design, from the design note of the plan the run kept (None without one)."""
+    path = ws.runs_dir / run / "plan.yaml" if run else None
+    if path is None or not path.is_file():
+        return None
+    data = read_yaml(path)
+    notes = data.get("notes") if isinstance(data, dict) else None
+    for note in map(str, notes or []):
+        kind = note.removeprefix(DESIGN_KIND_NOTE).strip()
+        if note.startswith(DESIGN_KIND_NOTE) and kind in KINDS:
+            return kind
+    return None
+
+
+def design_kinds(ws: Workspace, sweeps: list[Path] | None = None) -> dict[str, str]:
+    """Plan name -> anchor/design, from the loops' sweeps in the workspace and `sweeps` (plans
+    written before the design noted their kind)."""
     out: dict[str, str] = {}
     for path in sorted(ws.root.glob("pipeline/*/design/sweep.yaml")) + list(sweeps or []):
         data = read_yaml(path)
@@ -178,6 +207,7 @@ def build_table(
             "sft": entry["sft"],
             "point": entry["plan"] or _alloc_text(pretrain) + "|" + _alloc_text(entry["sft"]),
             "seed": _seed(ws, run) if _seed(ws, run) is not None else _seed(ws, parent or run),
+            "kind": plan_kind(ws, run) or plan_kind(ws, parent),
         }
     by_model: dict[str, dict[str, dict]] = defaultdict(dict)  # run -> task -> summary row
     for row in sorted(evals, key=lambda r: str(r.get("created") or "")):
@@ -214,7 +244,7 @@ def build_table(
                     "score": value,
                     "eval": ",".join(sorted({str(r.get("run")) for r in tasks.values()})),
                     "tasks": ",".join(sorted(tasks)),
-                    "kind": kinds.get(str(info["point"]), ""),
+                    "kind": info["kind"] or kinds.get(str(info["point"]), ""),
                 }
             )
     return mark_same_allocations(out)
@@ -243,12 +273,48 @@ def _check_same_tasks(by_model: dict[str, dict[str, dict]], metric: str) -> None
                 )
 
 
-def write_csv(rows: list[dict], path: str | Path) -> Path:
-    """The table as CSV; `fl allocate fit runs.csv` reads it back."""
+def table_corpora(rows: list[dict]) -> list[str]:
+    """The reasoning corpora the rows trained on, sorted."""
+    return sorted(
+        {
+            c
+            for r in rows
+            for col in ("pretrain", "sft")
+            for a in parse_allocation(r[col])
+            for c in a
+        }
+    )
+
+
+def workspace_pools(ws: Workspace, rows: list[dict]) -> Pools:
+    """The pools of the corpora the rows read, from the workspace's records."""
+    names = table_corpora(rows)
+    missing = [n for n in names if not ws.corpus_dir(n).is_dir()]
+    if missing:
+        raise InputError(
+            f"runs read corpus '{missing[0]}', which is not in workspace {ws.root}/corpora",
+            "describe the corpora with --corpora YAML",
+        )
+    return pools_from_workspace({n: ws.corpus_dir(n) for n in names})
+
+
+def pools_path(table: str | Path) -> Path:
+    """The pools file beside an experiments CSV: runs.csv -> runs.pools.yaml."""
+    return Path(table).with_suffix(".pools.yaml")
+
+
+def write_csv(rows: list[dict], path: str | Path, pools: Pools | None = None) -> Path:
+    """The table as CSV, and `pools` (the corpora's pools) beside it, so `fl allocate fit
+    runs.csv` fits the ladder from these two files alone. Without pools, a pools file left by an
+    earlier export is removed (it would describe other corpora)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(COLUMNS))
         writer.writeheader()
         writer.writerows(rows)
+    if pools is None:
+        pools_path(path).unlink(missing_ok=True)
+    else:
+        save_pools(pools, pools_path(path))
     return path

@@ -24,13 +24,15 @@ from frontload.allocate.model import (
     add_terms,
 )
 from frontload.allocate.paper import convert_paper_rows
-from frontload.allocate.pools import CorpusSpec, Pools, pools_from_specs
+from frontload.allocate.pools import CorpusSpec, Pools, load_pools, pools_from_specs
 from frontload.allocate.problem import Problem, affine_value, evaluate
 from frontload.config import read_yaml, validate
 from frontload.errors import InputError
 
 REQUIRED = ("run", "pretrain", "sft", "pretrain_budget", "category", "score")
 PAPER_COLUMNS = ("model", "pt_reasoning", "sft_data", "sft_scale", "stage", "category", "score")
+# an experiments table (`fl allocate experiments`): its runs' plans and metric, for the ladder
+RUNS_COLUMNS = ("run", "point", "pretrain", "sft", "pretrain_budget", "category", "metric", "score")
 PRIOR_COEFS = {
     "pt_diversity": 10.0,
     "pt_quality": 2.0,
@@ -48,8 +50,11 @@ GRID = {
 }
 
 
-def read_experiments(path: str | Path) -> list[dict]:
-    """Rows of an experiments CSV (or the study's results table, converted)."""
+def read_table(path: str | Path) -> tuple[str, list[dict]]:
+    """A results CSV and its kind, told apart by its columns: "runs" for an experiments table
+    `fl allocate experiments` wrote (RUNS_COLUMNS: the ladder fits it), "study" for the study's
+    results table (converted) or a table of post-SFT scores with the REQUIRED columns (the
+    study-table fit)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: experiments table not found")
@@ -58,12 +63,14 @@ def read_experiments(path: str | Path) -> list[dict]:
         columns = reader.fieldnames or []
         rows = list(reader)
     if all(c in columns for c in PAPER_COLUMNS):
-        return convert_paper_rows(rows)
+        return "study", convert_paper_rows(rows)
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
         raise InputError(
-            f"{path}: missing columns {', '.join(missing)}",
-            f"an experiments table needs: {', '.join(REQUIRED)} (optional: stage)",
+            f"{path}: neither an experiments table nor a study table: missing columns "
+            f"{', '.join(missing)}",
+            f"an experiments table (fl allocate experiments --out) has {', '.join(RUNS_COLUMNS)}; "
+            f"a study table {', '.join(REQUIRED)} (optional: stage), or the study's results.csv",
         )
     for number, row in enumerate(rows, start=2):
         try:
@@ -71,17 +78,36 @@ def read_experiments(path: str | Path) -> list[dict]:
             parse_allocation(row["pretrain"]), parse_allocation(row["sft"])
         except ValueError as error:
             raise InputError(f"{path}:{number}: {error}") from error
-    return [r for r in rows if r.get("stage", "sft") in ("sft", "")]
+    if all(c in columns for c in RUNS_COLUMNS):
+        metrics = sorted({r["metric"] for r in rows})
+        if len(metrics) > 1:
+            raise InputError(
+                f"{path}: rows on {len(metrics)} metrics ({', '.join(metrics)})",
+                "export one metric per table: fl allocate experiments --metric M",
+            )
+        if not rows:
+            raise InputError(f"{path}: no runs in the table", "export it after runs finish")
+        return "runs", rows
+    return "study", [r for r in rows if r.get("stage", "sft") in ("sft", "")]
 
 
-def read_corpora(path: str | Path) -> dict[str, CorpusSpec]:
-    """The `corpora:` mapping of a YAML file (an allocate config, or just that key)."""
+def read_experiments(path: str | Path) -> list[dict]:
+    """The rows of a results CSV of either kind (`read_table`)."""
+    return read_table(path)[1]
+
+
+def read_corpora(path: str | Path) -> dict[str, CorpusSpec] | Pools:
+    """The `corpora:` mapping of a YAML file (an allocate config, or just that key), or the
+    exact pools of a pools file (`atoms:`, written by `fl allocate experiments`)."""
 
     data = read_yaml(path)
+    if isinstance(data, dict) and "atoms" in data:
+        return load_pools(path)
     corpora = data.get("corpora") if isinstance(data, dict) else None
-    if not corpora:
+    if not isinstance(corpora, dict) or not corpora:
         raise InputError(
-            f"{path}: no `corpora:` mapping", "describe each corpus of the table by hand"
+            f"{path}: no `corpora:` mapping (nor the `atoms:` of a pools file)",
+            "describe each corpus of the table by hand",
         )
     return {
         name: validate(CorpusSpec, spec, f"{path}: corpora.{name}")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from frontload.config import StrictModel
+from frontload.config import StrictModel, dump_yaml, load_yaml
 from frontload.errors import ConfigError, DataError, StageNotReady
 
 LONG_COT_TOKENS = 4096.0  # answers this long count as fully long chain-of-thought
@@ -278,6 +278,74 @@ def pools_from_workspace(corpus_dirs: dict[str, Path]) -> Pools:
             raise DataError(f"corpus {name} has no tokens", "check its manifest and parquet files")
     records = {n: sum(a.records for a in atoms if n in a.members) for n in names}
     return Pools(names, atoms, tokens, records)
+
+
+class AtomRecord(StrictModel):
+    """One atom as a pools file keeps it (the fields of `Atom`, its size in tokens)."""
+
+    members: list[str] = Field(description="The corpora containing these records.")
+    tokens: float = Field(gt=0, description="Tokens of the records.")
+    records: float = Field(gt=0, description="Number of records.")
+    quality: float = Field(description="Token-weighted mean P(high quality).")
+    answer_tokens: float = Field(description="Mean answer tokens per record.")
+    domains: dict[str, float] = Field(description="Token share per domain.")
+    diversity: float | None = Field(default=None, description="Override of the diversity index.")
+    sft_value: float | None = Field(default=None, description="Override of the long-CoT index.")
+
+
+class PoolsFile(StrictModel):
+    """The pools of a table's corpora, exactly as read from a workspace: `fl allocate experiments`
+    writes it beside its CSV, so the ladder can be fitted from the table alone (another machine,
+    no corpora)."""
+
+    corpora: list[str] = Field(description="Corpora, in the order the pools were read.")
+    atoms: list[AtomRecord] = Field(description="Disjoint record sets, with their properties.")
+
+
+def save_pools(pools: Pools, path: str | Path) -> Path:
+    """Write `pools` (sizes in tokens, not rescaled) as a pools file."""
+    atoms = [
+        AtomRecord(
+            members=sorted(atom.members),
+            tokens=atom.tokens,
+            records=atom.records,
+            quality=atom.quality,
+            answer_tokens=atom.answer_tokens,
+            domains=dict(atom.domains),
+            diversity=atom.diversity,
+            sft_value=atom.sft_value,
+        )
+        for atom in pools.atoms
+    ]
+    dump_yaml(PoolsFile(corpora=list(pools.corpora), atoms=atoms), path)
+    return Path(path)
+
+
+def load_pools(path: str | Path) -> Pools:
+    """The pools a pools file holds (the same numbers `save_pools` was given)."""
+    data = load_yaml(path, PoolsFile)
+    atoms = [
+        Atom(
+            frozenset(a.members),
+            a.tokens,
+            a.records,
+            a.quality,
+            a.answer_tokens,
+            dict(a.domains),
+            a.diversity,
+            a.sft_value,
+        )
+        for a in data.atoms
+    ]
+    unknown = sorted({m for a in atoms for m in a.members} - set(data.corpora))
+    if unknown:
+        raise ConfigError(f"{path}: atom of unknown corpus '{unknown[0]}'", "list it in corpora")
+    tokens = {n: sum(a.tokens for a in atoms if n in a.members) for n in data.corpora}
+    empty = [n for n, total in tokens.items() if total <= 0]
+    if empty:
+        raise ConfigError(f"{path}: corpus {empty[0]} has no atoms", "list its records' atoms")
+    records = {n: sum(a.records for a in atoms if n in a.members) for n in data.corpora}
+    return Pools(list(data.corpora), atoms, tokens, records)
 
 
 def read_manifest(folder: Path) -> dict:

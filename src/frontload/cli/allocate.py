@@ -9,17 +9,16 @@ from typing import Annotated
 import typer
 
 from frontload.allocate.design import write_sweep
-from frontload.allocate.experiments import build_table, write_csv
+from frontload.allocate.experiments import build_table, pools_path, workspace_pools, write_csv
 from frontload.allocate.explain import explain
-from frontload.allocate.fit import fit_model, parse_allocation, read_corpora, read_experiments
+from frontload.allocate.fit import fit_model, read_corpora, read_table
 from frontload.allocate.ladder import fit_runs, format_ladder, write_ladder
 from frontload.allocate.paper import study_corpora
-from frontload.allocate.pools import pools_from_workspace
 from frontload.allocate.solve import solve_file
 from frontload.allocate.verify import check_corpora, format_table, verify_plan
 from frontload.cli.common import WorkspaceOption, workspace_from
 from frontload.config import dump_yaml, load_yaml
-from frontload.errors import InputError
+from frontload.errors import FrontloadError, InputError
 from frontload.plan import load_plan, resolve_plan
 from frontload.study.sweep import Loop, LoopConfig
 
@@ -30,7 +29,10 @@ app = typer.Typer(help="Fit the response model, solve the allocation.", no_args_
 def fit(
     experiments: Annotated[
         Path | None,
-        typer.Argument(help="Experiments CSV (or the study's results.csv); omit with --workspace."),
+        typer.Argument(
+            help="Experiments CSV (fl allocate experiments --out) or the study's results.csv; "
+            "omit with --workspace."
+        ),
     ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Model YAML to write.")] = Path(
         "model.yaml"
@@ -38,29 +40,57 @@ def fit(
     corpora: Annotated[
         Path | None,
         typer.Option(
-            help="YAML whose `corpora` describe the table's corpora (default: the study's)."
+            help="YAML whose `corpora` describe the table's corpora, or a pools file (default: "
+            "the workspace's corpora; for an experiments CSV its RUNS.pools.yaml; for the "
+            "study's table the study's corpora)."
         ),
     ] = None,
     bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for the spread.")] = 50,
     workspace: WorkspaceOption = None,
     metric: Annotated[
-        str | None, typer.Option(help="Fit the workspace's runs on this metric (bpb, score...).")
+        str | None,
+        typer.Option(help="Fit the workspace's runs on this metric (bpb, score...)."),
     ] = None,
     repeats: Annotated[
         int,
-        typer.Option(
-            min=1, help="Fold seeds of the ladder's repeated nested CV (workspace fit; >= 20)."
-        ),
+        typer.Option(min=1, help="Fold seeds of the ladder's repeated nested CV (>= 20)."),
     ] = 20,
 ) -> None:
-    """Fit coefficients (sign-constrained least squares + prior); report held-out error. With
-    --workspace: the ladder of models on grouped folds, and a model file for the best rung."""
-    if experiments is None:  # the runs in the catalog: the ladder
+    """Fit the response model. Runs (the workspace's with --workspace, or an experiments CSV):
+    the ladder of models on grouped folds, and a model file for the best rung. The study's table:
+    sign-constrained least squares + prior, with its held-out error."""
+    if experiments is None:  # the runs in the catalog
         ws = workspace_from(workspace)
-        return fit_workspace(ws, metric or "bpb", out, corpora, bootstrap, repeats)
+        rows = build_table(ws, metric or "bpb")
+        pools = read_corpora(corpora) if corpora else workspace_pools(ws, rows)
+        return fit_ladder(rows, pools, metric or "bpb", out, bootstrap, repeats)
+    kind, rows = read_table(experiments)
+    if kind == "runs":  # the same runs, exported: the same ladder
+        table_metric = rows[0]["metric"]
+        if metric not in (None, table_metric):
+            raise InputError(
+                f"--metric {metric}: {experiments} holds {table_metric}",
+                f"export the table on {metric}: fl allocate experiments --metric {metric}",
+            )
+        pools = read_corpora(corpora or _pools_beside(experiments))
+        return fit_ladder(rows, pools, table_metric, out, bootstrap, repeats)
+    fit_study(rows, read_corpora(corpora) if corpora else study_corpora(), out, bootstrap)
 
-    rows = read_experiments(experiments)
-    specs = read_corpora(corpora) if corpora else study_corpora()
+
+def _pools_beside(table: Path) -> Path:
+    """The pools file `fl allocate experiments` wrote beside the table."""
+    path = pools_path(table)
+    if not path.is_file():
+        raise InputError(
+            f"{table}: no pools file {path} beside it (the corpora the ladder's features read)",
+            "export the table with `fl allocate experiments --out` in the runs' workspace (it "
+            "writes both), or describe the corpora with --corpora YAML",
+        )
+    return path
+
+
+def fit_study(rows: list[dict], specs, out: Path, bootstrap: int) -> None:
+    """The study-table fit: every category, settings by leave-one-run-out, the nested error."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # fallbacks are printed below from the fit report
         model = fit_model(rows, specs, bootstrap=bootstrap)
@@ -155,32 +185,29 @@ def experiments_cmd(
 ) -> None:
     """Export the experiments table built from the catalog (realized allocations + metrics)."""
 
-    rows = build_table(workspace_from(workspace), metric, stage)
-    path = write_csv(rows, out)
+    ws = workspace_from(workspace)
+    rows = build_table(ws, metric, stage)
+    try:
+        pools = workspace_pools(ws, rows)
+    except FrontloadError as error:  # the table is still worth having; fit it with --corpora
+        pools = None
+        typer.secho(f"note: no pools file: {error.message}", fg="yellow")
+    path = write_csv(rows, out, pools)
     runs = len({r["run"] for r in rows})
     typer.echo(f"wrote {path}: {runs} runs, {len(rows)} rows (run x category), metric {metric}")
-
-
-def fit_workspace(
-    ws, metric: str, out: Path, corpora: Path | None, bootstrap: int, repeats: int = 20
-) -> None:
-    """`fl allocate fit --workspace WS --metric M`: the ladder, then the model file (and
-    ladder.json beside it) that solves with the best rung."""
-
-    rows = build_table(ws, metric)
-    if corpora:
-        pools = read_corpora(corpora)
-    else:
-        names = sorted(
-            {c for r in rows for col in ("pretrain", "sft") for c in _corpus_names(r[col])}
+    if pools is not None:
+        typer.echo(
+            f"wrote {pools_path(path)}: the pools of {', '.join(pools.corpora)} "
+            f"(`fl allocate fit {path}` fits the ladder from these two files)"
         )
-        missing = [n for n in names if not ws.corpus_dir(n).is_dir()]
-        if missing:
-            raise InputError(
-                f"runs read corpus '{missing[0]}', which is not in workspace {ws.root}/corpora",
-                "describe the corpora with --corpora YAML",
-            )
-        pools = pools_from_workspace({n: ws.corpus_dir(n) for n in names})
+
+
+def fit_ladder(
+    rows: list[dict], pools, metric: str, out: Path, bootstrap: int, repeats: int = 20
+) -> None:
+    """The ladder on the runs, then the model file (and ladder.json beside it) that solves with
+    the best rung."""
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = fit_runs(rows, pools, metric, bootstrap, repeats=repeats)
@@ -192,11 +219,6 @@ def fit_workspace(
         f"wrote {out} (solves and predicts with {result.model.rung}; {bootstrap} bootstrap "
         f"draws, settings re-chosen in each) and {ladder_path}"
     )
-
-
-def _corpus_names(cell: str) -> list[str]:
-
-    return [c for alloc in parse_allocation(cell) for c in alloc]
 
 
 @app.command()

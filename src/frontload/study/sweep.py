@@ -233,8 +233,8 @@ class Loop:
 
         def work(_: bool) -> None:
             rows = self.sweep_rows(cfg.metric)
-            write_csv(rows, self.folder / "experiments.csv")
             pools = resolve_pools(load_config(self.base / self.config.sweep.allocate), self.ws)
+            write_csv(rows, self.folder / "experiments.csv", pools)  # + experiments.pools.yaml
             result = fit_runs(rows, pools, cfg.metric, cfg.bootstrap, repeats=cfg.repeats)
             dump_yaml(result.model, out)
             write_ladder(result.ladder, self.folder / "ladder.json")
